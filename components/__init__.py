@@ -1,0 +1,1 @@
+"""Reusable ComponentResources of the MLOps platform, one concept per module."""

@@ -1,0 +1,28 @@
+"""Helpers every component shares: who the account is, and how stateful children are guarded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class AccountContext:
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]
+
+
+def account_context(parent: pulumi.Resource) -> AccountContext:
+    """The deploying account and partition, looked up by the parent's provider."""
+    invoke_opts = pulumi.InvokeOptions(parent=parent)
+    identity = aws.get_caller_identity_output(opts=invoke_opts)
+    partition = aws.get_partition_output(opts=invoke_opts)
+    return AccountContext(account_id=identity.account_id, partition=partition.partition)
+
+
+def stateful_options(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:
+    """Options for a child that holds data: protected stacks refuse to delete or replace it,
+    and if it ever leaves the stack it stays in AWS rather than being deleted."""
+    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)

@@ -1,0 +1,46 @@
+"""The short human summary `plan` prints: what a stack would create and what is protected."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Final
+
+from mlops_platform.engine import RenderedStack
+
+# Resource types that hold data or identity that cannot be recreated by a redeploy.
+STATEFUL_TYPES: Final = frozenset(
+    {
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:dynamodb/table:Table",
+        "aws:ecr/repository:Repository",
+        "aws:sagemaker/featureGroup:FeatureGroup",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:eks/cluster:Cluster",
+    }
+)
+
+
+def summarize(rendered: RenderedStack) -> str:
+    custom = [resource for resource in rendered.resources if resource.custom]
+    counts = Counter(resource.type for resource in custom)
+    components = Counter(resource.type for resource in rendered.resources if not resource.custom)
+    lines = [
+        f"stack {rendered.stack} of {rendered.project}: {len(custom)} resources "
+        f"and {sum(components.values())} components",
+        "",
+        "resources by type:",
+        *(f"  {count:4d}  {token}" for token, count in sorted(counts.items())),
+        "components by type:",
+        *(f"  {count:4d}  {token}" for token, count in sorted(components.items())),
+    ]
+    stateful = [resource for resource in custom if resource.type in STATEFUL_TYPES]
+    width = max((len(resource.type) for resource in stateful), default=0)
+    unprotected = sum(not resource.protect for resource in stateful)
+    lines += ["", f"stateful resources ({len(stateful)}, {unprotected} unprotected):"]
+    for resource in stateful:
+        guard = "protected" if resource.protect else "UNPROTECTED"
+        retain = ", retained on delete" if resource.retain_on_delete else ""
+        lines.append(f"  {guard:<11}  {resource.type:<{width}}  {resource.name}{retain}")
+    lines += ["", "outputs: " + ", ".join(sorted(rendered.outputs))]
+    return "\n".join(lines) + "\n"

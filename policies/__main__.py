@@ -1,0 +1,9 @@
+"""Entry point the Pulumi CLI runs for `--policy-pack policies`: assembles the pack, nothing else.
+
+`PolicyPack(...)` starts the analyzer's gRPC server and never returns.
+"""
+
+from mlops_guardrails.pack import POLICIES, PACK_NAME
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)
