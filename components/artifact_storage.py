@@ -1,4 +1,4 @@
-"""Artifact storage: the ML buckets (models, datasets, experiments, ...) and their access-log bucket."""
+"""Artifact storage: the ML buckets (models, datasets, experiments) and their access-log bucket."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.common import ComponentArgsError
 from components.secure_bucket import AccessLogTarget, SecureBucket, SecureBucketArgs
 
 ACCESS_LOG_BUCKET_ROLE = "access-logs"
@@ -32,6 +33,8 @@ class ArtifactStorageArgs:
 
 
 class ArtifactStorage(pulumi.ComponentResource):
+    TYPE = "mlops:artifact_storage:ArtifactStorage"
+
     bucket_names: dict[str, pulumi.Output[str]]
     bucket_arns: dict[str, pulumi.Output[str]]
     access_log_bucket_name: pulumi.Output[str]
@@ -39,15 +42,19 @@ class ArtifactStorage(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ArtifactStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:artifact_storage:ArtifactStorage", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         keys = [spec.key for spec in args.buckets]
         if not keys:
-            raise pulumi.ResourceError("at least one artifact bucket is required", self)
+            raise ComponentArgsError(self.TYPE, name, "at least one artifact bucket is required")
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
-            raise pulumi.ResourceError(f"duplicate artifact bucket keys: {duplicates}", self)
+            raise ComponentArgsError(
+                self.TYPE, name, f"duplicate artifact bucket keys: {duplicates}"
+            )
         if ACCESS_LOG_BUCKET_ROLE in keys:
-            raise pulumi.ResourceError(f"'{ACCESS_LOG_BUCKET_ROLE}' is a reserved key", self)
+            raise ComponentArgsError(
+                self.TYPE, name, f"'{ACCESS_LOG_BUCKET_ROLE}' is a reserved key"
+            )
 
         child = pulumi.ResourceOptions(parent=self)
         log_bucket = SecureBucket(

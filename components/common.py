@@ -8,6 +8,16 @@ import pulumi
 import pulumi_aws as aws
 
 
+class ComponentArgsError(pulumi.RunError):
+    """Conflicting or out-of-range component arguments, raised before any child is created.
+
+    A RunError, so `pulumi up` reports it without a traceback.
+    """
+
+    def __init__(self, type_token: str, name: str, problem: str) -> None:
+        super().__init__(f"{type_token} '{name}': {problem}")
+
+
 @dataclass(frozen=True)
 class AccountContext:
     account_id: pulumi.Output[str]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, stateful_options
+from components.common import ComponentArgsError, account_context, stateful_options
 from components.policy_documents import ServiceGrant, key_policy
 
 MIN_DELETION_WINDOW_DAYS = 7
@@ -31,18 +31,21 @@ class KmsKeyArgs:
 
 
 class KmsKey(pulumi.ComponentResource):
+    TYPE = "mlops:kms_key:KmsKey"
+
     arn: pulumi.Output[str]
     key_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: KmsKeyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:kms_key:KmsKey", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         if not MIN_DELETION_WINDOW_DAYS <= args.deletion_window_days <= MAX_DELETION_WINDOW_DAYS:
-            raise pulumi.ResourceError(
+            raise ComponentArgsError(
+                self.TYPE,
+                name,
                 f"deletion_window_days must be {MIN_DELETION_WINDOW_DAYS}-"
                 f"{MAX_DELETION_WINDOW_DAYS}, got {args.deletion_window_days}",
-                self,
             )
 
         account = account_context(self)

@@ -1,4 +1,4 @@
-"""An S3 bucket with every guard the platform requires, built from pulumi-aws v7's split resources."""
+"""An S3 bucket with every guard the platform requires, from pulumi-aws v7's split resources."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, stateful_options
+from components.common import ComponentArgsError, account_context, stateful_options
 from components.policy_documents import bucket_policy
 
 
@@ -41,19 +41,23 @@ class SecureBucketArgs:
 
 
 class SecureBucket(pulumi.ComponentResource):
+    TYPE = "mlops:secure_bucket:SecureBucket"
+
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:secure_bucket:SecureBucket", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         if args.access_log_target is None and not args.receives_access_logs:
-            raise pulumi.ResourceError(
-                "a bucket must send its access logs to a log bucket unless it is one", self
+            raise ComponentArgsError(
+                self.TYPE,
+                name,
+                "a bucket must send its access logs to a log bucket unless it is one",
             )
         if args.access_log_target is not None and not args.access_log_target.prefix.endswith("/"):
-            raise pulumi.ResourceError("access_log_target.prefix must end with '/'", self)
+            raise ComponentArgsError(self.TYPE, name, "access_log_target.prefix must end with '/'")
         child = pulumi.ResourceOptions(parent=self)
 
         bucket = aws.s3.Bucket(

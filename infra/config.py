@@ -13,6 +13,7 @@ import types
 import typing
 from typing import Annotated, Any, Final, Literal, Union
 
+import pulumi
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,8 +24,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-
-import pulumi
 
 CONFIG_KEY: Final = "platform"
 
@@ -63,9 +62,7 @@ IamRoleArn = Annotated[
         max_length=600, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
     ),
 ]
-BucketKey = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")
-]
+BucketKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
 
@@ -116,9 +113,9 @@ class KmsConfig(ConfigModel):
 class ArtifactBucketConfig(ConfigModel):
     """One artifact bucket."""
 
-    purpose: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_ .:/=+\-@]*$")] = (
-        Field(default="", description="What the bucket holds; recorded as the `mlops:purpose` tag.")
-    )
+    purpose: Annotated[
+        str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_ .:/=+\-@]*$")
+    ] = Field(default="", description="What the bucket holds; recorded as the `mlops:purpose` tag.")
     noncurrent_version_retention_days: RetentionDays | None = Field(
         default=None,
         description=(
@@ -232,7 +229,7 @@ def stack_file_name(stack: str) -> str:
 
 
 def load_platform_config(raw: Any, *, stack: str, project: str) -> PlatformConfig:
-    """Validate a stack's raw `<project>:platform` value; raise one ConfigError listing all problems."""
+    """Validate a stack's raw `<project>:platform` value; one ConfigError lists all problems."""
     root = f"{project}:{CONFIG_KEY}"
     stack_file = stack_file_name(stack)
     if raw is None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pulumi
+
 from mlops_platform.config_reference import render_reference
 from mlops_platform.engine import dump_deployment, render_stack
 from mlops_platform.project import ProjectError, PulumiProject

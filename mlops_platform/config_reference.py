@@ -123,8 +123,10 @@ def _default(path: str, default: Any) -> str:
         )
     if default is _REQUIRED:
         return "required"
-    if isinstance(default, dict) and default and all(
-        isinstance(value, BaseModel) for value in default.values()
+    if (
+        isinstance(default, dict)
+        and default
+        and all(isinstance(value, BaseModel) for value in default.values())
     ):
         return ", ".join(f"`{key}`" for key in default)
     return f"`{json.dumps(default)}`"

@@ -15,18 +15,19 @@ import json
 import logging
 import runpy
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.empty_pb2 import Empty
-
-from mlops_platform.mock_cloud import MockCloud
-from mlops_platform.project import PulumiProject, StackConfig
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import configure
 from pulumi.runtime.stack import run_in_stack
+
+from mlops_platform.mock_cloud import MockCloud
+from mlops_platform.project import PulumiProject, StackConfig
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -171,8 +172,12 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
     has shut down.
     """
     config = project.stack_config(stack)
+
+    def program() -> None:
+        runpy.run_path(str(project.main), run_name="__main__")
+
     return render_program(
-        lambda: runpy.run_path(str(project.main), run_name="__main__"),
+        program,
         project=project.name,
         stack=stack,
         config=config,
@@ -181,7 +186,7 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
 
 
 def render_program(
-    program: Callable[[], object],
+    program: Callable[[], None],
     *,
     project: str,
     stack: str,
@@ -208,10 +213,12 @@ def render_program(
         )
         set_all_config(config.values, config.secret_keys)
         loop = asyncio.new_event_loop()
+        loop.set_default_executor(_ExecutorWithThreadLoops())
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(run_in_stack(program))
         finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()
 
@@ -220,6 +227,25 @@ def render_program(
     contextvars.Context().run(run)
     resources = _with_default_providers(list(monitor.recorded.values()), project, stack, cloud)
     return RenderedStack(project=project, stack=stack, resources=_dependency_order(resources))
+
+
+class _ExecutorWithThreadLoops(ThreadPoolExecutor):
+    """The SDK's mock monitor needs an event loop in each RPC thread and makes one if missing,
+    never closing it; here each worker gets its loop up front and the pool closes them."""
+
+    def __init__(self) -> None:
+        self._thread_loops: list[asyncio.AbstractEventLoop] = []
+        super().__init__(initializer=self._give_thread_a_loop)
+
+    def _give_thread_a_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._thread_loops.append(loop)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=True, cancel_futures=cancel_futures)
+        for loop in self._thread_loops:
+            loop.close()
 
 
 def _plain(message: struct_pb2.Struct) -> dict[str, Any]:
@@ -283,13 +309,17 @@ def _with_default_providers(
 def _dependency_order(resources: list[RecordedResource]) -> list[RecordedResource]:
     """Topological order with ties broken by URN: stable whatever order RPCs completed in."""
     by_urn = {resource.urn: resource for resource in resources}
-    prerequisites = {urn: set(_refers_to(resource)) & by_urn.keys() for urn, resource in by_urn.items()}
+    prerequisites = {
+        urn: set(_refers_to(resource)) & by_urn.keys() for urn, resource in by_urn.items()
+    }
     dependents: dict[str, list[str]] = {urn: [] for urn in by_urn}
     for urn, needs in prerequisites.items():
         for need in needs:
             dependents[need].append(urn)
     # The stack resource leads, as in `pulumi stack export`.
-    ready = [(by_urn[urn].type != STACK_TYPE, urn) for urn, needs in prerequisites.items() if not needs]
+    ready = [
+        (by_urn[urn].type != STACK_TYPE, urn) for urn, needs in prerequisites.items() if not needs
+    ]
     heapq.heapify(ready)
     ordered = []
     while ready:

@@ -3,7 +3,8 @@
 `PolicyPack(...)` starts the analyzer's gRPC server and never returns.
 """
 
-from mlops_guardrails.pack import POLICIES, PACK_NAME
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+from mlops_guardrails.pack import PACK_NAME, POLICIES
 
 PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)

@@ -26,7 +26,9 @@ def rendered_stacks(project: PulumiProject) -> dict[str, RenderedStack]:
 
 
 @pytest.fixture(params=STACKS)
-def rendered(request: pytest.FixtureRequest, rendered_stacks: dict[str, RenderedStack]) -> RenderedStack:
+def rendered(
+    request: pytest.FixtureRequest, rendered_stacks: dict[str, RenderedStack]
+) -> RenderedStack:
     """Each stack's recorded plan in turn."""
     return rendered_stacks[request.param]
 
@@ -45,7 +47,11 @@ def make_project(tmp_path: Path) -> Callable[[str, str], PulumiProject]:
     return make
 
 
-def run_component(program: Callable[[], object], stack: str = "test") -> RenderedStack:
-    """Run a program function (e.g. one component) under the recording engine."""
+def run_component(make: Callable[[], object], stack: str = "test") -> RenderedStack:
+    """Run a program that creates one component under the recording engine."""
     config = StackConfig(values={"aws:region": "eu-west-1"}, secret_keys=[])
+
+    def program() -> None:
+        make()
+
     return render_program(program, project="mlops-platform", stack=stack, config=config)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from mlops_guardrails.frameworks import cis_aws
-from mlops_guardrails.props import is_true
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -13,6 +11,9 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     Severity,
 )
+
+from mlops_guardrails.frameworks import cis_aws
+from mlops_guardrails.props import is_true
 
 KEY: Final = "aws:kms/key:Key"
 

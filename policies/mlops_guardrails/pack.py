@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from mlops_guardrails import kms, s3
 from pulumi_policy import Policy
+
+from mlops_guardrails import kms, s3
 
 PACK_NAME: Final = "mlops-guardrails"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Final
 
-from mlops_guardrails.frameworks import aws_fsbp, cis_aws
-from mlops_guardrails.props import is_true, items, mapping, policy_statements
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -17,6 +15,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from mlops_guardrails.frameworks import aws_fsbp, cis_aws
+from mlops_guardrails.props import is_true, items, mapping, policy_statements
 
 BUCKET: Final = "aws:s3/bucket:Bucket"
 ENCRYPTION: Final = (
@@ -81,7 +82,9 @@ def _check_bucket_guards(args: StackValidationArgs, report: ReportViolation) -> 
         for source in resource.property_dependencies.get("bucket", []):
             attached[source.urn][resource.resource_type].append(resource)
         if resource.resource_type == LOGGING:
-            log_targets.update(t.urn for t in resource.property_dependencies.get("targetBucket", []))
+            log_targets.update(
+                t.urn for t in resource.property_dependencies.get("targetBucket", [])
+            )
 
     for bucket in args.resources:
         if bucket.resource_type != BUCKET:
@@ -108,7 +111,10 @@ def _check_bucket_guards(args: StackValidationArgs, report: ReportViolation) -> 
                 ),
                 (
                     "a bucket policy denying non-TLS requests",
-                    any(_denies_insecure_transport(p.props.get("policy")) for p in linked[BUCKET_POLICY]),
+                    any(
+                        _denies_insecure_transport(p.props.get("policy"))
+                        for p in linked[BUCKET_POLICY]
+                    ),
                 ),
                 (
                     "access logging",

@@ -1,0 +1,77 @@
+"""The platform's customer-managed key: rotation, deletion window, and a policy naming its users."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.common import ComponentArgsError
+from components.kms_key import KmsKey, KmsKeyArgs
+from mlops_platform.engine import RecordedResource, RenderedStack
+from tests.conftest import run_component
+
+
+def the_key(rendered: RenderedStack) -> RecordedResource:
+    [key] = rendered.of_type("aws:kms/key:Key")
+    return key
+
+
+def statements(key: RecordedResource) -> dict[str, Any]:
+    return {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+
+
+def test_rotation_is_on(rendered: RenderedStack) -> None:
+    assert the_key(rendered).inputs["enableKeyRotation"] is True
+
+
+def test_deletion_window_by_environment(rendered_stacks: dict[str, RenderedStack]) -> None:
+    windows = {
+        stack: the_key(r).inputs["deletionWindowInDays"] for stack, r in rendered_stacks.items()
+    }
+    assert windows == {"dev": 7, "staging": 14, "prod": 30}
+
+
+def test_policy_has_no_unconditioned_wildcard_principal(rendered: RenderedStack) -> None:
+    for statement in statements(the_key(rendered)).values():
+        principal = statement["Principal"]
+        assert principal != "*"
+        assert "*" not in json.dumps(principal) or "Condition" in statement
+
+
+def test_policy_delegates_to_the_accounts_iam(rendered: RenderedStack) -> None:
+    root = statements(the_key(rendered))["EnableIamPoliciesInThisAccount"]
+    assert root["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+
+
+def test_s3_log_delivery_may_only_create_data_keys_for_this_account(
+    rendered: RenderedStack,
+) -> None:
+    delivery = statements(the_key(rendered))["AllowS3AccessLogDelivery"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == ["kms:GenerateDataKey"]
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_admin_roles_from_config_administer_but_cannot_use_the_key() -> None:
+    admin = "arn:aws:iam::123456789012:role/platform-admin"
+    rendered = run_component(
+        lambda: KmsKey(
+            "k",
+            KmsKeyArgs(description="d", deletion_window_days=7, tags={}, admin_role_arns=(admin,)),
+        )
+    )
+    admins = statements(the_key(rendered))["KeyAdministrators"]
+    assert admins["Principal"] == {"AWS": [admin]}
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:*"} & set(
+        admins["Action"]
+    )
+
+
+@pytest.mark.parametrize("days", [6, 31])
+def test_deletion_window_outside_what_aws_allows_is_refused(days: int) -> None:
+    with pytest.raises(ComponentArgsError, match="deletion_window_days must be 7-30"):
+        run_component(
+            lambda: KmsKey("k", KmsKeyArgs(description="d", deletion_window_days=days, tags={}))
+        )

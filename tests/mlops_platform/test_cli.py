@@ -1,0 +1,120 @@
+"""`mlops-platform plan` and `config-reference` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.config import ConfigError
+from mlops_platform.cli import main
+from mlops_platform.engine import RecordingMonitor, render_stack
+from mlops_platform.project import PulumiProject
+from tests.conftest import REPO_ROOT
+
+BAD_PROD = """
+config:
+  aws:region: us-east-1
+  mlops-platform:platform:
+    environment: prod
+    protectStatefulResources: false
+    kms:
+      deletionWindowDays: 3
+    artifacts:
+      bucket: {}
+"""
+
+
+def test_plan_writes_the_stack_and_prints_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "p.json"
+    assert (
+        main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "prod", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "stack prod of mlops-platform:" in printed
+    assert "stateful resources (5, 0 unprotected):" in printed
+    assert "4  aws:s3/bucket:Bucket" in printed
+    assert json.loads(out.read_text())["version"] == 3
+
+
+def test_summary_flags_unprotected_stateful_resources(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "dev"])
+    printed = capsys.readouterr().out
+    assert "stateful resources (5, 5 unprotected):" in printed
+    assert "UNPROTECTED  aws:kms/key:Key" in printed
+
+
+def test_unknown_stack_lists_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "qa"]) == 2
+    assert (
+        "no stack file Pulumi.qa.yaml (stacks here: dev, prod, staging)" in capsys.readouterr().err
+    )
+
+
+def test_bad_config_is_one_message_without_traceback_and_writes_nothing(
+    make_project: Callable[[str, str], PulumiProject], tmp_path: Path
+) -> None:
+    project = make_project("prod", BAD_PROD)
+    out = tmp_path / "p.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops_platform.cli",
+            "--project-dir",
+            str(project.root),
+            "plan",
+            "--stack",
+            "prod",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "error: invalid platform configuration in Pulumi.prod.yaml (3 problems)"
+    )
+    for path in ("protectStatefulResources", "kms.deletionWindowDays", "artifacts.bucket"):
+        assert f"mlops-platform:platform.{path}:" in result.stderr
+    assert not out.exists()
+
+
+def test_bad_config_registers_no_resource(
+    make_project: Callable[[str, str], PulumiProject], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered: list[str] = []
+    original = RecordingMonitor.RegisterResource
+
+    def spy(self: RecordingMonitor, request: object) -> object:
+        registered.append(request.type)  # type: ignore[attr-defined]
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
+    with pytest.raises(ConfigError):
+        render_stack(make_project("prod", BAD_PROD), "prod")
+    assert registered == ["pulumi:pulumi:Stack"]
+
+
+def test_config_reference_in_docs_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/config-reference.md is generated; regenerate it when the config models change."""
+    assert main(["--project-dir", str(REPO_ROOT), "config-reference"]) == 0
+    assert (REPO_ROOT / "docs" / "config-reference.md").read_text() == capsys.readouterr().out
+
+
+def test_config_reference_describes_every_setting() -> None:
+    text = (REPO_ROOT / "docs" / "config-reference.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 10
+    for row in rows:
+        description = row.rstrip(" |").rsplit(" | ", 1)[-1]
+        assert len(description) > 20, row

@@ -1,0 +1,185 @@
+"""The offline plan: what it records, the export it writes, and that it needs nothing outside."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_platform.engine import RenderedStack, dump_deployment, render_stack
+from mlops_platform.project import PulumiProject
+from tests.conftest import REPO_ROOT
+
+STATE_KEYS = {
+    "urn",
+    "custom",
+    "type",
+    "inputs",
+    "outputs",
+    "parent",
+    "dependencies",
+    "propertyDependencies",
+    "protect",
+    "retainOnDelete",
+    "provider",
+}
+
+
+def test_export_has_the_shape_of_pulumi_stack_export(rendered: RenderedStack) -> None:
+    deployment = rendered.to_deployment()
+    assert deployment["version"] == 3
+    resources = deployment["deployment"]["resources"]
+    for state in resources:
+        assert state.keys() >= STATE_KEYS
+        assert ("id" in state) == state["custom"]
+    stack = resources[0]
+    assert stack["type"] == "pulumi:pulumi:Stack"
+    name = f"mlops-platform-{rendered.stack}"
+    assert (
+        stack["urn"] == f"urn:pulumi:{rendered.stack}::mlops-platform::pulumi:pulumi:Stack::{name}"
+    )
+    assert stack["outputs"]["environment"] == rendered.stack
+
+
+def test_resources_come_after_everything_they_refer_to(rendered: RenderedStack) -> None:
+    seen: set[str] = set()
+    for resource in rendered.resources:
+        refs = [resource.parent, *resource.dependencies, resource.provider.rsplit("::", 1)[0]]
+        refs += [urn for urns in resource.property_dependencies.values() for urn in urns]
+        assert {ref for ref in refs if ref} <= seen, resource.urn
+        seen.add(resource.urn)
+
+
+def test_custom_resources_are_bound_to_the_default_aws_provider(rendered: RenderedStack) -> None:
+    [provider] = rendered.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    assert provider.inputs["version"]  # the pulumi-aws SDK version that registered resources
+    reference = f"{provider.urn}::{provider.id}"
+    for resource in rendered.resources:
+        if resource.custom and resource.type.startswith("aws:"):
+            assert resource.provider == reference
+
+
+def test_urns_carry_the_parent_type_chain_like_the_engine(rendered: RenderedStack) -> None:
+    [bucket] = [
+        b for b in rendered.of_type("aws:s3/bucket:Bucket") if b.name == "artifacts-models-bucket"
+    ]
+    assert bucket.urn == (
+        f"urn:pulumi:{rendered.stack}::mlops-platform::mlops:artifact_storage:ArtifactStorage"
+        "$mlops:secure_bucket:SecureBucket$aws:s3/bucket:Bucket::artifacts-models-bucket"
+    )
+    assert rendered.get(bucket.parent).type == "mlops:secure_bucket:SecureBucket"
+
+
+def test_mock_outputs_look_like_aws(rendered: RenderedStack) -> None:
+    [key] = rendered.of_type("aws:kms/key:Key")
+    assert key.outputs["arn"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
+    for bucket in rendered.of_type("aws:s3/bucket:Bucket"):
+        name = bucket.outputs["bucket"]
+        assert name.startswith(bucket.name + "-")
+        assert bucket.outputs["arn"] == f"arn:aws:s3:::{name}"
+        assert bucket.outputs["tagsAll"] == bucket.inputs["tags"]
+
+
+def test_same_inputs_render_byte_identical_files(project: PulumiProject) -> None:
+    assert dump_deployment(render_stack(project, "prod")) == dump_deployment(
+        render_stack(project, "prod")
+    )
+
+
+def test_plan_file_is_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
+    """Set and dict ordering varies with the hash seed; the plan must not."""
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"plan-{seed}.json"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlops_platform.cli",
+                "plan",
+                "--stack",
+                "dev",
+                "--out",
+                str(out),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS credentials or settings, and any network connection fails."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"the offline plan tried to connect: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.usefixtures("offline")
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_plan_needs_no_credentials_and_no_network(project: PulumiProject, stack: str) -> None:
+    assert all(
+        not name.startswith("AWS_")
+        for name in os.environ
+        if name not in {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"}
+    )
+    rendered = render_stack(project, stack)
+    assert len(rendered.of_type("aws:s3/bucket:Bucket")) == 4
+
+
+def test_secret_config_reaches_the_program_as_a_marked_placeholder(
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    project = make_project(
+        "dev",
+        """
+        config:
+          aws:region: eu-west-1
+          webhookToken:
+            secure: v1:AAAA
+          mlops-platform:platform:
+            environment: dev
+            tags:
+              owner: {secure: v1:BBBB}
+        """,
+    )
+    config = project.stack_config("dev")
+    assert config.values["mlops-platform:webhookToken"] == "[secret: not decrypted offline]"
+    assert '"owner": "[secret: not decrypted offline]"' in config.values["mlops-platform:platform"]
+    assert config.secret_keys == ["mlops-platform:platform", "mlops-platform:webhookToken"]
+
+
+def test_config_values_reach_the_program_as_the_cli_passes_them(
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    project = make_project(
+        "dev",
+        """
+        config:
+          aws:region: eu-west-1
+          flag: true
+          count: 3
+        """,
+    )
+    values = project.stack_config("dev").values
+    assert (values["mlops-platform:flag"], values["mlops-platform:count"]) == ("true", "3")
