@@ -1,4 +1,4 @@
-"""The pack starts the way `pulumi preview --policy-pack policies` starts it, and serves its rules."""
+"""The pack starts as `pulumi preview --policy-pack policies` starts it, and serves its rules."""
 
 from __future__ import annotations
 
