@@ -68,7 +68,9 @@ class PulumiProject:
             known = ", ".join(self.stacks()) or "none"
             raise ProjectError(f"no stack file {path.name} (stacks here: {known})")
         document = _read_yaml(path) or {}
-        raw_config = document.get("config") or {} if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            raise ProjectError(f"{path.name}: expected a mapping with a `config` key")
+        raw_config = document.get("config") or {}
         if not isinstance(raw_config, dict):
             raise ProjectError(f"{path.name}: `config` must be a mapping")
         values: dict[str, str] = {}
