@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
 from mlops_platform.config_reference import render_reference
-from mlops_platform.engine import dump_deployment, render_stack
+from mlops_platform.engine import STACK_TYPE, dump_deployment, render_stack
+from mlops_platform.policy_check import PolicyCheckError, render, run_check
 from mlops_platform.project import ProjectError, PulumiProject
 from mlops_platform.summary import summarize
 
 EXIT_OK = 0
-EXIT_PROGRAM_FAILED = 1
+EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
+POLICY_PACK_DIR = "policies"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +46,47 @@ def _plan(project: PulumiProject, args: argparse.Namespace) -> int:
     if args.out is not None:
         print(f"\nwrote {args.out} ({len(rendered.resources)} resources)")
     return EXIT_OK
+
+
+def _check(project: PulumiProject, args: argparse.Namespace) -> int:
+    try:
+        if args.plan is not None:
+            deployment = _read_json(args.plan, "plan")
+            title = str(args.plan)
+        else:
+            deployment = render_stack(project, args.stack).to_deployment()
+            title = f"stack {args.stack}"
+        resources = deployment.get("deployment", {}).get("resources")
+        if not isinstance(resources, list):
+            raise PolicyCheckError(f"{title} has no deployment.resources: not a stack export")
+        config_path = args.policy_config or _environment_config(project, resources, title)
+        config = _read_json(config_path, "policy config")
+        result = run_check(project.root / POLICY_PACK_DIR, resources, config, str(config_path))
+    except (pulumi.RunError, PolicyCheckError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(render(result, args.format, title), end="")
+    return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
+
+
+def _environment_config(
+    project: PulumiProject, resources: list[dict[str, Any]], title: str
+) -> Path:
+    """The policy config of the environment the stack says it is (its `environment` output)."""
+    stack = next((r for r in resources if r.get("type") == STACK_TYPE), {})
+    environment = stack.get("outputs", {}).get("environment")
+    if environment is None:
+        raise PolicyCheckError(f"{title} has no `environment` output; pass --policy-config")
+    return project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise PolicyCheckError(f"cannot read {what} {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise PolicyCheckError(f"{what} {path} is not JSON: {error}") from None
 
 
 def _config_reference(project: PulumiProject, args: argparse.Namespace) -> int:
@@ -74,6 +119,26 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", required=True, help="stack name, e.g. dev (Pulumi.dev.yaml)")
     plan.add_argument("--out", type=Path, help="write the rendered stack as JSON to this file")
     plan.set_defaults(command=_plan)
+
+    check = commands.add_parser(
+        "check",
+        help="run the policy pack over a stack, as `pulumi preview --policy-pack` would",
+        description=(
+            "Start the pack in policies/ and run it over the analyzer gRPC protocol against a "
+            "stack rendered offline (--stack) or any `pulumi stack export` file (--plan). Exits "
+            "1 on a mandatory violation."
+        ),
+    )
+    target = check.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stack", help="render this stack offline first, then check it")
+    target.add_argument("--plan", type=Path, help="check this plan or `pulumi stack export` file")
+    check.add_argument(
+        "--policy-config",
+        type=Path,
+        help="policy pack config (default: policies/config/<environment>.json)",
+    )
+    check.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    check.set_defaults(command=_check)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"

@@ -11,6 +11,14 @@ def cis_aws(control: str) -> PolicyComplianceFramework:
     )
 
 
+def cis_eks(control: str) -> PolicyComplianceFramework:
+    return PolicyComplianceFramework(
+        name="CIS Amazon Elastic Kubernetes Service (EKS) Benchmark",
+        version="1.7.0",
+        reference=control,
+    )
+
+
 def aws_fsbp(control: str) -> PolicyComplianceFramework:
     return PolicyComplianceFramework(
         name="AWS Foundational Security Best Practices", version="1.0.0", reference=control

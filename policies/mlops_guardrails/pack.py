@@ -6,13 +6,19 @@ from typing import Final
 
 from pulumi_policy import Policy
 
-from mlops_guardrails import kms, s3
+from mlops_guardrails import compute, data, ecr, eks, hygiene, iam, kms, kubernetes, logs, s3
 
 PACK_NAME: Final = "mlops-guardrails"
 
 POLICIES: Final[list[Policy]] = [
-    s3.sse_kms_customer_key,
-    s3.public_access_block,
-    s3.bucket_guards,
-    kms.key_rotation,
+    *s3.RULES,
+    *kms.RULES,
+    *eks.RULES,
+    *compute.RULES,
+    *iam.RULES,
+    *logs.RULES,
+    *ecr.RULES,
+    *data.RULES,
+    *kubernetes.RULES,
+    *hygiene.RULES,
 ]

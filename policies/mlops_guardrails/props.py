@@ -38,3 +38,37 @@ def policy_statements(document: Any) -> list[Mapping[str, Any]]:
     if isinstance(statements, Mapping):
         return [statements]
     return [mapping(statement) for statement in items(statements)]
+
+
+def as_strings(value: Any) -> list[str]:
+    """IAM fields that may be one string or a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in items(value) if isinstance(item, str)]
+
+
+def principals(statement: Mapping[str, Any]) -> list[str]:
+    """Every principal a statement names, whatever its kind (`*` stands for anyone)."""
+    principal = statement.get("Principal")
+    if isinstance(principal, str):
+        return [principal]
+    return [name for value in mapping(principal).values() for name in as_strings(value)]
+
+
+def is_open_to_anyone(statement: Mapping[str, Any]) -> bool:
+    """An Allow whose principal is anyone and that no condition narrows."""
+    return (
+        statement.get("Effect") == "Allow"
+        and "*" in principals(statement)
+        and not mapping(statement.get("Condition"))
+    )
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Whether an IAM action pattern (`iam:Put*`, `*`) covers an action, case-insensitively."""
+    pattern, action = pattern.lower(), action.lower()
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return action.startswith(pattern[:-1])
+    return pattern == action

@@ -1,0 +1,171 @@
+"""Node group and launch template rules: what runs on the nodes and what a pod can reach."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from pulumi_policy import ResourceValidationArgs, Severity
+
+from mlops_guardrails.frameworks import cis_eks
+from mlops_guardrails.props import is_true, items, mapping
+from mlops_guardrails.rule import resource_rule, setting
+
+NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
+ACCELERATOR_TAINTS: Final = {"NVIDIA": "nvidia.com/gpu", "NEURON": "aws.amazon.com/neuron"}
+SECRET_PATTERNS: Final = (
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"aws_secret_access_key", re.IGNORECASE),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\b(password|passwd|secret|token)\s*[=:]\s*\S{8,}", re.IGNORECASE),
+)
+IMDS_TUNABLES: Final = {
+    "maxHopLimit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 64,
+        "default": 1,
+        "description": "Largest IMDS response hop limit; 1 keeps pods off the node's role.",
+    }
+}
+
+
+def _no_ssh(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if mapping(props.get("remoteAccess")):
+        yield "SSH remote access is configured; use SSM Session Manager instead"
+
+
+def _launch_template(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    template = mapping(props.get("launchTemplate"))
+    if not (template.get("id") or template.get("name")):
+        yield "no launch template: EKS defaults allow IMDSv1 and hop limit 2"
+
+
+def _accelerator_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    ami_type = str(props.get("amiType", ""))
+    for family, key in ACCELERATOR_TAINTS.items():
+        if family not in ami_type:
+            continue
+        taints = [mapping(t) for t in items(props.get("taints"))]
+        if not any(t.get("key") == key and t.get("effect") == "NO_SCHEDULE" for t in taints):
+            yield f"{ami_type} nodes lack the {key} NoSchedule taint: any pod may land on them"
+
+
+def _imdsv2(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    metadata = mapping(props.get("metadataOptions"))
+    if metadata.get("httpEndpoint") == "disabled":
+        return
+    if metadata.get("httpTokens") != "required":
+        yield "IMDSv1 is allowed (metadata_options.http_tokens is not 'required')"
+    limit = metadata.get("httpPutResponseHopLimit")
+    maximum = setting(args, IMDS_TUNABLES, "maxHopLimit")
+    if limit is None or limit > maximum:
+        yield f"IMDS hop limit is {limit}; at most {maximum}, so pods cannot reach node credentials"
+
+
+def _ebs_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    mappings = [mapping(m) for m in items(props.get("blockDeviceMappings"))]
+    if not mappings:
+        yield "no block device mapping: the root volume takes the AMI's default encryption"
+    for device in mappings:
+        ebs = mapping(device.get("ebs"))
+        name = device.get("deviceName", "(unnamed)")
+        if not is_true(ebs.get("encrypted")):
+            yield f"EBS volume {name} is not encrypted"
+        elif not ebs.get("kmsKeyId"):
+            yield f"EBS volume {name} uses the AWS-managed key, not a customer-managed key"
+
+
+def _no_public_ip(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for interface in map(mapping, items(props.get("networkInterfaces"))):
+        if is_true(interface.get("associatePublicIpAddress")):
+            yield "a network interface gets a public IP address"
+
+
+def _user_data_text(props: Mapping[str, Any]) -> str:
+    raw = str(props.get("userData", ""))
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return raw
+
+
+def _no_secrets_in_user_data(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    text = _user_data_text(props)
+    if any(pattern.search(text) for pattern in SECRET_PATTERNS):
+        yield "user data contains what looks like a credential; anyone with ec2:Describe* reads it"
+
+
+RULES = [
+    resource_rule(
+        name="eks-nodegroup-no-ssh",
+        description="Managed node groups allow no SSH access.",
+        resource_types={NODE_GROUP},
+        check=_no_ssh,
+        severity=Severity.HIGH,
+        remediation="Remove remote_access; nodes are reached with SSM Session Manager.",
+    ),
+    resource_rule(
+        name="eks-nodegroup-launch-template",
+        description="Managed node groups use the platform's launch template.",
+        resource_types={NODE_GROUP},
+        check=_launch_template,
+        severity=Severity.MEDIUM,
+        remediation="Pass launch_template(id, version) of one with IMDSv2 and encrypted EBS.",
+    ),
+    resource_rule(
+        name="eks-accelerator-nodes-tainted",
+        description="GPU and Neuron node groups are tainted so only accelerator pods land there.",
+        resource_types={NODE_GROUP},
+        check=_accelerator_taint,
+        severity=Severity.MEDIUM,
+        remediation=(
+            "Add the taint nvidia.com/gpu=true:NO_SCHEDULE (Neuron: aws.amazon.com/neuron) and "
+            "tolerate it in accelerator workloads."
+        ),
+    ),
+    resource_rule(
+        name="ec2-imdsv2-required",
+        description="Instances require IMDSv2, with a hop limit keeping pods off node credentials.",
+        resource_types={LAUNCH_TEMPLATE},
+        check=_imdsv2,
+        severity=Severity.HIGH,
+        framework=cis_eks("4.6.1"),
+        remediation=(
+            "Set metadata_options(http_tokens='required', http_put_response_hop_limit=1); "
+            "pods get AWS access through Pod Identity or IRSA."
+        ),
+        tunables=IMDS_TUNABLES,
+    ),
+    resource_rule(
+        name="ec2-ebs-encrypted",
+        description="Launch template EBS volumes are encrypted under a customer-managed key.",
+        resource_types={LAUNCH_TEMPLATE},
+        check=_ebs_encrypted,
+        severity=Severity.HIGH,
+        remediation=(
+            "Map the root device with ebs(encrypted='true', kms_key_id=<key ARN>, "
+            "volume_type='gp3')."
+        ),
+    ),
+    resource_rule(
+        name="ec2-no-public-ip",
+        description="Launch templates never give instances a public IP address.",
+        resource_types={LAUNCH_TEMPLATE},
+        check=_no_public_ip,
+        severity=Severity.HIGH,
+        remediation="Set associate_public_ip_address='false'; nodes sit in private subnets.",
+    ),
+    resource_rule(
+        name="ec2-no-secrets-in-user-data",
+        description="Launch template user data carries no credentials.",
+        resource_types={LAUNCH_TEMPLATE},
+        check=_no_secrets_in_user_data,
+        severity=Severity.HIGH,
+        remediation="Fetch secrets at boot from Secrets Manager or SSM with the node's role.",
+    ),
+]
