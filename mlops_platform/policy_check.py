@@ -150,7 +150,7 @@ class PolicyPackServer:
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, level in levels.items():
             config = request.policyConfig[name]
-            config.enforcementLevel = LEVEL_VALUES[level]  # type: ignore[assignment]
+            config.enforcementLevel = LEVEL_VALUES[level]
             config.properties.update(properties.get(name, {}))
         self.stub.Configure(request, timeout=CALL_SECONDS)
 
@@ -279,9 +279,8 @@ def resolve_config(
         entry = dict(entry)
         level = entry.pop("enforcementLevel", base_level or rule.default_level)
         if level not in LEVEL_VALUES:
-            problems.append(
-                f"{source}: {rule.name}: enforcement level {level!r} is not one of {sorted(LEVEL_VALUES)}"
-            )
+            allowed = ", ".join(sorted(LEVEL_VALUES))
+            problems.append(f"{source}: {rule.name}: level {level!r} is not one of {allowed}")
             continue
         schema = {
             "type": "object",
