@@ -56,7 +56,8 @@ def _check(project: PulumiProject, args: argparse.Namespace) -> int:
         else:
             deployment = render_stack(project, args.stack).to_deployment()
             title = f"stack {args.stack}"
-        resources = deployment.get("deployment", {}).get("resources")
+        body = deployment.get("deployment") if isinstance(deployment, dict) else None
+        resources = body.get("resources") if isinstance(body, dict) else None
         if not isinstance(resources, list):
             raise PolicyCheckError(f"{title} has no deployment.resources: not a stack export")
         config_path = args.policy_config or _environment_config(project, resources, title)

@@ -154,6 +154,31 @@ class PolicyPackServer:
             config.properties.update(properties.get(name, {}))
         self.stub.Configure(request, timeout=CALL_SECONDS)
 
+    def check(
+        self, resources: Sequence[Mapping[str, Any]], config: Mapping[str, Any], config_source: str
+    ) -> CheckResult:
+        """Configure the pack from a policy-pack config document and analyze the resources."""
+        rules = self.rules()
+        levels, properties = resolve_config(rules, config, config_source)
+        self.configure(levels, properties)
+        remediation = {rule.name: rule.remediation for rule in rules}
+        findings = sorted(
+            (
+                Finding(
+                    rule=d.policyName,
+                    level=LEVELS[d.enforcementLevel],
+                    severity=SEVERITIES.get(d.severity, "unspecified"),
+                    urn=d.urn,
+                    message=_detail(d),
+                    remediation=remediation.get(d.policyName, ""),
+                )
+                for d in self.analyze(resources)
+            ),
+            key=lambda f: (f.level != "mandatory", f.rule, f.urn, f.message),
+        )
+        checked = len(StackView(resources).analyzed)
+        return CheckResult(findings=findings, rules=rules, levels=levels, resources_checked=checked)
+
     def analyze(
         self, resources: Sequence[Mapping[str, Any]]
     ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
@@ -310,29 +335,7 @@ def run_check(
     config_source: str,
 ) -> CheckResult:
     with PolicyPackServer(pack_dir) as server:
-        rules = server.rules()
-        levels, properties = resolve_config(rules, config, config_source)
-        server.configure(levels, properties)
-        diagnostics = server.analyze(resources)
-    remediation = {rule.name: rule.remediation for rule in rules}
-    findings = sorted(
-        (
-            Finding(
-                rule=d.policyName,
-                level=LEVELS[d.enforcementLevel],
-                severity=SEVERITIES.get(d.severity, "unspecified"),
-                urn=d.urn,
-                message=_detail(d),
-                remediation=remediation.get(d.policyName, ""),
-            )
-            for d in diagnostics
-        ),
-        key=lambda f: (f.level != "mandatory", f.rule, f.urn, f.message),
-    )
-    checked = sum(
-        1 for r in resources if r.get("custom") and not str(r["type"]).startswith("pulumi:")
-    )
-    return CheckResult(findings=findings, rules=rules, levels=levels, resources_checked=checked)
+        return server.check(resources, config, config_source)
 
 
 def _detail(diagnostic: analyzer_pb2.AnalyzeDiagnostic) -> str:

@@ -63,8 +63,10 @@ def _imdsv2(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[
         yield "IMDSv1 is allowed (metadata_options.http_tokens is not 'required')"
     limit = metadata.get("httpPutResponseHopLimit")
     maximum = setting(args, IMDS_TUNABLES, "maxHopLimit")
-    if limit is None or limit > maximum:
-        yield f"IMDS hop limit is {limit}; at most {maximum}, so pods cannot reach node credentials"
+    if limit is None:
+        yield f"IMDS hop limit is not set (EKS default 2); at most {maximum:g} keeps pods off it"
+    elif limit > maximum:
+        yield f"IMDS hop limit is {limit:g}; at most {maximum:g} keeps pods off node credentials"
 
 
 def _ebs_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

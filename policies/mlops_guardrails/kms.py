@@ -34,7 +34,7 @@ def _deletion_window(props: Mapping[str, Any], args: ResourceValidationArgs) -> 
     minimum = setting(args, DELETION_WINDOW_TUNABLES, "minimumDays")
     days = props.get("deletionWindowInDays", 30)  # AWS's default when unset
     if days < minimum:
-        yield f"deletion window is {days} days; at least {minimum} required here"
+        yield f"deletion window is {days:g} days; at least {minimum:g} required here"
 
 
 def _policy_scoped(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

@@ -30,7 +30,7 @@ def _encrypted_and_retained(
     if days == 0:
         yield "log group keeps events forever: set a retention"
     elif days < minimum:
-        yield f"retention is {days} days; at least {minimum} required here"
+        yield f"retention is {days:g} days; at least {minimum:g} required here"
 
 
 RULES = [

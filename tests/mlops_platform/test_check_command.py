@@ -1,0 +1,112 @@
+"""`mlops-platform check` as a user and CI run it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlops_platform.cli import main
+from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
+from mlops_platform.project import PulumiProject
+from tests.conftest import REPO_ROOT
+
+ROOT = ["--project-dir", str(REPO_ROOT)]
+
+
+@pytest.fixture
+def dev_plan(tmp_path: Path) -> Path:
+    out = tmp_path / "dev.json"
+    assert main([*ROOT, "plan", "--stack", "dev", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_stack_passes_its_own_environment(
+    stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*ROOT, "check", "--stack", stack]) == 0
+    assert f"policy check of stack {stack}: 0 mandatory" in capsys.readouterr().out
+
+
+def test_a_plan_file_checked_against_prod_fails_with_grouped_violations(
+    dev_plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod_config = REPO_ROOT / "policies" / "config" / "prod.json"
+    code = main([*ROOT, "check", "--plan", str(dev_plan), "--policy-config", str(prod_config)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "MANDATORY (" in out
+    assert "[high] stateful-resources-protected  aws:kms/key:Key::artifacts-key" in out
+    assert "fix: Set protect and retain_on_delete" in out
+
+
+def test_a_plan_file_takes_its_environment_config_from_its_outputs(
+    dev_plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*ROOT, "check", "--plan", str(dev_plan)]) == 0
+    assert "ADVISORY (5):" in capsys.readouterr().out
+
+
+def test_json_output_lists_each_finding(dev_plan: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main([*ROOT, "check", "--plan", str(dev_plan), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["rules"] >= 40
+    assert {f["rule"] for f in report["findings"]} == {"stateful-resources-protected"}
+    assert {f["level"] for f in report["findings"]} == {"advisory"}
+
+
+def test_markdown_output_is_a_pr_comment(
+    dev_plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main([*ROOT, "check", "--plan", str(dev_plan), "--format", "markdown"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"### Policy check of {dev_plan} passes")
+    assert "| Rule | Severity | Resource | Violation | Fix |" in out
+
+
+def test_a_plan_without_environment_needs_a_policy_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "export.json"
+    plan.write_text(json.dumps({"version": 3, "deployment": {"resources": []}}))
+    assert main([*ROOT, "check", "--plan", str(plan)]) == 2
+    assert "has no `environment` output; pass --policy-config" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_stack_export_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "notes.json"
+    plan.write_text("[1, 2]")
+    assert main([*ROOT, "check", "--plan", str(plan)]) == 2
+    assert "not a stack export" in capsys.readouterr().err
+
+
+def test_a_pack_that_fails_to_start_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "__main__.py").write_text("import mlops_missing_module\n")
+    with (
+        pytest.raises(PolicyCheckError, match="failed to start") as caught,
+        PolicyPackServer(tmp_path),
+    ):
+        pass
+    assert "No module named 'mlops_missing_module'" in str(caught.value)
+
+
+def test_check_reports_a_broken_pack_without_traceback(
+    make_project: Callable[[str, str], PulumiProject], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(
+        "dev",
+        "config:\n  aws:region: eu-west-1\n  mlops-platform:platform:\n    environment: dev\n",
+    )
+    broken = project.root / "policies"
+    (broken / "config").mkdir(parents=True)
+    (broken / "config" / "dev.json").write_text("{}")
+    (broken / "__main__.py").write_text("raise SystemExit('pack misconfigured')\n")
+    assert main(["--project-dir", str(project.root), "check", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "failed to start" in err and "pack misconfigured" in err
+    assert "Traceback" not in err.split("failed to start")[0]

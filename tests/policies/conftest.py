@@ -1,0 +1,75 @@
+"""The policy pack, started once for the session as the Pulumi CLI starts it, and helpers that
+run it over the analyzer gRPC protocol, exactly as `mlops-platform check` does."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from mlops_platform.engine import RenderedStack
+from mlops_platform.policy_check import Finding, PolicyPackServer
+from tests.conftest import REPO_ROOT
+
+PACK_DIR = REPO_ROOT / "policies"
+
+
+def environment_config(environment: str) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PACK_DIR / "config" / f"{environment}.json").read_text())
+    return config
+
+
+@pytest.fixture(scope="session")
+def pack() -> Iterator[PolicyPackServer]:
+    with PolicyPackServer(PACK_DIR) as server:
+        yield server
+
+
+def state(
+    resource_type: str,
+    props: Mapping[str, Any],
+    *,
+    name: str = "case",
+    protect: bool = True,
+    stack: str = "prod",
+) -> dict[str, Any]:
+    """A custom resource as it appears in a stack export."""
+    return {
+        "urn": f"urn:pulumi:{stack}::mlops-platform::{resource_type}::{name}",
+        "custom": True,
+        "id": f"{name}-id",
+        "type": resource_type,
+        "inputs": copy.deepcopy(dict(props)),
+        "outputs": copy.deepcopy(dict(props)),
+        "parent": "",
+        "dependencies": [],
+        "propertyDependencies": {},
+        "protect": protect,
+        "retainOnDelete": protect,
+        "provider": "",
+    }
+
+
+def check(
+    pack: PolicyPackServer,
+    resources: list[dict[str, Any]],
+    config: Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """Every finding for the resources, by default with every rule mandatory."""
+    return pack.check(
+        resources, config if config is not None else {"all": "mandatory"}, "test"
+    ).findings
+
+
+def of_rule(findings: list[Finding], rule: str) -> list[Finding]:
+    return [f for f in findings if f.rule == rule]
+
+
+def deployment_resources(rendered: RenderedStack) -> list[dict[str, Any]]:
+    resources: list[dict[str, Any]] = copy.deepcopy(
+        rendered.to_deployment()["deployment"]["resources"]
+    )
+    return resources

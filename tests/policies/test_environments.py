@@ -1,0 +1,68 @@
+"""Per-environment enforcement: the same rule advisory in dev, mandatory in prod."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_platform.engine import RenderedStack
+from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
+from tests.conftest import STACKS
+from tests.policies.conftest import check, deployment_resources, environment_config, of_rule
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_passes_its_environment_config_with_no_mandatory_violation(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack], stack: str
+) -> None:
+    findings = check(pack, deployment_resources(rendered_stacks[stack]), environment_config(stack))
+    assert [f for f in findings if f.level == "mandatory"] == []
+
+
+def test_unprotected_dev_state_is_advisory_in_dev_and_mandatory_in_prod(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    dev = deployment_resources(rendered_stacks["dev"])
+    in_dev = of_rule(check(pack, dev, environment_config("dev")), "stateful-resources-protected")
+    in_prod = of_rule(check(pack, dev, environment_config("prod")), "stateful-resources-protected")
+    assert len(in_dev) == len(in_prod) == 5
+    assert {f.level for f in in_dev} == {"advisory"}
+    assert {f.level for f in in_prod} == {"mandatory"}
+
+
+def test_tags_must_name_the_environment_the_config_is_for(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    """A dev stack checked as prod is caught: its resources say mlops:environment=dev."""
+    dev = deployment_resources(rendered_stacks["dev"])
+    tags = of_rule(check(pack, dev, environment_config("prod")), "required-tags")
+    assert tags and all(
+        "tag mlops:environment is 'dev', expected 'prod'" in f.message for f in tags
+    )
+
+
+def test_a_rule_disabled_by_config_reports_nothing(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    dev = deployment_resources(rendered_stacks["dev"])
+    config = {**environment_config("dev"), "stateful-resources-protected": "disabled"}
+    assert of_rule(check(pack, dev, config), "stateful-resources-protected") == []
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"kms-key-rotaton": "advisory"}, "unknown rule 'kms-key-rotaton'"),
+        ({"kms-key-rotation": "strict"}, "level 'strict' is not one of"),
+        (
+            {"kms-key-deletion-window": {"minimumDays": 3}},
+            "kms-key-deletion-window.minimumDays: 3 is less than",
+        ),
+        ({"kms-key-rotation": {"colour": "red"}}, "Additional properties are not allowed"),
+    ],
+)
+def test_a_bad_policy_config_is_rejected_with_every_problem(
+    pack: PolicyPackServer, config: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(PolicyCheckError, match="invalid policy pack config") as caught:
+        check(pack, [], config)
+    assert problem in str(caught.value)

@@ -1,0 +1,84 @@
+"""For each rule mandatory in prod, a copy of the prod plan broken in exactly that way is caught.
+
+Where the plan has a resource of the rule's type it is edited; otherwise the violating resource
+is added, as the next feature would add it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mlops_guardrails.pack import POLICIES
+from mlops_platform.engine import RenderedStack
+from mlops_platform.policy_check import Finding, PolicyPackServer
+from tests.policies.cases import CASES, RuleCase
+from tests.policies.conftest import check, deployment_resources, environment_config, of_rule, state
+from tests.policies.test_stack_rules import repository
+
+Resources = list[dict[str, Any]]
+
+
+def break_with_case(case: RuleCase) -> Callable[[Resources], Resources]:
+    def mutate(resources: Resources) -> Resources:
+        existing = next((r for r in resources if r["type"] == case.resource_type), None)
+        if existing is None:
+            return [*resources, state(case.resource_type, case.bad, name="mutant")]
+        for props in (existing["inputs"], existing["outputs"]):
+            props.update(copy.deepcopy(case.bad))
+        existing["protect"] = not case.bad_is_unprotected
+        return resources
+
+    return mutate
+
+
+def drop_public_access_block(resources: Resources) -> Resources:
+    return [r for r in resources if not r["urn"].endswith("::artifacts-models-public-access-block")]
+
+
+STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
+    "s3-bucket-guards": drop_public_access_block,
+    "ecr-image-scanning": lambda resources: [*resources, repository("unscanned")],
+    "ecr-lifecycle-policy": lambda resources: [*resources, repository("unkept")],
+}
+MUTATIONS = {**{case.rule: break_with_case(case) for case in CASES}, **STACK_MUTATIONS}
+
+
+def mandatory_in_prod() -> list[str]:
+    config = environment_config("prod")
+    return [
+        p.name
+        for p in POLICIES
+        if (config.get(p.name) if isinstance(config.get(p.name), str) else config.get("all"))
+        == "mandatory"
+    ]
+
+
+def test_every_prod_mandatory_rule_has_a_mutation() -> None:
+    assert set(mandatory_in_prod()) <= set(MUTATIONS)
+
+
+@pytest.fixture(scope="module")
+def pristine_findings(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> list[Finding]:
+    return check(pack, deployment_resources(rendered_stacks["prod"]), environment_config("prod"))
+
+
+@pytest.mark.parametrize("rule", mandatory_in_prod())
+def test_a_prod_plan_broken_one_way_is_caught_by_that_rule(
+    pack: PolicyPackServer,
+    rendered_stacks: dict[str, RenderedStack],
+    pristine_findings: list[Finding],
+    rule: str,
+) -> None:
+    prod = environment_config("prod")
+    pristine = deployment_resources(rendered_stacks["prod"])
+    assert of_rule(pristine_findings, rule) == []
+    case_config = next((c.config for c in CASES if c.rule == rule), {})
+    config = {**prod, rule: {**prod.get(rule, {}), **case_config}} if case_config else prod
+    findings = of_rule(check(pack, MUTATIONS[rule](pristine), config), rule)
+    assert findings and {f.level for f in findings} == {"mandatory"}

@@ -1,0 +1,54 @@
+"""The pack is laid out as `pulumi preview --policy-pack policies` needs it."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import yaml
+
+from mlops_guardrails.hygiene import STATEFUL_TYPES
+from mlops_platform.summary import STATEFUL_TYPES as PLAN_STATEFUL_TYPES
+from tests.policies.conftest import PACK_DIR
+
+ALLOWED_IMPORTS = {"pulumi_policy", "pulumi", "mlops_guardrails", "__future__"}
+
+
+def imported_modules(path: str) -> set[str]:
+    tree = ast.parse(Path(path).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_pack_imports_nothing_from_the_project() -> None:
+    """The CLI runs the pack in its own virtualenv, built from policies/requirements.txt only."""
+    for path in PACK_DIR.rglob("*.py"):
+        foreign = imported_modules(str(path)) - ALLOWED_IMPORTS - sys.stdlib_module_names
+        assert not foreign, f"{path.relative_to(PACK_DIR)} imports {foreign}"
+
+
+def test_main_only_assembles_the_pack() -> None:
+    tree = ast.parse((PACK_DIR / "__main__.py").read_text())
+    statements = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    [docstring, call] = statements
+    assert isinstance(docstring, ast.Expr) and isinstance(docstring.value, ast.Constant)
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    assert isinstance(call.value.func, ast.Name) and call.value.func.id == "PolicyPack"
+
+
+def test_policy_pack_project_files() -> None:
+    project = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"]["name"] == "python"
+    assert project["version"]
+    requirements = (PACK_DIR / "requirements.txt").read_text()
+    assert "pulumi-policy" in requirements
+
+
+def test_stateful_types_agree_between_the_pack_and_the_plan_summary() -> None:
+    assert STATEFUL_TYPES == PLAN_STATEFUL_TYPES

@@ -1,0 +1,111 @@
+"""Stack rules: resources that must be linked to each other through property dependencies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlops_platform.engine import RenderedStack
+from mlops_platform.policy_check import PolicyPackServer
+from tests.policies.cases import KEY_ARN, TAGS
+from tests.policies.conftest import check, deployment_resources, of_rule, state
+
+REPOSITORY = "aws:ecr/repository:Repository"
+
+
+def without(resources: list[dict[str, Any]], name_suffix: str) -> list[dict[str, Any]]:
+    return [r for r in resources if not r["urn"].endswith(f"::{name_suffix}")]
+
+
+def test_every_stack_passes_the_bucket_guards(
+    pack: PolicyPackServer, rendered: RenderedStack
+) -> None:
+    assert of_rule(check(pack, deployment_resources(rendered)), "s3-bucket-guards") == []
+
+
+@pytest.mark.parametrize(
+    ("removed", "missing"),
+    [
+        ("artifacts-models-encryption", "default encryption"),
+        ("artifacts-models-public-access-block", "public access block"),
+        ("artifacts-models-versioning", "versioning"),
+        ("artifacts-models-ownership", "ownership controls"),
+        ("artifacts-models-policy", "a bucket policy"),
+        ("artifacts-models-lifecycle", "lifecycle rules"),
+        ("artifacts-models-access-logging", "access logging"),
+    ],
+)
+def test_a_bucket_missing_a_guard_is_flagged_on_the_bucket(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack], removed: str, missing: str
+) -> None:
+    resources = without(deployment_resources(rendered_stacks["prod"]), removed)
+    [finding] = of_rule(check(pack, resources), "s3-bucket-guards")
+    assert finding.message == f"bucket artifacts-models-bucket lacks {missing}"
+    assert finding.urn.endswith("::artifacts-models-bucket")
+
+
+def test_the_log_target_bucket_needs_no_logs_of_its_own(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    resources = deployment_resources(rendered_stacks["dev"])
+    assert not [r for r in resources if r["urn"].endswith("::artifacts-access-logs-access-logging")]
+    assert of_rule(check(pack, resources), "s3-bucket-guards") == []
+
+
+def test_a_bucket_that_is_no_log_target_must_log(pack: PolicyPackServer) -> None:
+    bucket = state("aws:s3/bucket:Bucket", {"tags": TAGS}, name="lonely")
+    [finding] = of_rule(check(pack, [bucket]), "s3-bucket-guards")
+    assert finding.message.endswith("lifecycle rules, access logging")
+
+
+def repository(name: str, **props: Any) -> dict[str, Any]:
+    base = {
+        "imageTagMutability": "IMMUTABLE",
+        "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": KEY_ARN}],
+        "tags": TAGS,
+    }
+    return state(REPOSITORY, {**base, **props}, name=name)
+
+
+def linked(
+    resource_type: str, name: str, to: dict[str, Any], props: dict[str, Any]
+) -> dict[str, Any]:
+    resource = state(resource_type, props, name=name)
+    resource["propertyDependencies"] = {"repository": [to["urn"]]}
+    return resource
+
+
+def test_a_repository_without_any_scanning_is_flagged(pack: PolicyPackServer) -> None:
+    unscanned = repository("models")
+    [finding] = of_rule(check(pack, [unscanned]), "ecr-image-scanning")
+    assert finding.urn == unscanned["urn"]
+
+
+def test_scan_on_push_or_registry_scanning_satisfies_the_scanning_rule(
+    pack: PolicyPackServer,
+) -> None:
+    on_push = repository("a", imageScanningConfiguration={"scanOnPush": True})
+    assert of_rule(check(pack, [on_push]), "ecr-image-scanning") == []
+    registry = state(
+        "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
+        {
+            "scanType": "ENHANCED",
+            "rules": [
+                {
+                    "scanFrequency": "CONTINUOUS_SCAN",
+                    "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
+                }
+            ],
+        },
+    )
+    assert of_rule(check(pack, [repository("b"), registry]), "ecr-image-scanning") == []
+
+
+def test_repositories_need_a_linked_lifecycle_policy(pack: PolicyPackServer) -> None:
+    kept, bare = repository("kept"), repository("bare")
+    policy = linked(
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy", "kept-lifecycle", kept, {"policy": "{}"}
+    )
+    [finding] = of_rule(check(pack, [kept, bare, policy]), "ecr-lifecycle-policy")
+    assert finding.urn == bare["urn"]
