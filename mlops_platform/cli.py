@@ -13,7 +13,14 @@ import pulumi
 
 from mlops_platform.config_reference import render_reference
 from mlops_platform.engine import STACK_TYPE, dump_deployment, render_stack
-from mlops_platform.policy_check import PolicyCheckError, render, run_check
+from mlops_platform.policy_check import (
+    PolicyCheckError,
+    PolicyPackServer,
+    render,
+    resolve_config,
+    rule_table,
+    run_check,
+)
 from mlops_platform.project import ProjectError, PulumiProject
 from mlops_platform.summary import summarize
 
@@ -68,6 +75,24 @@ def _check(project: PulumiProject, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(render(result, args.format, title), end="")
     return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
+
+
+def _rules(project: PulumiProject, _: argparse.Namespace) -> int:
+    configs = sorted((project.root / POLICY_PACK_DIR / "config").glob("*.json"))
+    order = {"dev": 0, "staging": 1, "prod": 2}
+    configs.sort(key=lambda path: (order.get(path.stem, len(order)), path.stem))
+    try:
+        with PolicyPackServer(project.root / POLICY_PACK_DIR) as server:
+            rules = server.rules()
+        levels = {
+            path.stem: resolve_config(rules, _read_json(path, "policy config"), str(path))[0]
+            for path in configs
+        }
+    except PolicyCheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(rule_table(rules, levels), end="")
+    return EXIT_OK
 
 
 def _environment_config(
@@ -140,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     check.set_defaults(command=_check)
+
+    rules = commands.add_parser(
+        "rules", help="print the policy rules with their level in each environment (Markdown)"
+    )
+    rules.set_defaults(command=_rules)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"

@@ -57,6 +57,7 @@ class Rule:
     compliance: str
     remediation: str
     config_schema: dict[str, Any]
+    resource_types: list[str]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class PolicyPackServer:
                 ),
                 remediation=policy.remediation_steps,
                 config_schema=json_format.MessageToDict(policy.configSchema),
+                resource_types=list(policy.tags),
             )
             for policy in info.policies
         ]
@@ -420,3 +422,18 @@ def _markdown(result: CheckResult, title: str) -> Iterator[str]:
                 + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells)
                 + " |"
             )
+
+
+def rule_table(
+    rules: Sequence[Rule], levels_by_environment: Mapping[str, Mapping[str, str]]
+) -> str:
+    """The rules as a Markdown table with each environment's enforcement level."""
+    environments = list(levels_by_environment)
+    header = ["Rule", "Resources", *environments, "Severity", "Checks", "Reference"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for rule in sorted(rules, key=lambda r: r.name):
+        types = ", ".join(t.rsplit(":", 1)[-1] for t in rule.resource_types)
+        levels = [levels_by_environment[env][rule.name] for env in environments]
+        cells = [f"`{rule.name}`", types, *levels, rule.severity, rule.description, rule.compliance]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

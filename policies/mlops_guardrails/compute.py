@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from mlops_guardrails.frameworks import cis_eks
+from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import is_true, items, mapping
 from mlops_guardrails.rule import resource_rule, setting
 
@@ -149,6 +149,7 @@ RULES = [
         resource_types={LAUNCH_TEMPLATE},
         check=_ebs_encrypted,
         severity=Severity.HIGH,
+        framework=aws_fsbp("EC2.7"),
         remediation=(
             "Map the root device with ebs(encrypted='true', kms_key_id=<key ARN>, "
             "volume_type='gp3')."
@@ -160,6 +161,7 @@ RULES = [
         resource_types={LAUNCH_TEMPLATE},
         check=_no_public_ip,
         severity=Severity.HIGH,
+        framework=aws_fsbp("EC2.25"),
         remediation="Set associate_public_ip_address='false'; nodes sit in private subnets.",
     ),
     resource_rule(

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
+from mlops_guardrails.frameworks import aws_fsbp
 from mlops_guardrails.props import is_true, mapping
 from mlops_guardrails.rule import resource_rule
 
@@ -51,6 +52,7 @@ RULES = [
         resource_types={TABLE},
         check=_table_pitr,
         severity=Severity.MEDIUM,
+        framework=aws_fsbp("DynamoDB.2"),
         remediation="Set point_in_time_recovery(enabled=True).",
     ),
     resource_rule(

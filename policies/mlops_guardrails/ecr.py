@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
+from mlops_guardrails.frameworks import aws_fsbp
 from mlops_guardrails.props import is_open_to_anyone, is_true, items, mapping, policy_statements
 from mlops_guardrails.rule import resource_rule, stack_rule
 
@@ -72,6 +73,7 @@ RULES = [
         resource_types={REPOSITORY},
         check=_immutable,
         severity=Severity.MEDIUM,
+        framework=aws_fsbp("ECR.2"),
         remediation="Set image_tag_mutability='IMMUTABLE'.",
     ),
     resource_rule(
@@ -92,9 +94,11 @@ RULES = [
     ),
     stack_rule(
         name="ecr-image-scanning",
+        resource_types={REPOSITORY, REGISTRY_SCANNING},
         description="Every repository is scanned: registry-level scanning rules or scan on push.",
         check=_scanned,
         severity=Severity.MEDIUM,
+        framework=aws_fsbp("ECR.1"),
         remediation=(
             "Add an aws.ecr.RegistryScanningConfiguration (ENHANCED) with a rule covering "
             "the repository."
@@ -102,9 +106,11 @@ RULES = [
     ),
     stack_rule(
         name="ecr-lifecycle-policy",
+        resource_types={REPOSITORY, LIFECYCLE_POLICY},
         description="Every repository has a lifecycle policy, so old images do not pile up.",
         check=_lifecycle,
         severity=Severity.LOW,
+        framework=aws_fsbp("ECR.3"),
         remediation="Add an aws.ecr.LifecyclePolicy with repository=<repository>.name.",
     ),
 ]

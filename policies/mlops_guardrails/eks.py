@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from mlops_guardrails.frameworks import cis_eks
+from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import as_strings, is_true, mapping
 from mlops_guardrails.rule import resource_rule, setting
 
@@ -186,6 +186,7 @@ RULES = [
         resource_types={CLUSTER},
         check=_version_allowed,
         severity=Severity.MEDIUM,
+        framework=aws_fsbp("EKS.2"),
         remediation="Pin an allowed minor version; upgrade before its standard support ends.",
         tunables=VERSION_TUNABLES,
     ),

@@ -110,6 +110,8 @@ def resource_rule(
         severity=severity,
         framework=framework,
         remediation_steps=remediation,
+        # Tags name the resource types a rule applies to, for reports and the README's table.
+        tags=sorted(resource_types),
     )
 
 
@@ -117,6 +119,7 @@ def stack_rule(
     *,
     name: str,
     description: str,
+    resource_types: Collection[str],
     check: StackCheck,
     severity: Severity,
     remediation: str,
@@ -142,6 +145,7 @@ def stack_rule(
         severity=severity,
         framework=framework,
         remediation_steps=remediation,
+        tags=sorted(resource_types),
     )
 
 

@@ -226,6 +226,7 @@ RULES = [
         resource_types={LIFECYCLE},
         check=_lifecycle,
         severity=Severity.LOW,
+        framework=aws_fsbp("S3.13"),
         remediation=(
             "Add enabled lifecycle rules with noncurrent_version_expiration and "
             "abort_incomplete_multipart_upload."
@@ -233,6 +234,16 @@ RULES = [
     ),
     stack_rule(
         name="s3-bucket-guards",
+        resource_types={
+            BUCKET,
+            ENCRYPTION,
+            PUBLIC_ACCESS_BLOCK,
+            VERSIONING,
+            OWNERSHIP,
+            BUCKET_POLICY,
+            LIFECYCLE,
+            LOGGING,
+        },
         description=(
             "Every bucket has encryption, a public access block, versioning, ownership "
             "controls, a bucket policy, lifecycle rules and access logging attached (a log "

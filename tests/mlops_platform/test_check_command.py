@@ -110,3 +110,13 @@ def test_check_reports_a_broken_pack_without_traceback(
     err = capsys.readouterr().err
     assert "failed to start" in err and "pack misconfigured" in err
     assert "Traceback" not in err.split("failed to start")[0]
+
+
+def test_readme_rule_table_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's rule table is `mlops-platform rules` output; regenerate it with the pack."""
+    assert main([*ROOT, "rules"]) == 0
+    table = capsys.readouterr().out
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("<!-- rules:start -->\n")[1].split("<!-- rules:end -->")[0]
+    assert section == table
+    assert table.count("\n| `") >= 45
