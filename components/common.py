@@ -22,14 +22,18 @@ class ComponentArgsError(pulumi.RunError):
 class AccountContext:
     account_id: pulumi.Output[str]
     partition: pulumi.Output[str]
+    region: pulumi.Output[str]
 
 
 def account_context(parent: pulumi.Resource) -> AccountContext:
-    """The deploying account and partition, looked up by the parent's provider."""
+    """The deploying account, partition and region, looked up by the parent's provider."""
     invoke_opts = pulumi.InvokeOptions(parent=parent)
     identity = aws.get_caller_identity_output(opts=invoke_opts)
     partition = aws.get_partition_output(opts=invoke_opts)
-    return AccountContext(account_id=identity.account_id, partition=partition.partition)
+    region = aws.get_region_output(opts=invoke_opts)
+    return AccountContext(
+        account_id=identity.account_id, partition=partition.partition, region=region.region
+    )
 
 
 def stateful_options(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.common import ComponentArgsError, account_context, stateful_options
-from components.policy_documents import ServiceGrant, key_policy
+from components.policy_documents import KeyUse, key_policy
 
 MIN_DELETION_WINDOW_DAYS = 7
 MAX_DELETION_WINDOW_DAYS = 30
@@ -24,7 +24,7 @@ class KmsKeyArgs:
     tags: Mapping[str, str]
     admin_role_arns: Sequence[str] = ()
     """Roles that may manage (not use) the key, besides the account's IAM delegation."""
-    service_grants: Sequence[ServiceGrant] = field(default_factory=tuple)
+    uses: Sequence[KeyUse] = ()
     """AWS services that use the key on the account's behalf."""
     protect: bool = False
     """Refuse deletion and replacement; keep the key if it leaves the stack."""
@@ -49,12 +49,13 @@ class KmsKey(pulumi.ComponentResource):
             )
 
         account = account_context(self)
-        policy = pulumi.Output.all(account.account_id, account.partition).apply(
+        policy = pulumi.Output.all(account.account_id, account.partition, account.region).apply(
             lambda values: key_policy(
                 account_id=values[0],
                 partition=values[1],
+                region=values[2],
                 admin_role_arns=args.admin_role_arns,
-                service_grants=args.service_grants,
+                uses=args.uses,
             )
         )
         key = aws.kms.Key(

@@ -7,7 +7,7 @@ components call them inside `Output.all(...).apply` and serialize with `Output.j
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final
 
 PolicyDocument = dict[str, Any]
@@ -31,34 +31,98 @@ KEY_ADMIN_ACTIONS: Final = (
 )
 
 
-@dataclass(frozen=True)
-class ServiceGrant:
-    """An AWS service principal allowed to use a key on behalf of this account only."""
+class KeyUse(Enum):
+    """An AWS service that uses a key on the account's behalf and needs the key policy's leave."""
 
-    sid: str
-    service: str
-    actions: tuple[str, ...]
-
-
-# S3 server access logging writes into an SSE-KMS bucket as this principal, so the key must let
-# it create data keys; the source-account condition stops other accounts' buckets from using it.
-S3_ACCESS_LOG_DELIVERY: Final = ServiceGrant(
-    sid="AllowS3AccessLogDelivery",
-    service="logging.s3.amazonaws.com",
-    actions=("kms:GenerateDataKey",),
-)
+    S3_ACCESS_LOG_DELIVERY = "s3-access-log-delivery"
+    """S3 server access logging writes into SSE-KMS log buckets as logging.s3.amazonaws.com."""
+    CLOUDWATCH_LOGS = "cloudwatch-logs"
+    """CloudWatch Logs encrypts log groups of this account in this region."""
+    AUTOSCALING_EBS_VOLUMES = "autoscaling-ebs-volumes"
+    """Managed node groups' Auto Scaling groups launch instances with volumes under the key."""
 
 
 def account_root_arn(partition: str, account_id: str) -> str:
     return f"arn:{partition}:iam::{account_id}:root"
 
 
+def autoscaling_service_role_arn(partition: str, account_id: str) -> str:
+    return (
+        f"arn:{partition}:iam::{account_id}:role/aws-service-role/"
+        "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+
+
+def _use_statements(
+    use: KeyUse, account_id: str, partition: str, region: str
+) -> list[dict[str, Any]]:
+    if use is KeyUse.S3_ACCESS_LOG_DELIVERY:
+        return [
+            {
+                "Sid": "AllowS3AccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ]
+    if use is KeyUse.CLOUDWATCH_LOGS:
+        return [
+            {
+                "Sid": "AllowCloudWatchLogsOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                        )
+                    }
+                },
+            }
+        ]
+    autoscaling = {"AWS": autoscaling_service_role_arn(partition, account_id)}
+    return [
+        {
+            "Sid": "AllowAutoScalingVolumes",
+            "Effect": "Allow",
+            "Principal": autoscaling,
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowAutoScalingVolumeGrants",
+            "Effect": "Allow",
+            "Principal": autoscaling,
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
+
+
 def key_policy(
     *,
     account_id: str,
     partition: str,
+    region: str,
     admin_role_arns: Sequence[str] = (),
-    service_grants: Sequence[ServiceGrant] = (),
+    uses: Sequence[KeyUse] = (),
 ) -> PolicyDocument:
     """A key policy that names everyone who may use or manage the key.
 
@@ -84,17 +148,8 @@ def key_policy(
                 "Resource": "*",
             }
         )
-    statements.extend(
-        {
-            "Sid": grant.sid,
-            "Effect": "Allow",
-            "Principal": {"Service": grant.service},
-            "Action": list(grant.actions),
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-        for grant in service_grants
-    )
+    for use in uses:
+        statements.extend(_use_statements(use, account_id, partition, region))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -143,3 +198,136 @@ def bucket_policy(
     if receives_access_logs:
         statements.append(access_log_delivery_statement(bucket_arn, account_id))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def service_trust(service: str) -> PolicyDocument:
+    """A role trust for an AWS service principal (EKS control plane, EC2 nodes, flow logs)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def flow_logs_trust(account_id: str) -> PolicyDocument:
+    trust = service_trust("vpc-flow-logs.amazonaws.com")
+    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return trust
+
+
+def pod_identity_trust(
+    *, account_id: str, cluster_arn: str, namespace: str, service_account: str
+) -> PolicyDocument:
+    """EKS Pod Identity trust pinned to one cluster, namespace and service account.
+
+    Pod Identity passes these as session tags, so the trust names exactly one service account
+    even if another association pointed at the role.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EksPodIdentity",
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {
+                        "aws:SourceAccount": account_id,
+                        "aws:RequestTag/kubernetes-namespace": namespace,
+                        "aws:RequestTag/kubernetes-service-account": service_account,
+                    },
+                    "ArnEquals": {"aws:SourceArn": cluster_arn},
+                },
+            }
+        ],
+    }
+
+
+# The most any pod's role may ever do: the services ML workloads and cluster add-ons use. IAM,
+# STS role chaining, Organizations and account settings are out of reach whatever a role's own
+# policies say.
+WORKLOAD_BOUNDARY_ACTIONS: Final = (
+    "autoscaling:*",
+    "cloudwatch:*",
+    "dynamodb:*",
+    "ec2:*",
+    "ecr:*",
+    "eks:Describe*",
+    "elasticloadbalancing:*",
+    "events:*",
+    "glue:*",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+    "logs:*",
+    "pricing:GetProducts",
+    "s3:*",
+    "sagemaker:*",
+    "sqs:*",
+    "ssm:GetParameter*",
+    "sts:TagSession",
+)
+
+
+def workload_boundary() -> PolicyDocument:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WorkloadServices",
+                "Effect": "Allow",
+                "Action": list(WORKLOAD_BOUNDARY_ACTIONS),
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def flow_logs_delivery(log_group_arn: str) -> PolicyDocument:
+    """What VPC flow logs need to write into one log group."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeliverFlowLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            }
+        ],
+    }
+
+
+def ebs_volume_key_use(key_arn: str) -> PolicyDocument:
+    """What the EBS CSI driver needs on the customer key that encrypts its volumes."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UseVolumeKey",
+                "Effect": "Allow",
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "GrantVolumeKeyToEbs",
+                "Effect": "Allow",
+                "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                "Resource": key_arn,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }

@@ -9,12 +9,14 @@ read it from the validation context, so every problem in a file is reported in o
 from __future__ import annotations
 
 import copy
+import ipaddress
 import types
 import typing
 from typing import Annotated, Any, Final, Literal, Union
 
 import pulumi
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,10 +24,44 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from components.subnet_layout import SubnetLayoutError, subnet_layout
+
 CONFIG_KEY: Final = "platform"
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+ALL_LOG_TYPES: Final[list[str]] = list(typing.get_args(LogType))
+# Kubernetes versions in EKS standard support on 2026-11-22 (1.34's ends on 2026-12-02); the
+# policy pack's eks-version-allowed rule carries the same list.
+SUPPORTED_KUBERNETES_VERSIONS: Final = ("1.34", "1.35", "1.36")
+AddonName = Literal[
+    "vpc-cni",
+    "coredns",
+    "kube-proxy",
+    "aws-ebs-csi-driver",
+    "eks-pod-identity-agent",
+    "eks-node-monitoring-agent",
+]
+REQUIRED_ADDONS: Final = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent")
+InterfaceEndpoint = Literal[
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "ec2",
+    "logs",
+    "kms",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "elasticloadbalancing",
+    "autoscaling",
+    "sqs",
+    "eks",
+    "eks-auth",
+]
 
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: Final[tuple[Environment, ...]] = typing.get_args(Environment)
@@ -36,16 +72,43 @@ ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
         "protectStatefulResources": False,
         "kms": {"deletionWindowDays": 7},
         "artifacts": {"noncurrentVersionRetentionDays": 30, "accessLogRetentionDays": 90},
+        "network": {"availabilityZones": 2, "natGateways": "single", "flowLogRetentionDays": 30},
+        "eks": {
+            "endpoint": {"publicAccess": True},
+            "logTypes": ["api", "audit", "authenticator"],
+            "logRetentionDays": 30,
+            "zonalShift": False,
+            "deletionProtection": False,
+            "systemNodes": {"minSize": 1, "desiredSize": 2, "maxSize": 3},
+        },
     },
     "staging": {
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 14},
         "artifacts": {"noncurrentVersionRetentionDays": 90, "accessLogRetentionDays": 180},
+        "network": {"availabilityZones": 3, "natGateways": "per-az", "flowLogRetentionDays": 90},
+        "eks": {
+            "endpoint": {"publicAccess": False},
+            "logTypes": ALL_LOG_TYPES,
+            "logRetentionDays": 90,
+            "zonalShift": True,
+            "deletionProtection": True,
+            "systemNodes": {"minSize": 2, "desiredSize": 2, "maxSize": 4},
+        },
     },
     "prod": {
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 30},
         "artifacts": {"noncurrentVersionRetentionDays": 365, "accessLogRetentionDays": 400},
+        "network": {"availabilityZones": 3, "natGateways": "per-az", "flowLogRetentionDays": 365},
+        "eks": {
+            "endpoint": {"publicAccess": False},
+            "logTypes": ALL_LOG_TYPES,
+            "logRetentionDays": 365,
+            "zonalShift": True,
+            "deletionProtection": True,
+            "systemNodes": {"minSize": 3, "desiredSize": 3, "maxSize": 6},
+        },
     },
 }
 
@@ -167,6 +230,285 @@ class ArtifactStorageConfig(ConfigModel):
         return buckets
 
 
+def _is_cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise ValueError(f"not an IPv4 CIDR block ({error})") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_is_cidr)]
+KubernetesName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+
+
+class ExistingNetworkConfig(ConfigModel):
+    """A VPC the platform is given instead of creating one (enterprise networks often are)."""
+
+    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] = Field(
+        description="Id of the VPC the cluster goes into."
+    )
+    private_subnet_ids: list[
+        Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+    ] = Field(min_length=2, description="Private subnets (one per AZ, at least two) for nodes.")
+    public_subnet_ids: list[
+        Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+    ] = Field(
+        default_factory=list, description="Public subnets for internet-facing load balancers."
+    )
+
+
+class NetworkConfig(ConfigModel):
+    """The VPC: subnets per AZ, NAT, VPC endpoints and flow logs."""
+
+    vpc_cidr: Cidr = Field(
+        default="10.40.0.0/16",
+        description="IPv4 CIDR of the VPC (/16 to /18; pods take VPC addresses).",
+    )
+    availability_zones: int = Field(
+        ge=2, le=6, description="How many AZs to spread subnets over (at least 3 in prod)."
+    )
+    nat_gateways: Literal["single", "per-az"] = Field(
+        description="One NAT gateway for the VPC (cheap) or one per AZ (no cross-AZ outage); "
+        "per-az in prod."
+    )
+    private_subnet_cidrs: list[Cidr] | None = Field(
+        default=None,
+        description="Private subnet CIDRs, one per AZ; derived from the VPC CIDR when unset.",
+    )
+    public_subnet_cidrs: list[Cidr] | None = Field(
+        default=None,
+        description="Public subnet CIDRs, one per AZ; derived from the VPC CIDR when unset.",
+    )
+    interface_endpoints: list[InterfaceEndpoint] = Field(
+        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "ec2", "logs", "kms", "ssm"],
+        description="AWS services reached through interface endpoints instead of the NAT.",
+    )
+    flow_log_retention_days: RetentionDays = Field(
+        description="Days VPC flow logs are kept in their KMS-encrypted log group."
+    )
+    existing: ExistingNetworkConfig | None = Field(
+        default=None,
+        description="Use this VPC and these subnets instead of creating a network.",
+    )
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _prod_spans_three_zones(cls, count: int, info: ValidationInfo) -> int:
+        if _environment(info) == "prod" and count < 3:
+            raise ValueError("prod needs at least 3 availability zones")
+        return count
+
+    @field_validator("nat_gateways")
+    @classmethod
+    def _prod_nat_per_zone(cls, nat: str, info: ValidationInfo) -> str:
+        if _environment(info) == "prod" and nat != "per-az":
+            raise ValueError("prod needs a NAT gateway per AZ ('per-az')")
+        return nat
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_size(cls, cidr: str) -> str:
+        prefix = ipaddress.IPv4Network(cidr).prefixlen
+        if not 16 <= prefix <= 18:
+            raise ValueError(f"a /{prefix} VPC; use /16 to /18 so each AZ gets room for pods")
+        return cidr
+
+    @model_validator(mode="after")
+    def _subnets_fit(self) -> NetworkConfig:
+        try:
+            subnet_layout(
+                self.vpc_cidr,
+                self.availability_zones,
+                self.private_subnet_cidrs,
+                self.public_subnet_cidrs,
+            )
+        except SubnetLayoutError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+
+class EndpointConfig(ConfigModel):
+    """Who can reach the Kubernetes API server."""
+
+    public_access: bool = Field(
+        description="Expose the API endpoint on the internet (never in prod); the private "
+        "endpoint is always on."
+    )
+    public_access_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach a public endpoint (your office or VPN egress); "
+        "0.0.0.0/0 is refused.",
+    )
+
+    @field_validator("public_access")
+    @classmethod
+    def _prod_is_private(cls, public: bool, info: ValidationInfo) -> bool:
+        if _environment(info) == "prod" and public:
+            raise ValueError("the API endpoint must be private in prod")
+        return public
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _no_open_cidr(cls, cidrs: list[str]) -> list[str]:
+        open_to_all = [c for c in cidrs if ipaddress.IPv4Network(c).prefixlen == 0]
+        if open_to_all:
+            raise ValueError(f"{open_to_all[0]} opens the API to the internet; list your CIDRs")
+        return cidrs
+
+    @model_validator(mode="after")
+    def _public_needs_allow_list(self) -> EndpointConfig:
+        if self.public_access and not self.public_access_cidrs:
+            raise ValueError("a public endpoint needs publicAccessCidrs (EKS would open it to all)")
+        return self
+
+
+class AccessEntryConfig(ConfigModel):
+    """One IAM role's access to the cluster, through an EKS access policy."""
+
+    principal_arn: IamRoleArn = Field(description="The IAM role granted access.")
+    access: Literal["cluster-admin", "admin", "edit", "view"] = Field(
+        description="EKS access policy: AmazonEKSClusterAdminPolicy, AmazonEKSAdminPolicy, "
+        "AmazonEKSEditPolicy or AmazonEKSViewPolicy."
+    )
+    namespaces: list[KubernetesName] = Field(
+        default_factory=list,
+        description="Limit the access to these namespaces; empty means the whole cluster.",
+    )
+
+    @model_validator(mode="after")
+    def _cluster_admin_is_cluster_wide(self) -> AccessEntryConfig:
+        if self.access == "cluster-admin" and self.namespaces:
+            raise ValueError("cluster-admin cannot be limited to namespaces; use 'admin'")
+        return self
+
+
+class AddonConfig(ConfigModel):
+    """One EKS managed add-on."""
+
+    version: Annotated[
+        str, StringConstraints(pattern=r"^(recommended|v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+)$")
+    ] = Field(
+        default="recommended",
+        description="Exact add-on version (e.g. v1.20.1-eksbuild.3), or `recommended`: the "
+        "version EKS recommends for the cluster's Kubernetes version, looked up at deploy time.",
+    )
+
+
+def _default_addons() -> dict[str, AddonConfig]:
+    return {name: AddonConfig() for name in typing.get_args(AddonName)}
+
+
+class SystemNodesConfig(ConfigModel):
+    """The on-demand, non-GPU node group that runs cluster add-ons."""
+
+    instance_types: list[InstanceType] = Field(
+        default_factory=lambda: ["m7i.large", "m6i.large"],
+        min_length=1,
+        description="EC2 instance types, in order of preference.",
+    )
+    min_size: int = Field(ge=1, le=100, description="Fewest nodes.")
+    desired_size: int = Field(
+        ge=1, le=100, description="Nodes at creation; afterwards the autoscaler owns it."
+    )
+    max_size: int = Field(ge=1, le=100, description="Most nodes.")
+    root_volume_gib: int = Field(default=50, ge=20, le=1000, description="Root volume size.")
+    root_volume_throughput: int = Field(
+        default=125, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
+    )
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> SystemNodesConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"need minSize <= desiredSize <= maxSize, got {self.min_size}, "
+                f"{self.desired_size}, {self.max_size}"
+            )
+        return self
+
+
+class EksConfig(ConfigModel):
+    """The EKS cluster: control plane, access, add-ons and system nodes."""
+
+    cluster_name: KubernetesName | None = Field(
+        default=None,
+        description="EKS cluster name; default `<project>-<stack>`. It must be known before the "
+        "cluster exists because its log group is created first.",
+    )
+    version: str = Field(
+        default="1.35",
+        description=f"Kubernetes minor version; one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}.",
+    )
+    endpoint: EndpointConfig = Field(description="API server endpoint exposure.")
+    deployer_is_cluster_admin: bool = Field(
+        default=True,
+        description="Grant the role running `pulumi up` cluster-admin through an explicit "
+        "access entry (EKS's implicit creator admin is always off).",
+    )
+    access: dict[KubernetesName, AccessEntryConfig] = Field(
+        default_factory=dict,
+        description="Further roles' access to the cluster, by a stable key.",
+    )
+    log_types: list[LogType] = Field(
+        description="Control-plane log types sent to CloudWatch (all five in prod)."
+    )
+    log_retention_days: RetentionDays = Field(
+        description="Days control-plane logs are kept in their KMS-encrypted log group."
+    )
+    addons: dict[AddonName, AddonConfig] = Field(
+        default_factory=_default_addons,
+        description="EKS managed add-ons and their versions; vpc-cni, coredns, kube-proxy and "
+        "eks-pod-identity-agent are required.",
+    )
+    upgrade_support: Literal["STANDARD", "EXTENDED"] = Field(
+        default="STANDARD",
+        description="STANDARD upgrades the cluster when standard support ends; EXTENDED pays "
+        "to stay longer.",
+    )
+    zonal_shift: bool = Field(description="Let ARC zonal shift move traffic out of a bad AZ.")
+    deletion_protection: bool = Field(
+        description="EKS refuses to delete the cluster while on (required in prod)."
+    )
+    system_nodes: SystemNodesConfig = Field(description="The system node group.")
+    namespaces: list[KubernetesName] = Field(
+        default_factory=lambda: ["platform-system", "monitoring"],
+        description="Namespaces created for platform components.",
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        if version not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"Kubernetes {version} is not supported here; use one of "
+                f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
+        return version
+
+    @field_validator("log_types")
+    @classmethod
+    def _prod_logs_everything(cls, log_types: list[str], info: ValidationInfo) -> list[str]:
+        if _environment(info) == "prod" and set(log_types) != set(ALL_LOG_TYPES):
+            raise ValueError(f"prod sends all five log types: {', '.join(ALL_LOG_TYPES)}")
+        return log_types
+
+    @field_validator("deletion_protection")
+    @classmethod
+    def _prod_cluster_is_protected(cls, protected: bool, info: ValidationInfo) -> bool:
+        if _environment(info) == "prod" and not protected:
+            raise ValueError("must be true in prod")
+        return protected
+
+    @field_validator("addons")
+    @classmethod
+    def _required_addons(cls, addons: dict[str, AddonConfig]) -> dict[str, AddonConfig]:
+        missing = [name for name in REQUIRED_ADDONS if name not in addons]
+        if missing:
+            raise ValueError(f"the cluster cannot run without {', '.join(missing)}")
+        return addons
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -191,6 +533,8 @@ class PlatformConfig(ConfigModel):
     )
     kms: KmsConfig = Field(description="Customer-managed KMS keys.")
     artifacts: ArtifactStorageConfig = Field(description="Artifact storage buckets.")
+    network: NetworkConfig = Field(description="The VPC the cluster runs in.")
+    eks: EksConfig = Field(description="The EKS cluster.")
 
     @field_validator("protect_stateful_resources")
     @classmethod
@@ -242,9 +586,10 @@ def load_platform_config(raw: Any, *, stack: str, project: str) -> PlatformConfi
 
     environment = raw.get("environment")
     known_environment = environment if environment in ENVIRONMENTS else None
-    # With an unknown environment, the dev profile stands in so that the one real problem is
-    # not buried under "missing" errors for every environment-dependent key.
-    data = with_environment_defaults(raw, known_environment or "dev")
+    # With an unknown environment, the prod profile (which needs no further keys) stands in so
+    # that the one real problem is not buried under "missing" errors for every
+    # environment-dependent key; prod's own rules still apply only to prod.
+    data = with_environment_defaults(raw, known_environment or "prod")
     try:
         return PlatformConfig.model_validate(data, context={"environment": known_environment})
     except ValidationError as error:

@@ -6,7 +6,7 @@ import pulumi
 
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.kms_key import KmsKey, KmsKeyArgs
-from components.policy_documents import S3_ACCESS_LOG_DELIVERY
+from components.policy_documents import KeyUse
 from infra.config import CONFIG_KEY, PlatformConfig, load_platform_config
 
 
@@ -31,7 +31,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
             description=f"{project}/{stack}: S3 artifact buckets and their access logs",
             deletion_window_days=config.kms.deletion_window_days,
             admin_role_arns=tuple(config.kms.admin_role_arns),
-            service_grants=(S3_ACCESS_LOG_DELIVERY,),
+            uses=(KeyUse.S3_ACCESS_LOG_DELIVERY,),
             tags=tags,
             protect=protect,
         ),

@@ -55,6 +55,7 @@ def test_bucket_set_comes_from_config(make_project: Callable[[str, str], PulumiP
           aws:region: eu-west-1
           mlops-platform:platform:
             environment: dev
+            eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}
             artifacts:
               buckets:
                 features: {purpose: feature snapshots}

@@ -11,8 +11,18 @@ from infra.config import ConfigError, PlatformConfig, load_platform_config
 ROOT = "mlops-platform:platform"
 
 
+DEV_ENDPOINT = {"endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
+
+
 def load(raw: Any, stack: str = "dev") -> PlatformConfig:
-    return load_platform_config(raw, stack=stack, project="mlops-platform")
+    return load_platform_config(with_dev_endpoint(raw), stack=stack, project="mlops-platform")
+
+
+def with_dev_endpoint(raw: Any) -> Any:
+    """Dev's public API endpoint needs an allow-list; tests of other keys supply one."""
+    if isinstance(raw, dict) and raw.get("environment") == "dev" and "eks" not in raw:
+        return {**raw, "eks": DEV_ENDPOINT}
+    return raw
 
 
 def problems(raw: Any, stack: str = "dev") -> list[str]:
@@ -136,3 +146,120 @@ def test_every_problem_is_reported_at_once_with_the_stack_file() -> None:
     assert message.startswith("invalid platform configuration in Pulumi.prod.yaml (4 problems)")
     for problem in caught.value.problems:
         assert f"  - {problem}" in message
+
+
+def test_network_defaults_follow_the_environment() -> None:
+    dev = load({"environment": "dev"})
+    prod = load({"environment": "prod"}, stack="prod")
+    assert (dev.network.availability_zones, dev.network.nat_gateways) == (2, "single")
+    assert (prod.network.availability_zones, prod.network.nat_gateways) == (3, "per-az")
+
+
+def test_prod_needs_three_zones_and_a_nat_per_zone() -> None:
+    raw = {"environment": "prod", "network": {"availabilityZones": 2, "natGateways": "single"}}
+    assert problems(raw, "prod") == [
+        f"{ROOT}.network.availabilityZones: prod needs at least 3 availability zones; got 2",
+        f"{ROOT}.network.natGateways: prod needs a NAT gateway per AZ ('per-az'); got 'single'",
+    ]
+
+
+def test_overlapping_subnets_are_rejected() -> None:
+    network = {
+        "vpcCidr": "10.0.0.0/16",
+        "privateSubnetCidrs": ["10.0.0.0/18", "10.0.32.0/19"],
+        "publicSubnetCidrs": ["10.0.192.0/24", "10.0.193.0/24"],
+    }
+    [problem] = problems({"environment": "dev", "network": network})
+    assert problem.startswith(f"{ROOT}.network: subnets 10.0.0.0/18 and 10.0.32.0/19 overlap")
+
+
+def test_subnets_too_small_for_pods_are_rejected() -> None:
+    network = {
+        "vpcCidr": "10.0.0.0/16",
+        "privateSubnetCidrs": ["10.0.0.0/24", "10.0.1.0/24"],
+        "publicSubnetCidrs": ["10.0.192.0/24", "10.0.193.0/24"],
+    }
+    [problem] = problems({"environment": "dev", "network": network})
+    assert "private subnet 10.0.0.0/24 has 256 addresses; pods need at least 4096" in problem
+
+
+def test_a_vpc_too_small_for_pods_is_rejected() -> None:
+    [problem] = problems({"environment": "dev", "network": {"vpcCidr": "10.0.0.0/20"}})
+    assert problem.startswith(f"{ROOT}.network.vpcCidr: a /20 VPC; use /16 to /18")
+
+
+def test_a_cidr_must_be_a_cidr() -> None:
+    [problem] = problems({"environment": "dev", "network": {"vpcCidr": "10.0.0.300/16"}})
+    assert problem.startswith(f"{ROOT}.network.vpcCidr: not an IPv4 CIDR block")
+
+
+def test_unsupported_kubernetes_version_lists_the_supported_ones() -> None:
+    [problem] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "version": "1.29"}})
+    assert problem == (
+        f"{ROOT}.eks.version: Kubernetes 1.29 is not supported here; use one of "
+        "1.34, 1.35, 1.36; got '1.29'"
+    )
+
+
+def test_prod_endpoint_must_be_private() -> None:
+    endpoint = {"publicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}
+    [problem] = problems({"environment": "prod", "eks": {"endpoint": endpoint}}, "prod")
+    assert problem.startswith(f"{ROOT}.eks.endpoint.publicAccess: the API endpoint must be private")
+
+
+def test_an_open_cidr_is_refused_for_the_public_endpoint() -> None:
+    [problem] = problems(
+        {"environment": "dev", "eks": {"endpoint": {"publicAccessCidrs": ["0.0.0.0/0"]}}}
+    )
+    assert problem.startswith(f"{ROOT}.eks.endpoint.publicAccessCidrs: 0.0.0.0/0 opens the API")
+
+
+def test_a_public_endpoint_needs_an_allow_list() -> None:
+    [problem] = problems({"environment": "dev", "eks": {"endpoint": {"publicAccess": True}}})
+    assert problem.startswith(f"{ROOT}.eks.endpoint: a public endpoint needs publicAccessCidrs")
+
+
+def test_an_unknown_addon_names_the_known_ones() -> None:
+    addons = {"vpc-cni": {}, "coredns": {}, "kube-proxy": {}, "eks-pod-identity-agent": {}}
+    [problem] = problems(
+        {"environment": "dev", "eks": {**DEV_ENDPOINT, "addons": {**addons, "istio": {}}}}
+    )
+    assert problem.startswith(f"{ROOT}.eks.addons.istio")
+    assert "aws-ebs-csi-driver" in problem
+
+
+def test_required_addons_cannot_be_left_out() -> None:
+    [problem] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "addons": {"coredns": {}}}})
+    assert "cannot run without vpc-cni, kube-proxy, eks-pod-identity-agent" in problem
+
+
+def test_addon_versions_are_exact_or_recommended() -> None:
+    addons = {"vpc-cni": {"version": "latest"}}
+    [problem, *_] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "addons": addons}})
+    assert problem.startswith(f"{ROOT}.eks.addons.vpc-cni.version")
+
+
+def test_prod_logs_all_five_types_and_protects_the_cluster() -> None:
+    raw = {"environment": "prod", "eks": {"logTypes": ["api"], "deletionProtection": False}}
+    assert [p.split(":")[1] for p in problems(raw, "prod")] == [
+        "platform.eks.logTypes",
+        "platform.eks.deletionProtection",
+    ]
+
+
+def test_node_group_sizes_must_be_ordered() -> None:
+    nodes = {"minSize": 3, "desiredSize": 2, "maxSize": 4}
+    [problem] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "systemNodes": nodes}})
+    assert "need minSize <= desiredSize <= maxSize, got 3, 2, 4" in problem
+
+
+def test_cluster_admin_cannot_be_namespaced() -> None:
+    entry = {
+        "principalArn": "arn:aws:iam::123456789012:role/ml-admins",
+        "access": "cluster-admin",
+        "namespaces": ["ml"],
+    }
+    [problem] = problems(
+        {"environment": "dev", "eks": {**DEV_ENDPOINT, "access": {"ml-admins": entry}}}
+    )
+    assert problem.startswith(f"{ROOT}.eks.access.ml-admins: cluster-admin cannot be limited")

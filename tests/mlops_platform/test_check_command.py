@@ -100,7 +100,8 @@ def test_check_reports_a_broken_pack_without_traceback(
 ) -> None:
     project = make_project(
         "dev",
-        "config:\n  aws:region: eu-west-1\n  mlops-platform:platform:\n    environment: dev\n",
+        "config:\n  aws:region: eu-west-1\n  mlops-platform:platform:\n    environment: dev\n"
+        '    eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}\n',
     )
     broken = project.root / "policies"
     (broken / "config").mkdir(parents=True)
