@@ -36,7 +36,7 @@ def subnet_layout(
     public: Sequence[str] | None = None,
 ) -> SubnetLayout:
     """One private and one public subnet per AZ, derived from the VPC CIDR unless given."""
-    vpc = ipaddress.ip_network(vpc_cidr)
+    vpc = ipaddress.IPv4Network(vpc_cidr)
     if private is None or public is None:
         if az_count > MAX_DERIVED_AZS:
             raise SubnetLayoutError(
@@ -55,14 +55,14 @@ def subnet_layout(
 
 
 def check_layout(vpc_cidr: str, az_count: int, layout: SubnetLayout) -> None:
-    vpc = ipaddress.ip_network(vpc_cidr)
+    vpc = ipaddress.IPv4Network(vpc_cidr)
     problems = []
     for kind, cidrs in (("private", layout.private), ("public", layout.public)):
         if len(cidrs) != az_count:
             problems.append(f"{len(cidrs)} {kind} subnets for {az_count} availability zones")
-    networks = {cidr: ipaddress.ip_network(cidr) for cidr in (*layout.private, *layout.public)}
+    networks = {cidr: ipaddress.IPv4Network(cidr) for cidr in (*layout.private, *layout.public)}
     for cidr, network in networks.items():
-        if not network.subnet_of(vpc):  # type: ignore[arg-type]
+        if not network.subnet_of(vpc):
             problems.append(f"subnet {cidr} is outside the VPC {vpc_cidr}")
     for (a, net_a), (b, net_b) in combinations(networks.items(), 2):
         if net_a.overlaps(net_b):

@@ -259,6 +259,10 @@ class ExistingNetworkConfig(ConfigModel):
     )
 
 
+def _default_endpoints() -> list[InterfaceEndpoint]:
+    return ["ecr.api", "ecr.dkr", "sts", "ec2", "logs", "kms", "ssm"]
+
+
 class NetworkConfig(ConfigModel):
     """The VPC: subnets per AZ, NAT, VPC endpoints and flow logs."""
 
@@ -282,7 +286,7 @@ class NetworkConfig(ConfigModel):
         description="Public subnet CIDRs, one per AZ; derived from the VPC CIDR when unset.",
     )
     interface_endpoints: list[InterfaceEndpoint] = Field(
-        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "ec2", "logs", "kms", "ssm"],
+        default_factory=_default_endpoints,
         description="AWS services reached through interface endpoints instead of the NAT.",
     )
     flow_log_retention_days: RetentionDays = Field(
@@ -396,7 +400,7 @@ class AddonConfig(ConfigModel):
     )
 
 
-def _default_addons() -> dict[str, AddonConfig]:
+def _default_addons() -> dict[AddonName, AddonConfig]:
     return {name: AddonConfig() for name in typing.get_args(AddonName)}
 
 
@@ -408,12 +412,14 @@ class SystemNodesConfig(ConfigModel):
         min_length=1,
         description="EC2 instance types, in order of preference.",
     )
-    min_size: int = Field(ge=1, le=100, description="Fewest nodes.")
+    min_size: int = Field(ge=1, le=100, description="Fewest nodes the group scales down to.")
     desired_size: int = Field(
         ge=1, le=100, description="Nodes at creation; afterwards the autoscaler owns it."
     )
-    max_size: int = Field(ge=1, le=100, description="Most nodes.")
-    root_volume_gib: int = Field(default=50, ge=20, le=1000, description="Root volume size.")
+    max_size: int = Field(ge=1, le=100, description="Most nodes the group scales up to.")
+    root_volume_gib: int = Field(
+        default=50, ge=20, le=1000, description="Root volume size in GiB (gp3)."
+    )
     root_volume_throughput: int = Field(
         default=125, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
     )
