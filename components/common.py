@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -40,3 +41,25 @@ def stateful_options(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceO
     """Options for a child that holds data: protected stacks refuse to delete or replace it,
     and if it ever leaves the stack it stays in AWS rather than being deleted."""
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)
+
+
+def encrypted_log_group(
+    resource_name: str,
+    parent: pulumi.Resource,
+    *,
+    kms_key_arn: pulumi.Input[str],
+    retention_days: int,
+    tags: Mapping[str, str],
+    protect: bool,
+    log_group_name: pulumi.Input[str] | None = None,
+) -> aws.cloudwatch.LogGroup:
+    """A KMS-encrypted log group with a retention; protected stacks cannot delete it either way."""
+    return aws.cloudwatch.LogGroup(
+        resource_name,
+        name=log_group_name,
+        kms_key_id=kms_key_arn,
+        retention_in_days=retention_days,
+        deletion_protection_enabled=protect,
+        tags=dict(tags),
+        opts=stateful_options(parent, protect),
+    )

@@ -7,6 +7,7 @@ it would against AWS.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,22 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
 # A documentation-style account id: obviously not a real account.
 MOCK_ACCOUNT_ID = "123456789012"
+# The role the offline plan pretends to deploy as (policy configs allow it cluster-admin).
+DEPLOYER_ROLE = "platform-deployer"
+EC2_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": ("vpc", "vpc"),
+    "aws:ec2/subnet:Subnet": ("subnet", "subnet"),
+    "aws:ec2/internetGateway:InternetGateway": ("igw", "internet-gateway"),
+    "aws:ec2/eip:Eip": ("eipalloc", "elastic-ip"),
+    "aws:ec2/natGateway:NatGateway": ("nat", "natgateway"),
+    "aws:ec2/routeTable:RouteTable": ("rtb", "route-table"),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg", "security-group"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("sg", "security-group"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce", "vpc-endpoint"),
+    "aws:ec2/flowLog:FlowLog": ("fl", "vpc-flow-log"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("lt", "launch-template"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr", "security-group-rule"),
+}
 
 
 class UnmockedInvokeError(Exception):
@@ -44,7 +61,10 @@ class MockCloud(Mocks):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
-                "arn": f"arn:{self.partition}:iam::{self.account_id}:role/offline-plan",
+                "arn": (
+                    f"arn:{self.partition}:sts::{self.account_id}:assumed-role/"
+                    f"{DEPLOYER_ROLE}/offline-plan"
+                ),
                 "userId": "AROAOFFLINEPLAN:offline-plan",
                 "id": self.account_id,
             }, []
@@ -62,6 +82,31 @@ class MockCloud(Mocks):
                 "endpoint": f"ec2.{self.region}.amazonaws.com",
                 "description": self.region,
                 "id": self.region,
+            }, []
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcdef"
+            return {
+                "names": [f"{self.region}{letter}" for letter in letters],
+                "zoneIds": [f"use1-az{n}" for n in range(1, len(letters) + 1)],
+                "id": self.region,
+            }, []
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            return {
+                "arn": args.args["arn"],
+                "issuerArn": f"arn:{self.partition}:iam::{self.account_id}:role/{DEPLOYER_ROLE}",
+                "issuerName": DEPLOYER_ROLE,
+                "issuerId": "AROAOFFLINEPLAN",
+                "sessionName": "offline-plan",
+                "id": args.args["arn"],
+            }, []
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                "addonName": addon,
+                "kubernetesVersion": kubernetes,
+                # Plainly not a real build: AWS picks the version when the stack is deployed.
+                "version": f"v0.0.0-eksbuild.0+recommended-for-{kubernetes}",
+                "id": addon,
             }, []
         raise UnmockedInvokeError(
             f"the offline plan has no model of data source {args.token}; "
@@ -109,6 +154,92 @@ class MockCloud(Mocks):
             "arn": f"arn:{self.partition}:kms:{self.region}:{self.account_id}:key/{key_id}",
         }
 
+    def _hex(self, args: MockResourceArgs, length: int) -> str:
+        return hashlib.sha256(self._seed(args).encode()).hexdigest()[:length]
+
+    def _ec2(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        prefix, arn_kind = EC2_ID_PREFIXES[args.typ]
+        resource_id = f"{prefix}-{self._hex(args, 17)}"
+        arn_prefix = f"arn:{self.partition}:ec2:{self.region}:{self.account_id}"
+        outputs: dict[str, Any] = {"arn": f"{arn_prefix}:{arn_kind}/{resource_id}"}
+        if args.typ == "aws:ec2/eip:Eip":
+            outputs.update(
+                allocationId=resource_id,
+                publicIp=f"198.51.100.{int(self._hex(args, 2), 16) % 250 + 1}",
+            )
+        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            outputs.update(latestVersion=1, defaultVersion=1, name=self._auto_name(args))
+        return resource_id, outputs
+
+    def _log_group(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{name}"
+        return name, {"name": name, "arn": arn}
+
+    def _iam_role(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = (
+            f"arn:{self.partition}:iam::{self.account_id}:role{args.inputs.get('path', '/')}{name}"
+        )
+        return name, {"name": name, "arn": arn, "uniqueId": f"AROA{self._hex(args, 17).upper()}"}
+
+    def _iam_policy(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:iam::{self.account_id}:policy/{name}"
+        return arn, {"name": name, "arn": arn, "policyId": f"ANPA{self._hex(args, 17).upper()}"}
+
+    def _oidc_provider(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        host = str(args.inputs.get("url", "")).removeprefix("https://")
+        arn = f"arn:{self.partition}:iam::{self.account_id}:oidc-provider/{host}"
+        return arn, {"arn": arn}
+
+    def _eks_cluster(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        token = self._hex(args, 32).upper()
+        vpc_config = {
+            **args.inputs.get("vpcConfig", {}),
+            "clusterSecurityGroupId": f"sg-{self._hex(args, 17)}",
+        }
+        certificate = base64.b64encode(f"offline-plan CA for {name}".encode()).decode()
+        return name, {
+            "name": name,
+            "arn": f"arn:{self.partition}:eks:{self.region}:{self.account_id}:cluster/{name}",
+            "endpoint": f"https://{token}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": certificate},
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{token}"}]}
+            ],
+            "vpcConfig": vpc_config,
+            "platformVersion": "eks.1",
+            "status": "ACTIVE",
+        }
+
+    def _eks_node_group(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        cluster = args.inputs.get("clusterName", "")
+        name = args.inputs.get("nodeGroupName") or self._auto_name(args)
+        arn = (
+            f"arn:{self.partition}:eks:{self.region}:{self.account_id}:nodegroup/"
+            f"{cluster}/{name}/{_stable_uuid(self._seed(args))}"
+        )
+        return f"{cluster}:{name}", {"nodeGroupName": name, "arn": arn, "status": "ACTIVE"}
+
+    def _eks_addon(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        cluster, addon = args.inputs.get("clusterName", ""), args.inputs.get("addonName", "")
+        arn = (
+            f"arn:{self.partition}:eks:{self.region}:{self.account_id}:addon/"
+            f"{cluster}/{addon}/{_stable_uuid(self._seed(args))}"
+        )
+        return f"{cluster}:{addon}", {"arn": arn}
+
+    def _pod_identity_association(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        association = f"a-{self._hex(args, 17)}"
+        cluster = args.inputs.get("clusterName", "")
+        arn = (
+            f"arn:{self.partition}:eks:{self.region}:{self.account_id}:podidentityassociation/"
+            f"{cluster}/{association}"
+        )
+        return association, {"associationId": association, "associationArn": arn}
+
 
 def _stable_uuid(seed: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
@@ -117,4 +248,13 @@ def _stable_uuid(seed: str) -> str:
 _SHAPES = {
     "aws:s3/bucket:Bucket": MockCloud._bucket,
     "aws:kms/key:Key": MockCloud._kms_key,
+    "aws:cloudwatch/logGroup:LogGroup": MockCloud._log_group,
+    "aws:iam/role:Role": MockCloud._iam_role,
+    "aws:iam/policy:Policy": MockCloud._iam_policy,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": MockCloud._oidc_provider,
+    "aws:eks/cluster:Cluster": MockCloud._eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": MockCloud._eks_node_group,
+    "aws:eks/addon:Addon": MockCloud._eks_addon,
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": MockCloud._pod_identity_association,
+    **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
 }

@@ -1,0 +1,124 @@
+"""A managed node group with the platform's launch template: IMDSv2, encrypted gp3, no SSH."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import ComponentArgsError
+
+ROOT_DEVICE = "/dev/xvda"
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+    """NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE."""
+
+
+@dataclass(frozen=True)
+class NodePoolArgs:
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    instance_types: Sequence[str]
+    ami_type: str
+    min_size: int
+    desired_size: int
+    max_size: int
+    root_volume_gib: int
+    root_volume_throughput: int
+    ebs_kms_key_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+    capacity_type: str = "ON_DEMAND"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: Sequence[Taint] = ()
+
+
+class NodePool(pulumi.ComponentResource):
+    TYPE = "mlops:node_pool:NodePool"
+
+    node_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        if not 0 <= args.min_size <= args.desired_size <= args.max_size:
+            raise ComponentArgsError(
+                self.TYPE,
+                name,
+                f"need 0 <= min_size <= desired_size <= max_size, got {args.min_size}, "
+                f"{args.desired_size}, {args.max_size}",
+            )
+        if not args.instance_types:
+            raise ComponentArgsError(self.TYPE, name, "at least one instance type is required")
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-launch-template",
+            description=f"{name} nodes: IMDSv2 only, encrypted gp3 root volume",
+            # Hop limit 1 keeps pods from reaching the node role through the metadata service;
+            # they get AWS access through Pod Identity.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3",
+                        volume_size=args.root_volume_gib,
+                        throughput=args.root_volume_throughput,
+                        encrypted="true",
+                        kms_key_id=args.ebs_kms_key_arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+        )
+        node_group = aws.eks.NodeGroup(
+            f"{name}-node-group",
+            cluster_name=args.cluster_name,
+            node_role_arn=args.node_role_arn,
+            subnet_ids=args.subnet_ids,
+            ami_type=args.ami_type,
+            capacity_type=args.capacity_type,
+            instance_types=list(args.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.min_size, desired_size=args.desired_size, max_size=args.max_size
+            ),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            labels=dict(args.labels),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect)
+                for t in args.taints
+            ],
+            tags=tags,
+            # The autoscaler owns the running size; `pulumi up` must not reset it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        self.node_group_name = node_group.node_group_name
+        self.register_outputs({"nodeGroupName": self.node_group_name})
+
