@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,10 +37,14 @@ def account_context(parent: pulumi.Resource) -> AccountContext:
     )
 
 
-def stateful_options(parent: pulumi.Resource, protect: bool) -> pulumi.ResourceOptions:
+def stateful_options(
+    parent: pulumi.Resource, protect: bool, depends_on: Sequence[pulumi.Resource] = ()
+) -> pulumi.ResourceOptions:
     """Options for a child that holds data: protected stacks refuse to delete or replace it,
     and if it ever leaves the stack it stays in AWS rather than being deleted."""
-    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)
+    return pulumi.ResourceOptions(
+        parent=parent, protect=protect, retain_on_delete=protect, depends_on=list(depends_on)
+    )
 
 
 def encrypted_log_group(

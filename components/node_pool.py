@@ -121,4 +121,3 @@ class NodePool(pulumi.ComponentResource):
 
         self.node_group_name = node_group.node_group_name
         self.register_outputs({"nodeGroupName": self.node_group_name})
-

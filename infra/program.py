@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
+from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
+from components.network import Network, NetworkArgs, NetworkRef
 from components.policy_documents import KeyUse
 from infra.config import CONFIG_KEY, PlatformConfig, load_platform_config
 
@@ -21,49 +25,168 @@ def platform_tags(config: PlatformConfig, *, stack: str, project: str) -> dict[s
     }
 
 
-def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
-    tags = platform_tags(config, stack=stack, project=project)
-    protect = config.protect_stateful_resources
+class Platform:
+    """The stack's resources, built in dependency order from one validated config."""
 
-    artifacts_key = KmsKey(
-        "artifacts",
-        KmsKeyArgs(
-            description=f"{project}/{stack}: S3 artifact buckets and their access logs",
-            deletion_window_days=config.kms.deletion_window_days,
-            admin_role_arns=tuple(config.kms.admin_role_arns),
-            uses=(KeyUse.S3_ACCESS_LOG_DELIVERY,),
-            tags=tags,
-            protect=protect,
-        ),
-    )
-    artifacts = config.artifacts
-    storage = ArtifactStorage(
-        "artifacts",
-        ArtifactStorageArgs(
-            kms_key_arn=artifacts_key.arn,
-            buckets=tuple(
-                ArtifactBucketSpec(
-                    key=key,
-                    purpose=bucket.purpose,
-                    noncurrent_version_retention_days=(
-                        bucket.noncurrent_version_retention_days
-                        or artifacts.noncurrent_version_retention_days
-                    ),
-                )
-                for key, bucket in sorted(artifacts.buckets.items())
+    def __init__(self, config: PlatformConfig, *, stack: str, project: str) -> None:
+        self.config = config
+        self.stack = stack
+        self.project = project
+        self.tags = platform_tags(config, stack=stack, project=project)
+        self.protect = config.protect_stateful_resources
+        self.cluster_name = config.eks.cluster_name or f"{project}-{stack}"
+
+    def key(self, name: str, purpose: str, *uses: KeyUse) -> KmsKey:
+        return KmsKey(
+            name,
+            KmsKeyArgs(
+                description=f"{self.project}/{self.stack}: {purpose}",
+                deletion_window_days=self.config.kms.deletion_window_days,
+                admin_role_arns=tuple(self.config.kms.admin_role_arns),
+                uses=uses,
+                tags=self.tags,
+                protect=self.protect,
             ),
-            abort_incomplete_multipart_upload_days=artifacts.abort_incomplete_multipart_upload_days,
-            access_log_retention_days=artifacts.access_log_retention_days,
-            tags=tags,
-            protect=protect,
-        ),
+        )
+
+    def artifact_storage(self, key: KmsKey) -> ArtifactStorage:
+        artifacts = self.config.artifacts
+        return ArtifactStorage(
+            "artifacts",
+            ArtifactStorageArgs(
+                kms_key_arn=key.arn,
+                buckets=tuple(
+                    ArtifactBucketSpec(
+                        key=bucket_key,
+                        purpose=bucket.purpose,
+                        noncurrent_version_retention_days=(
+                            bucket.noncurrent_version_retention_days
+                            or artifacts.noncurrent_version_retention_days
+                        ),
+                    )
+                    for bucket_key, bucket in sorted(artifacts.buckets.items())
+                ),
+                abort_incomplete_multipart_upload_days=(
+                    artifacts.abort_incomplete_multipart_upload_days
+                ),
+                access_log_retention_days=artifacts.access_log_retention_days,
+                tags=self.tags,
+                protect=self.protect,
+            ),
+        )
+
+    def network(self, logs_key: KmsKey) -> NetworkRef:
+        network = self.config.network
+        if network.existing is not None:
+            return NetworkRef(
+                vpc_id=network.existing.vpc_id,
+                private_subnet_ids=network.existing.private_subnet_ids,
+                public_subnet_ids=network.existing.public_subnet_ids,
+            )
+        return Network(
+            "network",
+            NetworkArgs(
+                vpc_cidr=network.vpc_cidr,
+                availability_zones=network.availability_zones,
+                nat_per_az=network.nat_gateways == "per-az",
+                private_subnet_cidrs=network.private_subnet_cidrs,
+                public_subnet_cidrs=network.public_subnet_cidrs,
+                interface_endpoints=tuple(network.interface_endpoints),
+                flow_log_retention_days=network.flow_log_retention_days,
+                logs_kms_key_arn=logs_key.arn,
+                cluster_name=self.cluster_name,
+                tags=self.tags,
+                protect=self.protect,
+            ),
+        ).ref
+
+    def cluster(self, network: NetworkRef, logs_key: KmsKey, ebs_key: KmsKey) -> EksCluster:
+        eks = self.config.eks
+        nodes = eks.system_nodes
+        return EksCluster(
+            "eks",
+            EksClusterArgs(
+                cluster_name=self.cluster_name,
+                kubernetes_version=eks.version,
+                network=network,
+                public_endpoint=eks.endpoint.public_access,
+                public_access_cidrs=tuple(eks.endpoint.public_access_cidrs),
+                log_types=tuple(eks.log_types),
+                log_retention_days=eks.log_retention_days,
+                logs_kms_key_arn=logs_key.arn,
+                ebs_kms_key_arn=ebs_key.arn,
+                secrets_key_deletion_window_days=self.config.kms.deletion_window_days,
+                key_admin_role_arns=tuple(self.config.kms.admin_role_arns),
+                addons={name: addon.version for name, addon in eks.addons.items()},
+                system_nodes=SystemNodes(
+                    instance_types=tuple(nodes.instance_types),
+                    min_size=nodes.min_size,
+                    desired_size=nodes.desired_size,
+                    max_size=nodes.max_size,
+                    root_volume_gib=nodes.root_volume_gib,
+                    root_volume_throughput=nodes.root_volume_throughput,
+                ),
+                access=tuple(
+                    AccessGrant(
+                        key=key,
+                        principal_arn=entry.principal_arn,
+                        access=entry.access,
+                        namespaces=tuple(entry.namespaces),
+                    )
+                    for key, entry in sorted(eks.access.items())
+                ),
+                deployer_is_cluster_admin=eks.deployer_is_cluster_admin,
+                upgrade_support=eks.upgrade_support,
+                zonal_shift=eks.zonal_shift,
+                deletion_protection=eks.deletion_protection,
+                tags=self.tags,
+                protect=self.protect,
+            ),
+        )
+
+    def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> KubernetesBaseline:
+        provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig)
+        return KubernetesBaseline(
+            "baseline",
+            KubernetesBaselineArgs(
+                ebs_kms_key_arn=ebs_key.arn,
+                namespaces=tuple(self.config.eks.namespaces),
+                labels={"mlops.platform/stack": self.stack},
+                retain_volumes=self.protect,
+            ),
+            opts=pulumi.ResourceOptions(providers={"kubernetes": provider}),
+        )
+
+
+def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
+    platform = Platform(config, stack=stack, project=project)
+    artifacts_key = platform.key(
+        "artifacts", "S3 artifact buckets and their access logs", KeyUse.S3_ACCESS_LOG_DELIVERY
     )
+    logs_key = platform.key(
+        "logs", "VPC flow logs and EKS control-plane logs", KeyUse.CLOUDWATCH_LOGS
+    )
+    ebs_key = platform.key("ebs", "EKS node and persistent volumes", KeyUse.AUTOSCALING_EBS_VOLUMES)
+    storage = platform.artifact_storage(artifacts_key)
+    network = platform.network(logs_key)
+    cluster = platform.cluster(network, logs_key, ebs_key)
+    platform.kubernetes(cluster, ebs_key)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)
     pulumi.export("artifactBucketNames", storage.bucket_names)
     pulumi.export("artifactBucketArns", storage.bucket_arns)
     pulumi.export("accessLogBucketName", storage.access_log_bucket_name)
+    pulumi.export("vpcId", network.vpc_id)
+    pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("clusterEndpoint", cluster.endpoint)
+    pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
+    pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+    pulumi.export("nodeRoleArn", cluster.node_role_arn)
+    pulumi.export("workloadBoundaryArn", cluster.workload_boundary_arn)
+    pulumi.export("ebsKeyArn", ebs_key.arn)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
 
 
 def main() -> None:

@@ -156,13 +156,24 @@ class RecordingMonitor(MockMonitor):
             retain_on_delete=request.retainOnDelete,
             # The engine binds a custom resource without a provider to the package's default
             # provider; `_with_default_providers` adds those and fills this in.
-            provider=request.provider or (f"default:{request.version}" if request.custom else ""),
+            provider=request.provider
+            or (
+                f"default:{request.version}"
+                if _takes_default_provider(request.type, request.custom)
+                else ""
+            ),
         )
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Empty:  # noqa: N802
         self.recorded[request.urn].outputs = _plain(request.outputs)
         return Empty()
+
+
+def _takes_default_provider(type_token: str, custom: bool) -> bool:
+    """Custom resources run on their package's default provider unless given one; providers
+    themselves run on none."""
+    return custom and not type_token.startswith("pulumi:providers:")
 
 
 def render_stack(project: PulumiProject, stack: str) -> RenderedStack:

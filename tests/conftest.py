@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_platform.engine import RenderedStack, render_program, render_stack
+from mlops_platform.engine import RecordedResource, RenderedStack, render_program, render_stack
 from mlops_platform.project import PulumiProject, StackConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +31,12 @@ def rendered(
 ) -> RenderedStack:
     """Each stack's recorded plan in turn."""
     return rendered_stacks[request.param]
+
+
+def named(rendered: RenderedStack, type_token: str, name: str) -> RecordedResource:
+    """The one resource of a type with a logical name."""
+    [resource] = [r for r in rendered.of_type(type_token) if r.name == name]
+    return resource
 
 
 @pytest.fixture

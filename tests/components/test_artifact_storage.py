@@ -11,12 +11,13 @@ from components.common import ComponentArgsError
 from mlops_platform.engine import RenderedStack, render_stack
 from mlops_platform.project import PulumiProject
 from mlops_platform.summary import STATEFUL_TYPES
-from tests.conftest import run_component
+from tests.conftest import named, run_component
 
 
 def test_prod_protects_every_stateful_resource(rendered_stacks: dict[str, RenderedStack]) -> None:
     stateful = [r for r in rendered_stacks["prod"].resources if r.type in STATEFUL_TYPES]
-    assert len(stateful) == 5  # 4 buckets and the key
+    # 4 buckets, 4 keys, 2 log groups and the cluster
+    assert len(stateful) == 11
     assert all(r.protect and r.retain_on_delete for r in stateful)
 
 
@@ -42,8 +43,8 @@ def test_outputs_name_every_bucket_and_the_key(rendered: RenderedStack) -> None:
         assert outputs["artifactBucketNames"][key] == buckets[key].outputs["bucket"]
         assert outputs["artifactBucketArns"][key] == buckets[key].outputs["arn"]
     assert outputs["accessLogBucketName"] == buckets["access-logs"].outputs["bucket"]
-    [key_resource] = rendered.of_type("aws:kms/key:Key")
-    assert outputs["artifactKeyArn"] == key_resource.outputs["arn"]
+    key = named(rendered, "aws:kms/key:Key", "artifacts-key")
+    assert outputs["artifactKeyArn"] == key.outputs["arn"]
     assert outputs["environment"] == rendered.stack
 
 

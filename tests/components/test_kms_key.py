@@ -10,12 +10,14 @@ import pytest
 from components.common import ComponentArgsError
 from components.kms_key import KmsKey, KmsKeyArgs
 from mlops_platform.engine import RecordedResource, RenderedStack
-from tests.conftest import run_component
+from tests.conftest import named, run_component
+
+KEY = "aws:kms/key:Key"
+PLATFORM_KEYS = ("artifacts-key", "logs-key", "ebs-key", "eks-secrets-key")
 
 
-def the_key(rendered: RenderedStack) -> RecordedResource:
-    [key] = rendered.of_type("aws:kms/key:Key")
-    return key
+def the_key(rendered: RenderedStack, name: str = "artifacts-key") -> RecordedResource:
+    return named(rendered, KEY, name)
 
 
 def statements(key: RecordedResource) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def test_admin_roles_from_config_administer_but_cannot_use_the_key() -> None:
             KmsKeyArgs(description="d", deletion_window_days=7, tags={}, admin_role_arns=(admin,)),
         )
     )
-    admins = statements(the_key(rendered))["KeyAdministrators"]
+    admins = statements(the_key(rendered, "k-key"))["KeyAdministrators"]
     assert admins["Principal"] == {"AWS": [admin]}
     assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:*"} & set(
         admins["Action"]

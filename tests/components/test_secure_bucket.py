@@ -10,7 +10,7 @@ import pytest
 from components.common import ComponentArgsError
 from components.secure_bucket import AccessLogTarget, SecureBucket, SecureBucketArgs
 from mlops_platform.engine import RecordedResource, RenderedStack
-from tests.conftest import run_component
+from tests.conftest import named, run_component
 
 BUCKET = "aws:s3/bucket:Bucket"
 KEY = "aws:kms/key:Key"
@@ -37,7 +37,7 @@ def is_log_bucket(bucket: RecordedResource) -> bool:
 
 
 def test_encrypted_with_the_customer_key_and_a_bucket_key(rendered: RenderedStack) -> None:
-    [key] = rendered.of_type(KEY)
+    key = named(rendered, KEY, "artifacts-key")
     for bucket in buckets(rendered):
         encryption = attached(
             rendered,

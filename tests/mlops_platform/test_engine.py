@@ -78,8 +78,8 @@ def test_urns_carry_the_parent_type_chain_like_the_engine(rendered: RenderedStac
 
 
 def test_mock_outputs_look_like_aws(rendered: RenderedStack) -> None:
-    [key] = rendered.of_type("aws:kms/key:Key")
-    assert key.outputs["arn"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
+    for key in rendered.of_type("aws:kms/key:Key"):
+        assert key.outputs["arn"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
     for bucket in rendered.of_type("aws:s3/bucket:Bucket"):
         name = bucket.outputs["bucket"]
         assert name.startswith(bucket.name + "-")

@@ -24,7 +24,7 @@ def test_unprotected_dev_state_is_advisory_in_dev_and_mandatory_in_prod(
     dev = deployment_resources(rendered_stacks["dev"])
     in_dev = of_rule(check(pack, dev, environment_config("dev")), "stateful-resources-protected")
     in_prod = of_rule(check(pack, dev, environment_config("prod")), "stateful-resources-protected")
-    assert len(in_dev) == len(in_prod) == 5
+    assert len(in_dev) == len(in_prod) == 11
     assert {f.level for f in in_dev} == {"advisory"}
     assert {f.level for f in in_prod} == {"mandatory"}
 

@@ -27,8 +27,11 @@ def break_with_case(case: RuleCase) -> Callable[[Resources], Resources]:
         existing = next((r for r in resources if r["type"] == case.resource_type), None)
         if existing is None:
             return [*resources, state(case.resource_type, case.bad, name="mutant")]
+        removed = set(case.good) - set(case.bad)
         for props in (existing["inputs"], existing["outputs"]):
             props.update(copy.deepcopy(case.bad))
+            for key in removed:
+                props.pop(key, None)
         existing["protect"] = not case.bad_is_unprotected
         return resources
 
