@@ -15,6 +15,7 @@ from mlops_guardrails.rule import resource_rule, setting
 CLUSTER: Final = "aws:eks/cluster:Cluster"
 ACCESS_ENTRY: Final = "aws:eks/accessEntry:AccessEntry"
 ACCESS_POLICY_ASSOCIATION: Final = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+ADDON: Final = "aws:eks/addon:Addon"
 ALL_LOG_TYPES: Final = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CLUSTER_ADMIN_POLICIES: Final = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
 OPEN_CIDRS: Final = frozenset({"0.0.0.0/0", "::/0"})
@@ -124,6 +125,11 @@ def _cluster_admin_scoped(props: Mapping[str, Any], args: ResourceValidationArgs
         yield f"{principal} gets cluster-wide admin but is not an allowed admin principal"
 
 
+def _addon_pinned(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not props.get("addonVersion"):
+        yield f"add-on {props.get('addonName')!r} has no version: EKS picks one, and it drifts"
+
+
 RULES = [
     resource_rule(
         name="eks-secrets-encryption",
@@ -211,5 +217,13 @@ RULES = [
             "principal to this rule's allowedPrincipals in the environment's policy config."
         ),
         tunables=ADMIN_TUNABLES,
+    ),
+    resource_rule(
+        name="eks-addon-version-pinned",
+        description="EKS add-ons run a version the stack states.",
+        resource_types={ADDON},
+        check=_addon_pinned,
+        severity=Severity.MEDIUM,
+        remediation="Set addon_version (an exact version, or one resolved with get_addon_version).",
     ),
 ]

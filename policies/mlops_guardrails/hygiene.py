@@ -100,6 +100,10 @@ def _deletion_protection(props: Mapping[str, Any], args: ResourceValidationArgs)
         yield "DynamoDB deletion protection is off"
     elif kind == "aws:eks/cluster:Cluster" and not is_true(props.get("deletionProtection")):
         yield "EKS deletion protection is off"
+    elif kind == "aws:cloudwatch/logGroup:LogGroup" and not is_true(
+        props.get("deletionProtectionEnabled")
+    ):
+        yield "log group deletion protection is off"
 
 
 RULES = [
@@ -134,12 +138,13 @@ RULES = [
             "aws:ecr/repository:Repository",
             "aws:dynamodb/table:Table",
             "aws:eks/cluster:Cluster",
+            "aws:cloudwatch/logGroup:LogGroup",
         },
         check=_deletion_protection,
         severity=Severity.HIGH,
         remediation=(
-            "Leave force_destroy/force_delete False; set deletion_protection_enabled (DynamoDB) "
-            "and deletion_protection (EKS)."
+            "Leave force_destroy/force_delete False; set deletion_protection_enabled (DynamoDB, "
+            "log groups) and deletion_protection (EKS)."
         ),
     ),
 ]

@@ -134,12 +134,24 @@ def _web_identity_problems(statement: Mapping[str, Any]) -> Iterator[str]:
         yield "web identity trust does not pin the audience to sts.amazonaws.com"
 
 
+def _pod_identity_problems(statement: Mapping[str, Any]) -> Iterator[str]:
+    # Pod Identity passes the pod's namespace and service account as session tags; without
+    # conditions on them any association in the account could hand the role to any pod.
+    equals = mapping(mapping(statement.get("Condition")).get("StringEquals"))
+    for tag in ("kubernetes-namespace", "kubernetes-service-account"):
+        values = as_strings(equals.get(f"aws:RequestTag/{tag}"))
+        if len(values) != 1 or "*" in values[0]:
+            yield f"Pod Identity trust does not pin {tag} to one value"
+
+
 def _trust_scoped(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     for statement in _allows(props.get("assumeRolePolicy")):
         if is_open_to_anyone(statement):
             yield "the trust policy lets anyone assume the role"
         if "sts:AssumeRoleWithWebIdentity" in as_strings(statement.get("Action")):
             yield from _web_identity_problems(statement)
+        if POD_IDENTITY_SERVICE in principals(statement):
+            yield from _pod_identity_problems(statement)
 
 
 def _workload_boundary(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
@@ -189,8 +201,8 @@ RULES = [
     resource_rule(
         name="iam-trust-scoped",
         description=(
-            "Role trust names its principals: nobody at large, and web identity (IRSA, CI) "
-            "pinned to one subject and the STS audience."
+            "Role trust names its principals: nobody at large, web identity (IRSA, CI) pinned "
+            "to one subject and the STS audience, Pod Identity to one service account."
         ),
         resource_types={ROLE},
         check=_trust_scoped,

@@ -23,6 +23,10 @@ POD_SPEC_PATHS: Final = {
 }
 EC2_NODE_CLASS: Final = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+STORAGE_CLASS: Final = "kubernetes:storage.k8s.io/v1:StorageClass"
+NAMESPACE: Final = "kubernetes:core/v1:Namespace"
+EBS_PROVISIONERS: Final = ("ebs.csi.aws.com", "kubernetes.io/aws-ebs")
+POD_SECURITY_LEVELS: Final = ("baseline", "restricted")
 HOST_NAMESPACES: Final = ("hostNetwork", "hostPID", "hostIPC")
 # Capabilities the Pod Security Standards' baseline profile does not allow adding.
 BASELINE_CAPABILITIES: Final = frozenset(
@@ -86,6 +90,23 @@ def _helm_pinned(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterato
         yield f"chart {props.get('chart')!r} is not pinned to an exact version (got {version!r})"
 
 
+def _storage_class_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if props.get("provisioner") not in EBS_PROVISIONERS:
+        return
+    parameters = mapping(props.get("parameters"))
+    if not is_true(parameters.get("encrypted")):
+        yield "EBS volumes from this class are not encrypted"
+    elif not parameters.get("kmsKeyId"):
+        yield "EBS volumes from this class use the AWS-managed key, not a customer-managed key"
+
+
+def _namespace_pod_security(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    labels = mapping(mapping(props.get("metadata")).get("labels"))
+    level = labels.get("pod-security.kubernetes.io/enforce")
+    if level not in POD_SECURITY_LEVELS:
+        yield f"Pod Security Admission enforces {level!r}, not baseline or restricted"
+
+
 RULES = [
     resource_rule(
         name="k8s-pod-security-baseline",
@@ -120,5 +141,22 @@ RULES = [
         check=_helm_pinned,
         severity=Severity.MEDIUM,
         remediation="Set version to an exact chart version from the stack config.",
+    ),
+    resource_rule(
+        name="k8s-storage-class-encrypted",
+        description="EBS StorageClasses encrypt volumes with a customer-managed KMS key.",
+        resource_types={STORAGE_CLASS},
+        check=_storage_class_encrypted,
+        severity=Severity.HIGH,
+        remediation="Set parameters encrypted: 'true' and kmsKeyId: <key ARN>.",
+    ),
+    resource_rule(
+        name="k8s-namespace-pod-security",
+        description="Namespaces enforce the baseline or restricted Pod Security Standard.",
+        resource_types={NAMESPACE},
+        check=_namespace_pod_security,
+        severity=Severity.MEDIUM,
+        framework=cis_eks("4.2.1"),
+        remediation="Label it pod-security.kubernetes.io/enforce: baseline (or restricted).",
     ),
 ]

@@ -6,7 +6,19 @@ from typing import Final
 
 from pulumi_policy import Policy
 
-from mlops_guardrails import compute, data, ecr, eks, hygiene, iam, kms, kubernetes, logs, s3
+from mlops_guardrails import (
+    compute,
+    data,
+    ecr,
+    eks,
+    hygiene,
+    iam,
+    kms,
+    kubernetes,
+    logs,
+    network,
+    s3,
+)
 
 PACK_NAME: Final = "mlops-guardrails"
 
@@ -17,6 +29,7 @@ POLICIES: Final[list[Policy]] = [
     *compute.RULES,
     *iam.RULES,
     *logs.RULES,
+    *network.RULES,
     *ecr.RULES,
     *data.RULES,
     *kubernetes.RULES,

@@ -40,7 +40,7 @@ class RuleCase:
 
     @property
     def id(self) -> str:
-        return self.rule
+        return f"{self.rule}:{self.expect[:40]}"
 
 
 def doc(*statements: dict[str, Any]) -> str:
@@ -96,11 +96,25 @@ LAUNCH_TEMPLATE = {
     "userData": base64.b64encode(b"#!/bin/bash\necho ready\n").decode(),
     "tags": TAGS,
 }
+POD_TRUST_UNPINNED = doc(
+    {
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:RequestTag/kubernetes-namespace": "training"}},
+    }
+)
 POD_TRUST = doc(
     {
         "Effect": "Allow",
         "Principal": {"Service": "pods.eks.amazonaws.com"},
         "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {
+            "StringEquals": {
+                "aws:RequestTag/kubernetes-namespace": "training",
+                "aws:RequestTag/kubernetes-service-account": "trainer",
+            }
+        },
     }
 )
 IRSA_TRUST = {
@@ -675,5 +689,72 @@ CASES = [
         {"forceDestroy": False, "tags": TAGS},
         {"forceDestroy": True, "tags": TAGS},
         "force_destroy deletes every object",
+    ),
+    RuleCase(
+        "ec2-no-open-ingress",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        {
+            "securityGroupId": "sg-1",
+            "cidrIpv4": "10.40.0.0/16",
+            "ipProtocol": "tcp",
+            "fromPort": 443,
+            "toPort": 443,
+        },
+        {
+            "securityGroupId": "sg-1",
+            "cidrIpv4": "0.0.0.0/0",
+            "ipProtocol": "tcp",
+            "fromPort": 22,
+            "toPort": 22,
+        },
+        "ingress on ports 22-22 is open to 0.0.0.0/0",
+    ),
+    RuleCase(
+        "ec2-subnet-no-auto-public-ip",
+        "aws:ec2/subnet:Subnet",
+        {"vpcId": "vpc-1", "cidrBlock": "10.40.0.0/18", "mapPublicIpOnLaunch": False, "tags": TAGS},
+        {"vpcId": "vpc-1", "cidrBlock": "10.40.0.0/18", "mapPublicIpOnLaunch": True, "tags": TAGS},
+        "get a public IP address automatically",
+    ),
+    RuleCase(
+        "eks-addon-version-pinned",
+        "aws:eks/addon:Addon",
+        {
+            "clusterName": "c",
+            "addonName": "coredns",
+            "addonVersion": "v1.12.1-eksbuild.2",
+            "tags": TAGS,
+        },
+        {"clusterName": "c", "addonName": "coredns", "tags": TAGS},
+        "add-on 'coredns' has no version",
+    ),
+    RuleCase(
+        "k8s-storage-class-encrypted",
+        "kubernetes:storage.k8s.io/v1:StorageClass",
+        {
+            "provisioner": "ebs.csi.aws.com",
+            "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": KEY_ARN},
+        },
+        {"provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3", "encrypted": "true"}},
+        "use the AWS-managed key",
+    ),
+    RuleCase(
+        "k8s-namespace-pod-security",
+        "kubernetes:core/v1:Namespace",
+        {"metadata": {"name": "ml", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}},
+        {
+            "metadata": {
+                "name": "ml",
+                "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+            }
+        },
+        "enforces 'privileged', not baseline or restricted",
+    ),
+    RuleCase(
+        "iam-trust-scoped",
+        "aws:iam/role:Role",
+        {"assumeRolePolicy": POD_TRUST, "permissionsBoundary": ROLE_ARN, "tags": TAGS},
+        {"assumeRolePolicy": POD_TRUST_UNPINNED, "permissionsBoundary": ROLE_ARN, "tags": TAGS},
+        "Pod Identity trust does not pin kubernetes-service-account to one value",
     ),
 ]

@@ -38,16 +38,22 @@ def break_with_case(case: RuleCase) -> Callable[[Resources], Resources]:
     return mutate
 
 
-def drop_public_access_block(resources: Resources) -> Resources:
-    return [r for r in resources if not r["urn"].endswith("::artifacts-models-public-access-block")]
+def dropping(name: str) -> Callable[[Resources], Resources]:
+    return lambda resources: [r for r in resources if not r["urn"].endswith(f"::{name}")]
 
 
 STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
-    "s3-bucket-guards": drop_public_access_block,
+    "s3-bucket-guards": dropping("artifacts-models-public-access-block"),
+    "vpc-flow-logs": dropping("network-flow-logs"),
+    "vpc-default-security-group-closed": dropping("network-default-security-group"),
     "ecr-image-scanning": lambda resources: [*resources, repository("unscanned")],
     "ecr-lifecycle-policy": lambda resources: [*resources, repository("unkept")],
 }
-MUTATIONS = {**{case.rule: break_with_case(case) for case in CASES}, **STACK_MUTATIONS}
+# A rule with several cases is mutated with its first.
+MUTATIONS = {
+    **{case.rule: break_with_case(case) for case in reversed(CASES)},
+    **STACK_MUTATIONS,
+}
 
 
 def mandatory_in_prod() -> list[str]:

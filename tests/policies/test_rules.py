@@ -35,6 +35,7 @@ def test_violating_resource_is_reported_on_that_resource(
 def test_every_resource_rule_has_cases() -> None:
     resource_rules = {p.name for p in POLICIES if not isinstance(p, StackValidationPolicy)}
     assert resource_rules == {case.rule for case in CASES}
+    assert len({case.id for case in CASES}) == len(CASES)
 
 
 def test_rules_are_unique_and_documented(pack: PolicyPackServer) -> None:

@@ -109,3 +109,33 @@ def test_repositories_need_a_linked_lifecycle_policy(pack: PolicyPackServer) -> 
     )
     [finding] = of_rule(check(pack, [kept, bare, policy]), "ecr-lifecycle-policy")
     assert finding.urn == bare["urn"]
+
+
+def test_every_vpc_in_the_plans_has_flow_logs_and_a_closed_default_group(
+    pack: PolicyPackServer, rendered: RenderedStack
+) -> None:
+    findings = check(pack, deployment_resources(rendered))
+    assert of_rule(findings, "vpc-flow-logs") == []
+    assert of_rule(findings, "vpc-default-security-group-closed") == []
+
+
+def test_a_vpc_without_flow_logs_is_flagged(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    resources = without(deployment_resources(rendered_stacks["prod"]), "network-flow-logs")
+    resources = [r for r in resources if r["type"] != "aws:ec2/flowLog:FlowLog"]
+    [finding] = of_rule(check(pack, resources), "vpc-flow-logs")
+    assert finding.urn.endswith("::network-vpc")
+
+
+def test_a_default_security_group_left_alone_or_with_rules_is_flagged(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    resources = deployment_resources(rendered_stacks["prod"])
+    left_alone = without(resources, "network-default-security-group")
+    [finding] = of_rule(check(pack, left_alone), "vpc-default-security-group-closed")
+    assert "left with AWS's open rules" in finding.message
+    group = next(r for r in resources if r["urn"].endswith("::network-default-security-group"))
+    group["outputs"]["ingress"] = [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
+    [finding] = of_rule(check(pack, resources), "vpc-default-security-group-closed")
+    assert finding.urn == group["urn"]
