@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from components.common import ComponentArgsError
 from components.eks_cluster import EksCluster, EksClusterArgs, SystemNodes
 from components.network import NetworkRef
-from mlops_platform.engine import RecordedResource, RenderedStack
+from mlops_platform.engine import RecordedResource, RenderedStack, render_stack
+from mlops_platform.project import PulumiProject
 from tests.conftest import named, run_component
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -258,3 +260,43 @@ def test_an_exact_addon_version_is_used_as_given() -> None:
     )
     [addon] = rendered.of_type("aws:eks/addon:Addon")
     assert addon.inputs["addonVersion"] == "v1.20.1-eksbuild.3"
+
+
+def test_configured_principals_get_their_access_policy_and_scope(
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    project = make_project(
+        "dev",
+        """
+        config:
+          aws:region: eu-west-1
+          mlops-platform:platform:
+            environment: dev
+            eks:
+              endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}
+              access:
+                platform-admins:
+                  principalArn: arn:aws:iam::123456789012:role/platform-admin
+                  access: cluster-admin
+                ml-readers:
+                  principalArn: arn:aws:iam::123456789012:role/ml-readers
+                  access: view
+                  namespaces: [training, inference]
+        """,
+    )
+    rendered = render_stack(project, "dev")
+    associations = {
+        a.name: a.inputs
+        for a in rendered.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert sorted(associations) == [
+        "eks-access-deployer",
+        "eks-access-ml-readers",
+        "eks-access-platform-admins",
+    ]
+    readers = associations["eks-access-ml-readers"]
+    assert readers["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+    assert readers["accessScope"] == {"type": "namespace", "namespaces": ["training", "inference"]}
+    admins = associations["eks-access-platform-admins"]
+    assert admins["principalArn"] == "arn:aws:iam::123456789012:role/platform-admin"
+    assert admins["accessScope"] == {"type": "cluster"}
