@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.accelerators import AcceleratorError, pool_hardware
 from components.subnet_layout import SubnetLayoutError, subnet_layout
 
 CONFIG_KEY: Final = "platform"
@@ -240,6 +241,9 @@ def _is_cidr(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_is_cidr)]
 KubernetesName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+ChartVersion = Annotated[
+    str, StringConstraints(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
 
 
@@ -515,6 +519,204 @@ class EksConfig(ConfigModel):
         return addons
 
 
+class CapacityConfig(ConfigModel):
+    """How a GPU pool's instances are bought."""
+
+    type: Literal["on-demand", "spot", "capacity-block", "reservation"] = Field(
+        default="on-demand",
+        description="on-demand, spot (interruptible, cheap), capacity-block (an EC2 Capacity "
+        "Block for ML) or reservation (an On-Demand Capacity Reservation).",
+    )
+    reservation_id: Annotated[str, StringConstraints(pattern=r"^cr-[0-9a-f]{17}$")] | None = Field(
+        default=None, description="The capacity block or reservation id (cr-...)."
+    )
+
+    @model_validator(mode="after")
+    def _reservation_id_when_reserved(self) -> CapacityConfig:
+        reserved = self.type in ("capacity-block", "reservation")
+        if reserved and self.reservation_id is None:
+            raise ValueError(f"capacity type {self.type} needs reservationId")
+        if not reserved and self.reservation_id is not None:
+            raise ValueError("reservationId only goes with capacity-block or reservation")
+        return self
+
+
+class TaintConfig(ConfigModel):
+    """A Kubernetes taint on a pool's nodes."""
+
+    key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")] = Field(
+        description="Taint key."
+    )
+    value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{0,63}$")] = Field(
+        default="true", description="Taint value."
+    )
+    effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule"] = Field(
+        default="NoSchedule", description="Taint effect."
+    )
+
+
+class GpuPoolConfig(ConfigModel):
+    """A pool of accelerator nodes for training or inference."""
+
+    purpose: Literal["training", "inference"] = Field(
+        description="training (long jobs, never consolidated while busy) or inference."
+    )
+    instance_types: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")]] = (
+        Field(
+            min_length=1,
+            description="Accelerator instance types, one family (NVIDIA x86, "
+            "NVIDIA ARM or Neuron); the AMI type follows from them.",
+        )
+    )
+    capacity: CapacityConfig = Field(
+        default_factory=CapacityConfig, description="On-demand, spot or reserved capacity."
+    )
+    min_nodes: int = Field(
+        default=0, ge=0, le=1000, description="Fewest nodes; 0 lets the pool scale to zero."
+    )
+    desired_nodes: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Nodes at creation; afterwards the autoscaler owns it.",
+    )
+    max_nodes: int = Field(ge=1, le=1000, description="Most nodes the pool scales up to.")
+    max_gpus: int = Field(
+        ge=1,
+        le=100000,
+        description="Ceiling on the pool's accelerators (GPUs or Neuron devices); maxNodes of "
+        "the largest instance type must fit under it.",
+    )
+    root_volume_gib: int = Field(
+        default=200, ge=50, le=4000, description="Root volume size in GiB; GPU images are large."
+    )
+    root_volume_throughput: int = Field(
+        default=500, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
+    )
+    labels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")], str] = (
+        Field(default_factory=dict, description="Extra node labels.")
+    )
+    taints: list[TaintConfig] = Field(
+        default_factory=list, description="Extra taints, besides the accelerator taint."
+    )
+    efa: bool = Field(
+        default=False,
+        description="Elastic Fabric Adapter interfaces and a cluster placement group for "
+        "multi-node training; needs a single zone.",
+    )
+    zone: int | None = Field(
+        default=None,
+        ge=1,
+        le=6,
+        description="Keep the pool in this availability zone (1-based, as the network numbers "
+        "them); required with EFA.",
+    )
+    time_slicing_replicas: int | None = Field(
+        default=None,
+        ge=2,
+        le=48,
+        description="Share each NVIDIA GPU among this many pods (inference); unset for whole GPUs.",
+    )
+
+    @model_validator(mode="after")
+    def _hardware_fits(self) -> GpuPoolConfig:
+        try:
+            hardware = pool_hardware(self.instance_types)
+        except AcceleratorError as error:
+            raise ValueError(str(error)) from None
+        problems = []
+        if not self.min_nodes <= self.max_nodes:
+            problems.append(f"minNodes {self.min_nodes} is above maxNodes {self.max_nodes}")
+        if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
+            problems.append(
+                f"desiredNodes {self.desired_nodes} is outside minNodes..maxNodes "
+                f"({self.min_nodes}..{self.max_nodes})"
+            )
+        if self.capacity.type == "capacity-block" and len(self.instance_types) != 1:
+            problems.append("a capacity block is for exactly one instance type")
+        if self.efa and not hardware.efa:
+            problems.append("EFA needs instance types that support it (e.g. p5.48xlarge)")
+        if self.efa and self.zone is None:
+            problems.append("EFA runs in one cluster placement group: set zone (no EFA across AZs)")
+        if self.time_slicing_replicas is not None and hardware.vendor != "nvidia":
+            problems.append("time slicing is for NVIDIA GPUs")
+        ceiling = self.max_nodes * hardware.max_per_node
+        if ceiling > self.max_gpus:
+            problems.append(
+                f"maxNodes {self.max_nodes} x {hardware.max_per_node} accelerators per node = "
+                f"{ceiling}, above maxGpus {self.max_gpus}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class TeamConfig(ConfigModel):
+    """A team's namespace and its share of the accelerators."""
+
+    gpu_quota: int = Field(
+        default=0, ge=0, description="Most NVIDIA GPUs the team's pods may request at once."
+    )
+    neuron_quota: int = Field(
+        default=0, ge=0, description="Most Neuron devices the team's pods may request at once."
+    )
+
+
+class ChartVersions(ConfigModel):
+    """Helm chart versions, pinned."""
+
+    nvidia_device_plugin: ChartVersion = Field(
+        default="0.18.0", description="nvidia-device-plugin chart (NVIDIA k8s-device-plugin)."
+    )
+    dcgm_exporter: ChartVersion = Field(
+        default="4.1.3", description="dcgm-exporter chart (GPU metrics for Prometheus)."
+    )
+    neuron_device_plugin: ChartVersion = Field(
+        default="1.1.1", description="neuron-helm-chart (AWS Neuron device plugin)."
+    )
+    cluster_autoscaler: ChartVersion = Field(
+        default="9.43.2", description="cluster-autoscaler chart (managed-node-group backend)."
+    )
+    karpenter: ChartVersion = Field(
+        default="1.12.1", description="karpenter chart (karpenter backend)."
+    )
+
+
+class GpuConfig(ConfigModel):
+    """GPU and Neuron node pools, the software that makes them usable, and team quotas."""
+
+    backend: Literal["managed-node-groups", "karpenter"] = Field(
+        default="managed-node-groups",
+        description="managed-node-groups (one EKS node group per pool, scaled by the cluster "
+        "autoscaler) or karpenter (a NodePool and EC2NodeClass per pool).",
+    )
+    pools: dict[KubernetesName, GpuPoolConfig] = Field(
+        default_factory=dict, description="Accelerator pools by name (the name labels the nodes)."
+    )
+    teams: dict[KubernetesName, TeamConfig] = Field(
+        default_factory=dict,
+        description="Team namespaces with accelerator quotas, a LimitRange and default-deny "
+        "network policy.",
+    )
+    charts: ChartVersions = Field(default_factory=ChartVersions, description="Chart versions.")
+
+    @model_validator(mode="after")
+    def _quotas_fit_the_pools(self) -> GpuConfig:
+        ceilings = {"nvidia": 0, "neuron": 0}
+        for pool in self.pools.values():
+            ceilings[pool_hardware(pool.instance_types).vendor] += pool.max_gpus
+        problems = [
+            f"team {name} may request {quota} {vendor} accelerators, but the pools' ceiling "
+            f"is {ceilings[vendor]}"
+            for name, team in self.teams.items()
+            for vendor, quota in (("nvidia", team.gpu_quota), ("neuron", team.neuron_quota))
+            if quota > ceilings[vendor]
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -541,6 +743,17 @@ class PlatformConfig(ConfigModel):
     artifacts: ArtifactStorageConfig = Field(description="Artifact storage buckets.")
     network: NetworkConfig = Field(description="The VPC the cluster runs in.")
     eks: EksConfig = Field(description="The EKS cluster.")
+    gpu: GpuConfig = Field(default_factory=GpuConfig, description="Accelerator node pools.")
+
+    @model_validator(mode="after")
+    def _pool_zones_exist(self) -> PlatformConfig:
+        zones = self.network.availability_zones
+        outside = [n for n, pool in self.gpu.pools.items() if pool.zone and pool.zone > zones]
+        if outside:
+            raise ValueError(
+                f"GPU pools {outside} name a zone beyond network.availabilityZones ({zones})"
+            )
+        return self
 
     @field_validator("protect_stateful_resources")
     @classmethod

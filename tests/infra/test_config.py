@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from infra.config import ConfigError, PlatformConfig, load_platform_config
+from mlops_platform.project import ProjectError, PulumiProject
 
 ROOT = "mlops-platform:platform"
 
@@ -263,3 +265,107 @@ def test_cluster_admin_cannot_be_namespaced() -> None:
         {"environment": "dev", "eks": {**DEV_ENDPOINT, "access": {"ml-admins": entry}}}
     )
     assert problem.startswith(f"{ROOT}.eks.access.ml-admins: cluster-admin cannot be limited")
+
+
+def pool(**overrides: Any) -> dict[str, Any]:
+    return {
+        "purpose": "training",
+        "instanceTypes": ["p5.48xlarge"],
+        "maxNodes": 2,
+        "maxGpus": 16,
+    } | overrides
+
+
+def gpu_problems(pools: dict[str, Any], **gpu: Any) -> list[str]:
+    return problems({"environment": "dev", "gpu": {"pools": pools, **gpu}})
+
+
+def test_a_gpu_pool_derives_its_hardware() -> None:
+    config = load({"environment": "dev", "gpu": {"pools": {"train": pool()}}})
+    assert config.gpu.pools["train"].max_gpus == 16
+
+
+def test_a_non_accelerator_instance_type_is_refused() -> None:
+    [problem] = gpu_problems({"train": pool(instanceTypes=["m7i.large"])})
+    assert problem.startswith(f"{ROOT}.gpu.pools.train: not accelerator instance types: m7i.large")
+
+
+def test_mixed_accelerator_families_are_refused() -> None:
+    [problem] = gpu_problems({"mix": pool(instanceTypes=["g6.xlarge", "inf2.xlarge"], maxGpus=100)})
+    assert "mix accelerator families (neuron/x86_64, nvidia/x86_64)" in problem
+
+
+def test_min_above_max_and_desired_out_of_range_are_refused() -> None:
+    [problem] = gpu_problems({"train": pool(minNodes=3, desiredNodes=5, maxNodes=2)})
+    assert "minNodes 3 is above maxNodes 2" in problem
+    assert "desiredNodes 5 is outside minNodes..maxNodes (3..2)" in problem
+
+
+def test_a_capacity_block_is_for_one_instance_type() -> None:
+    capacity = {"type": "capacity-block", "reservationId": "cr-0123456789abcdef0"}
+    [problem] = gpu_problems(
+        {
+            "train": pool(
+                instanceTypes=["p5.48xlarge", "p5e.48xlarge"], capacity=capacity, maxGpus=64
+            )
+        }
+    )
+    assert "a capacity block is for exactly one instance type" in problem
+
+
+def test_reserved_capacity_needs_its_id() -> None:
+    [problem] = gpu_problems({"train": pool(capacity={"type": "reservation"})})
+    assert problem.startswith(
+        f"{ROOT}.gpu.pools.train.capacity: capacity type reservation needs reservationId"
+    )
+
+
+def test_efa_across_zones_is_refused() -> None:
+    [problem] = gpu_problems({"train": pool(efa=True)})
+    assert "set zone (no EFA across AZs)" in problem
+
+
+def test_efa_needs_capable_instance_types() -> None:
+    [problem] = gpu_problems({"small": pool(instanceTypes=["g6.xlarge"], efa=True, zone=1)})
+    assert "EFA needs instance types that support it" in problem
+
+
+def test_a_pool_that_could_exceed_its_gpu_ceiling_is_refused() -> None:
+    [problem] = gpu_problems({"train": pool(maxNodes=4, maxGpus=16)})
+    assert "maxNodes 4 x 8 accelerators per node = 32, above maxGpus 16" in problem
+
+
+def test_a_team_quota_above_the_pools_ceiling_is_refused() -> None:
+    [problem] = gpu_problems({"train": pool()}, teams={"research": {"gpuQuota": 24}})
+    assert problem.startswith(f"{ROOT}.gpu: team research may request 24 nvidia accelerators")
+    assert "ceiling is 16" in problem
+
+
+def test_time_slicing_is_for_nvidia() -> None:
+    [problem] = gpu_problems({"neuron": pool(instanceTypes=["inf2.xlarge"], timeSlicingReplicas=4)})
+    assert "time slicing is for NVIDIA GPUs" in problem
+
+
+def test_a_pool_zone_must_exist() -> None:
+    [problem] = gpu_problems({"train": pool(efa=True, zone=3)})
+    assert "name a zone beyond network.availabilityZones (2)" in problem
+
+
+def test_duplicate_pool_names_in_a_stack_file_are_refused(
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    project = make_project(
+        "dev",
+        """
+        config:
+          aws:region: eu-west-1
+          mlops-platform:platform:
+            environment: dev
+            gpu:
+              pools:
+                train: {purpose: training, instanceTypes: [g6.xlarge], maxNodes: 1, maxGpus: 1}
+                train: {purpose: inference, instanceTypes: [g6.xlarge], maxNodes: 1, maxGpus: 1}
+        """,
+    )
+    with pytest.raises(ProjectError, match="duplicate key 'train'"):
+        project.stack_config("dev")
