@@ -545,13 +545,13 @@ class TaintConfig(ConfigModel):
     """A Kubernetes taint on a pool's nodes."""
 
     key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")] = Field(
-        description="Taint key."
+        description="Taint key, e.g. team or workload."
     )
     value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{0,63}$")] = Field(
-        default="true", description="Taint value."
+        default="true", description="Taint value pods must tolerate."
     )
     effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule"] = Field(
-        default="NoSchedule", description="Taint effect."
+        default="NoSchedule", description="What the taint does to pods without the toleration."
     )
 
 
@@ -594,7 +594,7 @@ class GpuPoolConfig(ConfigModel):
         default=500, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
     )
     labels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")], str] = (
-        Field(default_factory=dict, description="Extra node labels.")
+        Field(default_factory=dict, description="Extra Kubernetes labels on the pool's nodes.")
     )
     taints: list[TaintConfig] = Field(
         default_factory=list, description="Extra taints, besides the accelerator taint."
@@ -698,7 +698,9 @@ class GpuConfig(ConfigModel):
         description="Team namespaces with accelerator quotas, a LimitRange and default-deny "
         "network policy.",
     )
-    charts: ChartVersions = Field(default_factory=ChartVersions, description="Chart versions.")
+    charts: ChartVersions = Field(
+        default_factory=ChartVersions, description="Pinned Helm chart versions."
+    )
 
     @model_validator(mode="after")
     def _quotas_fit_the_pools(self) -> GpuConfig:
@@ -743,7 +745,9 @@ class PlatformConfig(ConfigModel):
     artifacts: ArtifactStorageConfig = Field(description="Artifact storage buckets.")
     network: NetworkConfig = Field(description="The VPC the cluster runs in.")
     eks: EksConfig = Field(description="The EKS cluster.")
-    gpu: GpuConfig = Field(default_factory=GpuConfig, description="Accelerator node pools.")
+    gpu: GpuConfig = Field(
+        default_factory=GpuConfig, description="Accelerator node pools and team quotas."
+    )
 
     @model_validator(mode="after")
     def _pool_zones_exist(self) -> PlatformConfig:
