@@ -36,14 +36,23 @@ class NodePoolArgs:
     ebs_kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
     capacity_type: str = "ON_DEMAND"
+    """ON_DEMAND, SPOT or CAPACITY_BLOCK."""
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: Sequence[Taint] = ()
+    capacity_reservation_id: str | None = None
+    """Launch into this capacity block or On-Demand Capacity Reservation."""
+    efa: bool = False
+    """Give each node an Elastic Fabric Adapter (needs security_group_ids and one subnet)."""
+    security_group_ids: Sequence[pulumi.Input[str]] | None = None
+    """For nodes whose launch template sets network interfaces (EFA): the cluster's group."""
+    placement_group_name: pulumi.Input[str] | None = None
 
 
 class NodePool(pulumi.ComponentResource):
     TYPE = "mlops:node_pool:NodePool"
 
     node_group_name: pulumi.Output[str]
+    autoscaling_group_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
@@ -58,6 +67,10 @@ class NodePool(pulumi.ComponentResource):
             )
         if not args.instance_types:
             raise ComponentArgsError(self.TYPE, name, "at least one instance type is required")
+        if args.efa and args.security_group_ids is None:
+            raise ComponentArgsError(self.TYPE, name, "EFA interfaces need security_group_ids")
+        if args.capacity_type == "CAPACITY_BLOCK" and args.capacity_reservation_id is None:
+            raise ComponentArgsError(self.TYPE, name, "a capacity block needs its reservation id")
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
 
@@ -89,6 +102,33 @@ class NodePool(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
                 for kind in ("instance", "volume", "network-interface")
             ],
+            capacity_reservation_specification=_reservation(args),
+            # A capacity block is bought capacity of its own market, not On-Demand.
+            instance_market_options=(
+                aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+                if args.capacity_type == "CAPACITY_BLOCK"
+                else None
+            ),
+            network_interfaces=(
+                [
+                    # EKS takes the node's addresses from this interface when the template
+                    # sets interfaces itself, so it carries the cluster's security group.
+                    aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                        device_index=0,
+                        network_card_index=0,
+                        interface_type="efa",
+                        delete_on_termination="true",
+                        security_groups=args.security_group_ids,
+                    )
+                ]
+                if args.efa
+                else None
+            ),
+            placement=(
+                aws.ec2.LaunchTemplatePlacementArgs(group_name=args.placement_group_name)
+                if args.placement_group_name is not None
+                else None
+            ),
             update_default_version=True,
             tags=tags,
             opts=child,
@@ -120,4 +160,23 @@ class NodePool(pulumi.ComponentResource):
         )
 
         self.node_group_name = node_group.node_group_name
-        self.register_outputs({"nodeGroupName": self.node_group_name})
+        self.autoscaling_group_name = node_group.resources[0].autoscaling_groups[0].name
+        self.register_outputs(
+            {
+                "nodeGroupName": self.node_group_name,
+                "autoscalingGroupName": self.autoscaling_group_name,
+            }
+        )
+
+
+def _reservation(
+    args: NodePoolArgs,
+) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs | None:
+    """Point launches at a capacity block or On-Demand Capacity Reservation."""
+    if args.capacity_reservation_id is None:
+        return None
+    return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+        capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+            capacity_reservation_id=args.capacity_reservation_id
+        )
+    )

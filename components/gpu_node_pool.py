@@ -1,0 +1,173 @@
+"""An accelerator node pool on an EKS managed node group, able to scale from zero.
+
+Managed node groups do not copy their labels and taints to the Auto Scaling group, so the
+cluster autoscaler cannot tell that an empty GPU pool would satisfy a pending GPU pod. The
+node-template tags it reads are added here, one `aws.autoscaling.Tag` each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import pulumi
+import pulumi_aws as aws
+
+from components.accelerators import PoolHardware
+from components.node_pool import NodePool, NodePoolArgs, Taint
+
+NODE_TEMPLATE_PREFIX: Final = "k8s.io/cluster-autoscaler/node-template"
+EKS_TAINT_EFFECTS: Final = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
+POOL_LABEL: Final = "mlops.platform/pool"
+PURPOSE_LABEL: Final = "mlops.platform/purpose"
+ACCELERATOR_LABEL: Final = "mlops.platform/accelerator"
+DEVICE_PLUGIN_CONFIG_LABEL: Final = "nvidia.com/device-plugin.config"
+CAPACITY_TYPES: Final = {
+    "on-demand": "ON_DEMAND",
+    "reservation": "ON_DEMAND",
+    "spot": "SPOT",
+    "capacity-block": "CAPACITY_BLOCK",
+}
+
+
+@dataclass(frozen=True)
+class PoolTaint:
+    key: str
+    value: str
+    effect: str
+    """Kubernetes spelling: NoSchedule, NoExecute or PreferNoSchedule."""
+
+
+@dataclass(frozen=True)
+class GpuPoolSpec:
+    """What a pool is, independent of the backend that runs it."""
+
+    name: str
+    purpose: str
+    instance_types: Sequence[str]
+    hardware: PoolHardware
+    capacity: str
+    """on-demand, spot, capacity-block or reservation."""
+    min_nodes: int
+    desired_nodes: int
+    max_nodes: int
+    max_accelerators: int
+    root_volume_gib: int
+    root_volume_throughput: int
+    min_per_node: int
+    """The fewest accelerators any of the pool's instance types has."""
+    reservation_id: str | None = None
+    efa: bool = False
+    time_slicing_replicas: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: Sequence[PoolTaint] = ()
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        labels = {
+            **self.labels,
+            POOL_LABEL: self.name,
+            PURPOSE_LABEL: self.purpose,
+            ACCELERATOR_LABEL: self.hardware.vendor,
+        }
+        if self.time_slicing_replicas is not None:
+            labels[DEVICE_PLUGIN_CONFIG_LABEL] = self.name
+        return labels
+
+    @property
+    def node_taints(self) -> list[PoolTaint]:
+        """The accelerator taint first: only pods that ask for the hardware land here."""
+        return [PoolTaint(self.hardware.resource_name, "true", "NoSchedule"), *self.taints]
+
+
+def scale_from_zero_tags(spec: GpuPoolSpec) -> dict[str, str]:
+    """The node template the cluster autoscaler assumes for an empty pool."""
+    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in sorted(spec.node_labels.items())}
+    tags.update(
+        {f"{NODE_TEMPLATE_PREFIX}/taint/{t.key}": f"{t.value}:{t.effect}" for t in spec.node_taints}
+    )
+    # The smallest instance type of the pool, so a scale-up never promises more than it gets.
+    tags[f"{NODE_TEMPLATE_PREFIX}/resources/{spec.hardware.resource_name}"] = str(spec.min_per_node)
+    return tags
+
+
+@dataclass(frozen=True)
+class GpuNodePoolArgs:
+    spec: GpuPoolSpec
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    cluster_security_group_id: pulumi.Input[str]
+    ebs_kms_key_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    TYPE = "mlops:gpu_node_pool:GpuNodePool"
+
+    node_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        spec = args.spec
+        tags = {
+            **args.tags,
+            "mlops:gpu-pool": spec.name,
+            # Read by the policy pack's capacity-ceiling rule.
+            "mlops:accelerators-per-node": str(spec.hardware.max_per_node),
+            "mlops:accelerator-ceiling": str(spec.max_accelerators),
+        }
+        placement_group = (
+            aws.ec2.PlacementGroup(
+                f"{name}-placement",
+                strategy="cluster",
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if spec.efa
+            else None
+        )
+        pool = NodePool(
+            name,
+            NodePoolArgs(
+                cluster_name=args.cluster_name,
+                node_role_arn=args.node_role_arn,
+                subnet_ids=args.subnet_ids,
+                instance_types=spec.instance_types,
+                ami_type=spec.hardware.ami_type,
+                capacity_type=CAPACITY_TYPES[spec.capacity],
+                capacity_reservation_id=spec.reservation_id,
+                min_size=spec.min_nodes,
+                desired_size=spec.desired_nodes,
+                max_size=spec.max_nodes,
+                root_volume_gib=spec.root_volume_gib,
+                root_volume_throughput=spec.root_volume_throughput,
+                ebs_kms_key_arn=args.ebs_kms_key_arn,
+                labels=spec.node_labels,
+                taints=[
+                    Taint(t.key, t.value, EKS_TAINT_EFFECTS[t.effect]) for t in spec.node_taints
+                ],
+                efa=spec.efa,
+                security_group_ids=[args.cluster_security_group_id] if spec.efa else None,
+                placement_group_name=placement_group.name if placement_group else None,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for key, value in scale_from_zero_tags(spec).items():
+            aws.autoscaling.Tag(
+                f"{name}-{key.removeprefix(NODE_TEMPLATE_PREFIX + '/').replace('/', '-')}",
+                autoscaling_group_name=pool.autoscaling_group_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.node_group_name = pool.node_group_name
+        self.register_outputs({"nodeGroupName": self.node_group_name})
