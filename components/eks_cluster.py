@@ -7,6 +7,7 @@ monitoring agent go in after the system node group, because they wait for runnin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -43,6 +44,8 @@ NODE_POLICIES: Final = (
     "AmazonSSMManagedInstanceCore",
 )
 EBS_CSI_SERVICE_ACCOUNT: Final = ("kube-system", "ebs-csi-controller-sa")
+# The VPC CNI enforces NetworkPolicy only when told to; team namespaces rely on it.
+ADDON_CONFIGURATION: Final = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 RECOMMENDED: Final = "recommended"
 
 
@@ -103,6 +106,8 @@ class EksCluster(pulumi.ComponentResource):
     oidc_issuer_url: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    """The cluster security group EKS creates; nodes with their own interfaces (EFA) join it."""
     workload_boundary_arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     """Secret; resolves once the deployer can use it (its access entry exists)."""
@@ -246,6 +251,7 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_issuer_url = issuer
         self.oidc_provider_arn = oidc_provider.arn
         self.node_role_arn = node_role_arn
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.workload_boundary_arn = boundary.arn
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
@@ -388,6 +394,7 @@ class EksCluster(pulumi.ComponentResource):
                     cluster_name=cluster.name,
                     addon_name=addon,
                     addon_version=version,
+                    configuration_values=ADDON_CONFIGURATION.get(addon),
                     resolve_conflicts_on_create="OVERWRITE",
                     resolve_conflicts_on_update="OVERWRITE",
                     tags=dict(args.tags),

@@ -101,7 +101,7 @@ class GpuNodePoolArgs:
     spec: GpuPoolSpec
     cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[str]]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     cluster_security_group_id: pulumi.Input[str]
     ebs_kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]

@@ -25,7 +25,7 @@ class Taint:
 class NodePoolArgs:
     cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[str]]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     instance_types: Sequence[str]
     ami_type: str
     min_size: int

@@ -5,13 +5,20 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.accelerators import INSTANCE_TYPES, pool_hardware
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
+from components.gpu_software import GpuSoftware, GpuSoftwareArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.network import Network, NetworkArgs, NetworkRef
 from components.policy_documents import KeyUse
-from infra.config import CONFIG_KEY, PlatformConfig, load_platform_config
+from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQuota
+from infra.config import CONFIG_KEY, GpuPoolConfig, PlatformConfig, load_platform_config
+
+SYSTEM_NODES = {"mlops.platform/pool": "system"}
 
 
 def platform_tags(config: PlatformConfig, *, stack: str, project: str) -> dict[str, str]:
@@ -144,9 +151,11 @@ class Platform:
             ),
         )
 
-    def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> KubernetesBaseline:
+    def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> pulumi.ResourceOptions:
+        """The baseline, and options that put further Kubernetes resources on the cluster."""
         provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig)
-        return KubernetesBaseline(
+        on_cluster = pulumi.ResourceOptions(providers={"kubernetes": provider})
+        KubernetesBaseline(
             "baseline",
             KubernetesBaselineArgs(
                 ebs_kms_key_arn=ebs_key.arn,
@@ -154,8 +163,97 @@ class Platform:
                 labels={"mlops.platform/stack": self.stack},
                 retain_volumes=self.protect,
             ),
-            opts=pulumi.ResourceOptions(providers={"kubernetes": provider}),
+            opts=on_cluster,
         )
+        return on_cluster
+
+    def gpu_pools(
+        self,
+        cluster: EksCluster,
+        network: NetworkRef,
+        ebs_key: KmsKey,
+        on_cluster: pulumi.ResourceOptions,
+    ) -> None:
+        gpu = self.config.gpu
+        specs = [pool_spec(name, pool) for name, pool in sorted(gpu.pools.items())]
+        for spec, pool in zip(specs, (gpu.pools[s.name] for s in specs), strict=True):
+            subnets = pulumi.Output.from_input(network.private_subnet_ids)
+            GpuNodePool(
+                f"gpu-{spec.name}",
+                GpuNodePoolArgs(
+                    spec=spec,
+                    cluster_name=cluster.cluster_name,
+                    node_role_arn=cluster.node_role_arn,
+                    subnet_ids=[subnets[pool.zone - 1]] if pool.zone else subnets,
+                    cluster_security_group_id=cluster.security_group_id,
+                    ebs_kms_key_arn=ebs_key.arn,
+                    tags=self.tags,
+                ),
+            )
+        if specs:
+            ClusterAutoscaler(
+                "cluster-autoscaler",
+                ClusterAutoscalerArgs(
+                    cluster_name=self.cluster_name,
+                    cluster_arn=cluster.cluster_arn,
+                    permissions_boundary_arn=cluster.workload_boundary_arn,
+                    chart_version=gpu.charts.cluster_autoscaler,
+                    node_selector=SYSTEM_NODES,
+                    tags=self.tags,
+                ),
+                opts=on_cluster,
+            )
+            GpuSoftware(
+                "gpu-software",
+                GpuSoftwareArgs(
+                    vendors=sorted({spec.hardware.vendor for spec in specs}),
+                    time_slicing={
+                        s.name: s.time_slicing_replicas
+                        for s in specs
+                        if s.time_slicing_replicas is not None
+                    },
+                    nvidia_device_plugin_version=gpu.charts.nvidia_device_plugin,
+                    dcgm_exporter_version=gpu.charts.dcgm_exporter,
+                    neuron_device_plugin_version=gpu.charts.neuron_device_plugin,
+                    metrics_namespace="monitoring",
+                ),
+                opts=on_cluster,
+            )
+        if gpu.teams:
+            TeamNamespaces(
+                "teams",
+                TeamNamespacesArgs(
+                    teams={
+                        name: TeamQuota(gpus=team.gpu_quota, neuron_devices=team.neuron_quota)
+                        for name, team in gpu.teams.items()
+                    },
+                    labels={"mlops.platform/stack": self.stack},
+                ),
+                opts=on_cluster,
+            )
+
+
+def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
+    """A validated pool config as the backend-independent spec the components take."""
+    return GpuPoolSpec(
+        name=name,
+        purpose=pool.purpose,
+        instance_types=tuple(pool.instance_types),
+        hardware=pool_hardware(pool.instance_types),
+        capacity=pool.capacity.type,
+        reservation_id=pool.capacity.reservation_id,
+        min_nodes=pool.min_nodes,
+        desired_nodes=pool.desired_nodes,
+        max_nodes=pool.max_nodes,
+        max_accelerators=pool.max_gpus,
+        root_volume_gib=pool.root_volume_gib,
+        root_volume_throughput=pool.root_volume_throughput,
+        min_per_node=min(INSTANCE_TYPES[t].count for t in pool.instance_types),
+        efa=pool.efa,
+        time_slicing_replicas=pool.time_slicing_replicas,
+        labels=dict(pool.labels),
+        taints=tuple(PoolTaint(t.key, t.value, t.effect) for t in pool.taints),
+    )
 
 
 def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
@@ -170,7 +268,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     storage = platform.artifact_storage(artifacts_key)
     network = platform.network(logs_key)
     cluster = platform.cluster(network, logs_key, ebs_key)
-    platform.kubernetes(cluster, ebs_key)
+    on_cluster = platform.kubernetes(cluster, ebs_key)
+    platform.gpu_pools(cluster, network, ebs_key, on_cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

@@ -31,6 +31,7 @@ EC2_ID_PREFIXES = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce", "vpc-endpoint"),
     "aws:ec2/flowLog:FlowLog": ("fl", "vpc-flow-log"),
     "aws:ec2/launchTemplate:LaunchTemplate": ("lt", "launch-template"),
+    "aws:ec2/placementGroup:PlacementGroup": ("pg", "placement-group"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr", "security-group-rule"),
 }
 
@@ -221,7 +222,13 @@ class MockCloud(Mocks):
             f"arn:{self.partition}:eks:{self.region}:{self.account_id}:nodegroup/"
             f"{cluster}/{name}/{_stable_uuid(self._seed(args))}"
         )
-        return f"{cluster}:{name}", {"nodeGroupName": name, "arn": arn, "status": "ACTIVE"}
+        autoscaling_group = f"eks-{name}-{_stable_uuid(self._seed(args))}"
+        return f"{cluster}:{name}", {
+            "nodeGroupName": name,
+            "arn": arn,
+            "status": "ACTIVE",
+            "resources": [{"autoscalingGroups": [{"name": autoscaling_group}]}],
+        }
 
     def _eks_addon(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         cluster, addon = args.inputs.get("clusterName", ""), args.inputs.get("addonName", "")

@@ -1,0 +1,76 @@
+"""The Kubernetes cluster autoscaler for managed node groups, on a least-privilege role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common import account_context
+from components.pod_role import PodRole, PodRoleArgs
+from components.policy_documents import cluster_autoscaler_policy
+
+NAMESPACE: Final = "kube-system"
+SERVICE_ACCOUNT: Final = "cluster-autoscaler"
+CHART_REPOSITORY: Final = "https://kubernetes.github.io/autoscaler"
+
+
+@dataclass(frozen=True)
+class ClusterAutoscalerArgs:
+    cluster_name: str
+    cluster_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
+    chart_version: str
+    node_selector: Mapping[str, str]
+    """Run on the system nodes, never on the GPU nodes it scales."""
+    tags: Mapping[str, str]
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    TYPE = "mlops:cluster_autoscaler:ClusterAutoscaler"
+
+    def __init__(
+        self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        role = PodRole(
+            f"{name}-role",
+            PodRoleArgs(
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                permissions_boundary_arn=args.permissions_boundary_arn,
+                inline_policy=cluster_autoscaler_policy(args.cluster_name),
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.helm.v3.Release(
+            f"{name}-release",
+            name="cluster-autoscaler",
+            chart="cluster-autoscaler",
+            version=args.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            namespace=NAMESPACE,
+            values={
+                "autoDiscovery": {"clusterName": args.cluster_name},
+                "awsRegion": account_context(self).region,
+                "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+                "nodeSelector": dict(args.node_selector),
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    # Of the pools that fit, pick the one that wastes least: keeps small
+                    # inference pods off 8-GPU training nodes.
+                    "expander": "least-waste",
+                    "skip-nodes-with-system-pods": False,
+                    "scale-down-unneeded-time": "10m",
+                },
+            },
+            # The role's Pod Identity association must exist before the pods start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        self.register_outputs({})

@@ -1,0 +1,109 @@
+"""What makes accelerator nodes usable: device plugins, GPU metrics and GPU sharing.
+
+Each runs only on its vendor's nodes and tolerates their taint. The NVIDIA device plugin gets a
+named config per time-sliced pool; nodes pick theirs by the `nvidia.com/device-plugin.config`
+label the pool sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.accelerators import RESOURCE_NAMES, Vendor
+from components.gpu_node_pool import ACCELERATOR_LABEL
+
+NVIDIA_PLUGIN_REPOSITORY: Final = "https://nvidia.github.io/k8s-device-plugin"
+DCGM_REPOSITORY: Final = "https://nvidia.github.io/dcgm-exporter/helm-charts"
+NEURON_CHART: Final = "oci://public.ecr.aws/neuron/neuron-helm-chart"
+NAMESPACE: Final = "kube-system"
+
+
+@dataclass(frozen=True)
+class GpuSoftwareArgs:
+    vendors: Sequence[Vendor]
+    """Which accelerator vendors the cluster's pools use."""
+    time_slicing: Mapping[str, int]
+    """Pool name to how many pods share each of its GPUs."""
+    nvidia_device_plugin_version: str
+    dcgm_exporter_version: str
+    neuron_device_plugin_version: str
+    metrics_namespace: str
+
+
+def placement(vendor: Vendor) -> dict[str, Any]:
+    """Helm values that put a DaemonSet on exactly one vendor's accelerator nodes."""
+    return {
+        "nodeSelector": {ACCELERATOR_LABEL: vendor},
+        "tolerations": [
+            {"key": RESOURCE_NAMES[vendor], "operator": "Exists", "effect": "NoSchedule"}
+        ],
+    }
+
+
+def time_slicing_configs(replicas_by_pool: Mapping[str, int]) -> dict[str, str]:
+    """Device plugin configs by name: whole GPUs by default, shared GPUs per pool."""
+    configs = {"default": yaml.safe_dump({"version": "v1"})}
+    for pool, replicas in sorted(replicas_by_pool.items()):
+        configs[pool] = yaml.safe_dump(
+            {
+                "version": "v1",
+                "sharing": {
+                    "timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}
+                },
+            }
+        )
+    return configs
+
+
+class GpuSoftware(pulumi.ComponentResource):
+    TYPE = "mlops:gpu_software:GpuSoftware"
+
+    def __init__(
+        self, name: str, args: GpuSoftwareArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        if "nvidia" in args.vendors:
+            k8s.helm.v3.Release(
+                f"{name}-nvidia-device-plugin",
+                name="nvidia-device-plugin",
+                chart="nvidia-device-plugin",
+                version=args.nvidia_device_plugin_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=NVIDIA_PLUGIN_REPOSITORY),
+                namespace=NAMESPACE,
+                values={
+                    **placement("nvidia"),
+                    "config": {
+                        "map": time_slicing_configs(args.time_slicing),
+                        "default": "default",
+                    },
+                },
+                opts=child,
+            )
+            k8s.helm.v3.Release(
+                f"{name}-dcgm-exporter",
+                name="dcgm-exporter",
+                chart="dcgm-exporter",
+                version=args.dcgm_exporter_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_REPOSITORY),
+                namespace=args.metrics_namespace,
+                values={**placement("nvidia"), "serviceMonitor": {"enabled": False}},
+                opts=child,
+            )
+        if "neuron" in args.vendors:
+            k8s.helm.v3.Release(
+                f"{name}-neuron-device-plugin",
+                name="neuron-device-plugin",
+                chart=NEURON_CHART,
+                version=args.neuron_device_plugin_version,
+                namespace=NAMESPACE,
+                values={"devicePlugin": placement("neuron"), "npd": {"enabled": False}},
+                opts=child,
+            )
+        self.register_outputs({})
