@@ -67,3 +67,15 @@ def encrypted_log_group(
         tags=dict(tags),
         opts=stateful_options(parent, protect),
     )
+
+
+def availability_zone_names(opts: pulumi.InvokeOptions) -> pulumi.Output[list[str]]:
+    """The region's zones open to every account, in name order (opt-in Local Zones left out)."""
+    zones = aws.get_availability_zones_output(
+        state="available",
+        filters=[
+            aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
+        ],
+        opts=opts,
+    )
+    return zones.names

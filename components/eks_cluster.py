@@ -197,15 +197,19 @@ class EksCluster(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        admin_access = self._access(name, args, cluster, account)
+        node_role_arn = self._node_role(name, tags, account)
         boundary = aws.iam.Policy(
             f"{name}-workload-boundary",
             description=f"Most any pod role on {args.cluster_name} may ever do",
-            policy=pulumi.Output.json_dumps(workload_boundary()),
+            policy=pulumi.Output.json_dumps(
+                pulumi.Output.all(account.account_id, account.partition, node_role_arn).apply(
+                    lambda v: workload_boundary(account_id=v[0], partition=v[1], node_role_arn=v[2])
+                )
+            ),
             tags=tags,
             opts=child,
         )
-        admin_access = self._access(name, args, cluster, account)
-        node_role_arn = self._node_role(name, tags, account)
 
         before_nodes = self._addons(
             name,

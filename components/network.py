@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import ComponentArgsError, account_context, encrypted_log_group
+from components.common import (
+    ComponentArgsError,
+    account_context,
+    availability_zone_names,
+    encrypted_log_group,
+)
 from components.policy_documents import flow_logs_delivery, flow_logs_trust
 from components.subnet_layout import SubnetLayoutError, subnet_layout
 
@@ -64,15 +69,7 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         account = account_context(self)
-        zones = aws.get_availability_zones_output(
-            state="available",
-            filters=[
-                aws.GetAvailabilityZonesFilterArgs(
-                    name="opt-in-status", values=["opt-in-not-required"]
-                )
-            ],
-            opts=pulumi.InvokeOptions(parent=self),
-        )
+        zones = availability_zone_names(pulumi.InvokeOptions(parent=self))
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -104,7 +101,7 @@ class Network(pulumi.ComponentResource):
             zip(layout.private, layout.public, strict=True)
         ):
             zone_key = f"az{index + 1}"
-            zone = zones.names[index]
+            zone = zones[index]
             public = aws.ec2.Subnet(
                 f"{name}-public-{zone_key}",
                 vpc_id=vpc.id,

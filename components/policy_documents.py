@@ -276,7 +276,9 @@ WORKLOAD_BOUNDARY_ACTIONS: Final = (
 )
 
 
-def workload_boundary() -> PolicyDocument:
+def workload_boundary(*, account_id: str, partition: str, node_role_arn: str) -> PolicyDocument:
+    """The most any pod's role may do. The only IAM in reach is what a node provisioner
+    (Karpenter) needs: passing the node role and managing instance profiles for it."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -285,7 +287,166 @@ def workload_boundary() -> PolicyDocument:
                 "Effect": "Allow",
                 "Action": list(WORKLOAD_BOUNDARY_ACTIONS),
                 "Resource": "*",
-            }
+            },
+            {
+                "Sid": "PassTheNodeRole",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": node_role_arn,
+            },
+            {
+                "Sid": "NodeInstanceProfiles",
+                "Effect": "Allow",
+                "Action": list(INSTANCE_PROFILE_ACTIONS),
+                "Resource": f"arn:{partition}:iam::{account_id}:instance-profile/*",
+            },
+        ],
+    }
+
+
+INSTANCE_PROFILE_ACTIONS: Final = (
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:ListInstanceProfiles",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+)
+
+
+def karpenter_controller_policy(
+    *,
+    cluster_name: str,
+    cluster_arn: str,
+    node_role_arn: str,
+    queue_arn: str,
+    account_id: str,
+    partition: str,
+    region: str,
+) -> PolicyDocument:
+    """Karpenter's controller: launch and terminate this cluster's nodes, nothing else's."""
+    ec2 = f"arn:{partition}:ec2:{region}"
+    owned = {"aws:ResourceTag/kubernetes.io/cluster/" + cluster_name: "owned"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LaunchNodes",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                "Resource": [
+                    f"{ec2}:*:fleet/*",
+                    f"{ec2}:*:instance/*",
+                    f"{ec2}:*:volume/*",
+                    f"{ec2}:*:network-interface/*",
+                    f"{ec2}:*:launch-template/*",
+                    f"{ec2}:*:spot-instances-request/*",
+                    f"{ec2}:*:capacity-reservation/*",
+                    f"{ec2}::image/*",
+                    f"{ec2}::snapshot/*",
+                    f"{ec2}:*:security-group/*",
+                    f"{ec2}:*:subnet/*",
+                ],
+            },
+            {
+                "Sid": "TagWhatItLaunches",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": [
+                    f"{ec2}:*:fleet/*",
+                    f"{ec2}:*:instance/*",
+                    f"{ec2}:*:volume/*",
+                    f"{ec2}:*:network-interface/*",
+                    f"{ec2}:*:launch-template/*",
+                    f"{ec2}:*:spot-instances-request/*",
+                ],
+                "Condition": {
+                    "StringEquals": {
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]
+                    }
+                },
+            },
+            {
+                "Sid": "RetireOnlyThisClustersNodes",
+                "Effect": "Allow",
+                "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate", "ec2:CreateTags"],
+                "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+                "Condition": {"StringEquals": owned},
+            },
+            {
+                "Sid": "Discover",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeCapacityReservations",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceTypeOfferings",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeSubnets",
+                    "pricing:GetProducts",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadAmiParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*",
+            },
+            {
+                "Sid": "InterruptionQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "PassTheNodeRole",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": node_role_arn,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            },
+            {
+                "Sid": "NodeInstanceProfiles",
+                "Effect": "Allow",
+                "Action": list(INSTANCE_PROFILE_ACTIONS),
+                "Resource": f"arn:{partition}:iam::{account_id}:instance-profile/*",
+            },
+            {
+                "Sid": "FindTheCluster",
+                "Effect": "Allow",
+                "Action": "eks:DescribeCluster",
+                "Resource": cluster_arn,
+            },
+        ],
+    }
+
+
+def interruption_queue_policy(queue_arn: str) -> PolicyDocument:
+    """EventBridge (and SQS itself) may deliver; nobody may use the queue without TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeDelivers",
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
         ],
     }
 

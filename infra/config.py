@@ -703,6 +703,24 @@ class GpuConfig(ConfigModel):
     )
 
     @model_validator(mode="after")
+    def _karpenter_pools_are_elastic(self) -> GpuConfig:
+        if self.backend != "karpenter":
+            return self
+        problems = [
+            f"pool {name}: Karpenter provisions for pending pods and keeps no minimum; "
+            "set minNodes and desiredNodes to 0 or use managed-node-groups"
+            for name, pool in self.pools.items()
+            if pool.min_nodes or pool.desired_nodes
+        ] + [
+            f"pool {name}: EFA placement groups need the managed-node-groups backend"
+            for name, pool in self.pools.items()
+            if pool.efa
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _quotas_fit_the_pools(self) -> GpuConfig:
         ceilings = {"nvidia": 0, "neuron": 0}
         for pool in self.pools.values():

@@ -8,9 +8,11 @@ import pulumi_kubernetes as k8s
 from components.accelerators import INSTANCE_TYPES, pool_hardware
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.common import availability_zone_names
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
+from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.network import Network, NetworkArgs, NetworkRef
@@ -176,33 +178,11 @@ class Platform:
     ) -> None:
         gpu = self.config.gpu
         specs = [pool_spec(name, pool) for name, pool in sorted(gpu.pools.items())]
-        for spec, pool in zip(specs, (gpu.pools[s.name] for s in specs), strict=True):
-            subnets = pulumi.Output.from_input(network.private_subnet_ids)
-            GpuNodePool(
-                f"gpu-{spec.name}",
-                GpuNodePoolArgs(
-                    spec=spec,
-                    cluster_name=cluster.cluster_name,
-                    node_role_arn=cluster.node_role_arn,
-                    subnet_ids=[subnets[pool.zone - 1]] if pool.zone else subnets,
-                    cluster_security_group_id=cluster.security_group_id,
-                    ebs_kms_key_arn=ebs_key.arn,
-                    tags=self.tags,
-                ),
-            )
+        if specs and gpu.backend == "karpenter":
+            self.karpenter_pools(specs, cluster, ebs_key, on_cluster)
+        elif specs:
+            self.node_group_pools(specs, cluster, network, ebs_key, on_cluster)
         if specs:
-            ClusterAutoscaler(
-                "cluster-autoscaler",
-                ClusterAutoscalerArgs(
-                    cluster_name=self.cluster_name,
-                    cluster_arn=cluster.cluster_arn,
-                    permissions_boundary_arn=cluster.workload_boundary_arn,
-                    chart_version=gpu.charts.cluster_autoscaler,
-                    node_selector=SYSTEM_NODES,
-                    tags=self.tags,
-                ),
-                opts=on_cluster,
-            )
             GpuSoftware(
                 "gpu-software",
                 GpuSoftwareArgs(
@@ -230,6 +210,83 @@ class Platform:
                     labels={"mlops.platform/stack": self.stack},
                 ),
                 opts=on_cluster,
+            )
+
+    def node_group_pools(
+        self,
+        specs: list[GpuPoolSpec],
+        cluster: EksCluster,
+        network: NetworkRef,
+        ebs_key: KmsKey,
+        on_cluster: pulumi.ResourceOptions,
+    ) -> None:
+        subnets = pulumi.Output.from_input(network.private_subnet_ids)
+        for spec in specs:
+            zone = self.config.gpu.pools[spec.name].zone
+            GpuNodePool(
+                f"gpu-{spec.name}",
+                GpuNodePoolArgs(
+                    spec=spec,
+                    cluster_name=cluster.cluster_name,
+                    node_role_arn=cluster.node_role_arn,
+                    subnet_ids=[subnets[zone - 1]] if zone else subnets,
+                    cluster_security_group_id=cluster.security_group_id,
+                    ebs_kms_key_arn=ebs_key.arn,
+                    tags=self.tags,
+                ),
+            )
+        ClusterAutoscaler(
+            "cluster-autoscaler",
+            ClusterAutoscalerArgs(
+                cluster_name=self.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                chart_version=self.config.gpu.charts.cluster_autoscaler,
+                node_selector=SYSTEM_NODES,
+                tags=self.tags,
+            ),
+            opts=on_cluster,
+        )
+
+    def karpenter_pools(
+        self,
+        specs: list[GpuPoolSpec],
+        cluster: EksCluster,
+        ebs_key: KmsKey,
+        on_cluster: pulumi.ResourceOptions,
+    ) -> None:
+        karpenter = Karpenter(
+            "karpenter",
+            KarpenterArgs(
+                cluster_name=self.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                cluster_endpoint=cluster.endpoint,
+                node_role_arn=cluster.node_role_arn,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                chart_version=self.config.gpu.charts.karpenter,
+                node_selector=SYSTEM_NODES,
+                tags=self.tags,
+            ),
+            opts=on_cluster,
+        )
+        zones = availability_zone_names(pulumi.InvokeOptions())
+        zone_count = self.config.network.availability_zones
+        for spec in specs:
+            zone = self.config.gpu.pools[spec.name].zone
+            KarpenterNodePool(
+                f"gpu-{spec.name}",
+                KarpenterNodePoolArgs(
+                    spec=spec,
+                    cluster_name=self.cluster_name,
+                    node_role_arn=cluster.node_role_arn,
+                    ebs_kms_key_arn=ebs_key.arn,
+                    zones=[zones[zone - 1]] if zone else [zones[i] for i in range(zone_count)],
+                    tags=self.tags,
+                ),
+                # NodePool and EC2NodeClass are Karpenter's CRDs: they exist once it is installed.
+                opts=pulumi.ResourceOptions.merge(
+                    on_cluster, pulumi.ResourceOptions(depends_on=[karpenter.release])
+                ),
             )
 
 

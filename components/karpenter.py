@@ -1,0 +1,257 @@
+"""Karpenter as the GPU pools' provisioner: the controller, its interruption queue, and a
+NodePool with an EC2NodeClass per pool.
+
+The node role is the cluster's, already admitted by the access entry EKS made for the system
+node group, so Karpenter's nodes need no entry of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.common import account_context
+from components.gpu_node_pool import GpuPoolSpec
+from components.pod_role import PodRole, PodRoleArgs
+from components.policy_documents import interruption_queue_policy, karpenter_controller_policy
+
+NAMESPACE: Final = "kube-system"
+SERVICE_ACCOUNT: Final = "karpenter"
+CHART: Final = "oci://public.ecr.aws/karpenter/karpenter"
+# EC2 and Health events that mean a node is about to go: Karpenter drains it first.
+INTERRUPTION_EVENTS: Final = {
+    "spot-interruption": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Spot Instance Interruption Warning"],
+    },
+    "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
+    "state-change": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Instance State-change Notification"],
+    },
+    "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+}
+# Training jobs run for hours and lose work when a node goes; inference pods restart cheaply.
+CONSOLIDATE_AFTER: Final = {"training": "1h", "inference": "10m"}
+KARPENTER_CAPACITY: Final = {
+    "on-demand": "on-demand",
+    "spot": "spot",
+    "reservation": "reserved",
+    "capacity-block": "reserved",
+}
+
+
+@dataclass(frozen=True)
+class KarpenterArgs:
+    cluster_name: str
+    cluster_arn: pulumi.Input[str]
+    cluster_endpoint: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
+    chart_version: str
+    node_selector: Mapping[str, str]
+    """Run the controller on the system nodes, never on nodes it provisions."""
+    tags: Mapping[str, str]
+
+
+class Karpenter(pulumi.ComponentResource):
+    TYPE = "mlops:karpenter:Karpenter"
+
+    release: k8s.helm.v3.Release
+    """Its CRDs exist once this is up: NodePools and EC2NodeClasses depend on it."""
+
+    def __init__(
+        self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account = account_context(self)
+        queue = aws.sqs.Queue(
+            f"{name}-interruptions",
+            message_retention_seconds=300,
+            sqs_managed_sse_enabled=True,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-interruptions",
+            queue_url=queue.url,
+            policy=pulumi.Output.json_dumps(queue.arn.apply(interruption_queue_policy)),
+            opts=child,
+        )
+        for event, pattern in INTERRUPTION_EVENTS.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{event}",
+                description=f"Karpenter ({args.cluster_name}): {event}",
+                event_pattern=json.dumps(pattern),
+                tags=dict(args.tags),
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn, opts=child)
+        policy = pulumi.Output.all(
+            args.cluster_arn,
+            args.node_role_arn,
+            queue.arn,
+            account.account_id,
+            account.partition,
+            account.region,
+        ).apply(
+            lambda v: karpenter_controller_policy(
+                cluster_name=args.cluster_name,
+                cluster_arn=v[0],
+                node_role_arn=v[1],
+                queue_arn=v[2],
+                account_id=v[3],
+                partition=v[4],
+                region=v[5],
+            )
+        )
+        role = PodRole(
+            f"{name}-controller",
+            PodRoleArgs(
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                permissions_boundary_arn=args.permissions_boundary_arn,
+                inline_policy=policy,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="karpenter",
+            chart=CHART,
+            version=args.chart_version,
+            namespace=NAMESPACE,
+            values={
+                "settings": {
+                    "clusterName": args.cluster_name,
+                    "clusterEndpoint": args.cluster_endpoint,
+                    "interruptionQueue": queue.name,
+                },
+                "serviceAccount": {"name": SERVICE_ACCOUNT},
+                "nodeSelector": dict(args.node_selector),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        self.register_outputs({"interruptionQueueArn": queue.arn})
+
+
+@dataclass(frozen=True)
+class KarpenterNodePoolArgs:
+    spec: GpuPoolSpec
+    cluster_name: str
+    node_role_arn: pulumi.Input[str]
+    ebs_kms_key_arn: pulumi.Input[str]
+    zones: Sequence[pulumi.Input[str]]
+    """Availability zone names the pool may use; one for a single-zone pool."""
+    tags: Mapping[str, str]
+
+
+class KarpenterNodePool(pulumi.ComponentResource):
+    TYPE = "mlops:karpenter:KarpenterNodePool"
+
+    def __init__(
+        self, name: str, args: KarpenterNodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        spec = args.spec
+        node_class = k8s.apiextensions.CustomResource(
+            f"{name}-node-class",
+            api_version="karpenter.k8s.aws/v1",
+            kind="EC2NodeClass",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name),
+            spec=node_class_spec(args),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-node-pool",
+            api_version="karpenter.sh/v1",
+            kind="NodePool",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name),
+            spec=node_pool_spec(spec, args.zones),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_class]),
+        )
+        self.register_outputs({})
+
+
+def node_class_spec(args: KarpenterNodePoolArgs) -> dict[str, Any]:
+    """The same node hardening as the managed-node-group backend's launch template."""
+    spec = args.spec
+    node_class: dict[str, Any] = {
+        "role": pulumi.Output.from_input(args.node_role_arn).apply(
+            lambda arn: arn.rsplit("/", 1)[-1]
+        ),
+        "amiSelectorTerms": [{"alias": "al2023@latest"}],
+        "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": args.cluster_name}}],
+        "securityGroupSelectorTerms": [{"tags": {"aws:eks:cluster-name": args.cluster_name}}],
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": 1,
+            "httpTokens": "required",
+        },
+        "blockDeviceMappings": [
+            {
+                "deviceName": "/dev/xvda",
+                "ebs": {
+                    "volumeSize": f"{spec.root_volume_gib}Gi",
+                    "volumeType": "gp3",
+                    "throughput": spec.root_volume_throughput,
+                    "encrypted": True,
+                    "kmsKeyID": args.ebs_kms_key_arn,
+                    "deleteOnTermination": True,
+                },
+            }
+        ],
+        "tags": {**args.tags, "mlops:gpu-pool": spec.name},
+    }
+    if spec.reservation_id is not None:
+        node_class["capacityReservationSelectorTerms"] = [{"id": spec.reservation_id}]
+    return node_class
+
+
+def node_pool_spec(spec: GpuPoolSpec, zones: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    return {
+        "template": {
+            "metadata": {"labels": spec.node_labels},
+            "spec": {
+                "nodeClassRef": {
+                    "group": "karpenter.k8s.aws",
+                    "kind": "EC2NodeClass",
+                    "name": spec.name,
+                },
+                "requirements": [
+                    {
+                        "key": "node.kubernetes.io/instance-type",
+                        "operator": "In",
+                        "values": list(spec.instance_types),
+                    },
+                    {
+                        "key": "karpenter.sh/capacity-type",
+                        "operator": "In",
+                        "values": [KARPENTER_CAPACITY[spec.capacity]],
+                    },
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(zones)},
+                ],
+                "taints": [
+                    {"key": t.key, "value": t.value, "effect": t.effect} for t in spec.node_taints
+                ],
+                "expireAfter": "720h",
+            },
+        },
+        # The pool's accelerator ceiling, enforced by Karpenter itself.
+        "limits": {spec.hardware.resource_name: str(spec.max_accelerators)},
+        "disruption": {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": CONSOLIDATE_AFTER[spec.purpose],
+        },
+    }
