@@ -15,6 +15,9 @@ from mlops_guardrails.props import is_true, items, mapping
 from mlops_guardrails.rule import resource_rule, setting
 
 NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
+ACCELERATOR_LABEL: Final = "mlops.platform/accelerator"
+RESOURCE_BY_VENDOR: Final = {"nvidia": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 ACCELERATOR_TAINTS: Final = {"NVIDIA": "nvidia.com/gpu", "NEURON": "aws.amazon.com/neuron"}
 SECRET_PATTERNS: Final = (
@@ -23,6 +26,14 @@ SECRET_PATTERNS: Final = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"\b(password|passwd|secret|token)\s*[=:]\s*\S{8,}", re.IGNORECASE),
 )
+CEILING_TUNABLES: Final = {
+    "maxAcceleratorsPerPool": {
+        "type": "integer",
+        "minimum": 1,
+        "default": 64,
+        "description": "Most GPUs or Neuron devices one pool may ever hold in this environment.",
+    }
+}
 IMDS_TUNABLES: Final = {
     "maxHopLimit": {
         "type": "integer",
@@ -45,7 +56,23 @@ def _launch_template(props: Mapping[str, Any], _: ResourceValidationArgs) -> Ite
         yield "no launch template: EKS defaults allow IMDSv1 and hop limit 2"
 
 
-def _accelerator_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+def _karpenter_template(props: Mapping[str, Any]) -> tuple[str | None, Mapping[str, Any]]:
+    """A Karpenter NodePool's accelerator vendor (from its node labels) and node template."""
+    template = mapping(mapping(props.get("spec")).get("template"))
+    vendor = mapping(mapping(template.get("metadata")).get("labels")).get(ACCELERATOR_LABEL)
+    return vendor, mapping(template.get("spec"))
+
+
+def _accelerator_taint(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == KARPENTER_NODE_POOL:
+        vendor, template = _karpenter_template(props)
+        key = RESOURCE_BY_VENDOR.get(str(vendor))
+        if key is None:
+            return
+        taints = [mapping(t) for t in items(template.get("taints"))]
+        if not any(t.get("key") == key and t.get("effect") == "NoSchedule" for t in taints):
+            yield f"{vendor} nodes lack the {key} NoSchedule taint: any pod may land on them"
+        return
     ami_type = str(props.get("amiType", ""))
     for family, key in ACCELERATOR_TAINTS.items():
         if family not in ami_type:
@@ -53,6 +80,44 @@ def _accelerator_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> I
         taints = [mapping(t) for t in items(props.get("taints"))]
         if not any(t.get("key") == key and t.get("effect") == "NO_SCHEDULE" for t in taints):
             yield f"{ami_type} nodes lack the {key} NoSchedule taint: any pod may land on them"
+
+
+def _as_number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _capacity_ceiling(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    maximum = setting(args, CEILING_TUNABLES, "maxAcceleratorsPerPool")
+    if args.resource_type == KARPENTER_NODE_POOL:
+        vendor, _ = _karpenter_template(props)
+        resource = RESOURCE_BY_VENDOR.get(str(vendor))
+        if resource is None:
+            return
+        limit = _as_number(mapping(mapping(props.get("spec")).get("limits")).get(resource))
+        if limit is None:
+            yield f"no {resource} limit: the pool can grow without bound"
+        elif limit > maximum:
+            yield f"{resource} limit {limit:g} is above this environment's {maximum:g} per pool"
+        return
+    if not any(family in str(props.get("amiType", "")) for family in ACCELERATOR_TAINTS):
+        return
+    tags = mapping(props.get("tags"))
+    ceiling = _as_number(tags.get("mlops:accelerator-ceiling"))
+    per_node = _as_number(tags.get("mlops:accelerators-per-node"))
+    if ceiling is None or per_node is None:
+        yield "no declared ceiling (tags mlops:accelerator-ceiling, mlops:accelerators-per-node)"
+        return
+    max_nodes = _as_number(mapping(props.get("scalingConfig")).get("maxSize")) or 0
+    if max_nodes * per_node > ceiling:
+        yield (
+            f"maxSize {max_nodes:g} x {per_node:g} accelerators = {max_nodes * per_node:g}, "
+            f"above the pool's ceiling {ceiling:g}"
+        )
+    if ceiling > maximum:
+        yield f"ceiling {ceiling:g} is above this environment's {maximum:g} per pool"
 
 
 def _imdsv2(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
@@ -120,9 +185,25 @@ RULES = [
         remediation="Pass launch_template(id, version) of one with IMDSv2 and encrypted EBS.",
     ),
     resource_rule(
+        name="gpu-capacity-ceiling",
+        description=(
+            "Every accelerator pool has a ceiling its size cannot exceed, within the "
+            "environment's maximum per pool."
+        ),
+        resource_types={NODE_GROUP, KARPENTER_NODE_POOL},
+        check=_capacity_ceiling,
+        severity=Severity.HIGH,
+        remediation=(
+            "Set the pool's maxGpus in config (tags the node group, or sets the NodePool's "
+            "limits); raise maxAcceleratorsPerPool in the environment's policy config if the "
+            "budget allows."
+        ),
+        tunables=CEILING_TUNABLES,
+    ),
+    resource_rule(
         name="eks-accelerator-nodes-tainted",
-        description="GPU and Neuron node groups are tainted so only accelerator pods land there.",
-        resource_types={NODE_GROUP},
+        description="GPU and Neuron node pools are tainted so only accelerator pods land there.",
+        resource_types={NODE_GROUP, KARPENTER_NODE_POOL},
         check=_accelerator_taint,
         severity=Severity.MEDIUM,
         remediation=(

@@ -1,4 +1,4 @@
-"""Feature-store data rules: DynamoDB tables (Feast online store), SageMaker feature groups."""
+"""Data-at-rest rules: DynamoDB tables (Feast online store), SageMaker feature groups, SQS."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mlops_guardrails.rule import resource_rule
 
 TABLE: Final = "aws:dynamodb/table:Table"
 FEATURE_GROUP: Final = "aws:sagemaker/featureGroup:FeatureGroup"
+QUEUE: Final = "aws:sqs/queue:Queue"
 
 
 def _table_cmk(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
@@ -37,7 +38,21 @@ def _feature_group_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs
         yield "the offline store is not encrypted with a customer-managed KMS key"
 
 
+def _queue_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not (is_true(props.get("sqsManagedSseEnabled")) or props.get("kmsMasterKeyId")):
+        yield "messages are stored unencrypted"
+
+
 RULES = [
+    resource_rule(
+        name="sqs-encrypted",
+        description="SQS queues encrypt messages at rest.",
+        resource_types={QUEUE},
+        check=_queue_encrypted,
+        severity=Severity.MEDIUM,
+        framework=aws_fsbp("SQS.1"),
+        remediation="Set sqs_managed_sse_enabled=True, or kms_master_key_id for a customer key.",
+    ),
     resource_rule(
         name="dynamodb-cmk-encryption",
         description="DynamoDB tables are encrypted with a customer-managed KMS key.",

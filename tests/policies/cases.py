@@ -80,6 +80,19 @@ NODE_GROUP = {
     "scalingConfig": {"minSize": 0, "maxSize": 2, "desiredSize": 0},
     "tags": TAGS,
 }
+KARPENTER_POOL: dict[str, Any] = {
+    "apiVersion": "karpenter.sh/v1",
+    "kind": "NodePool",
+    "spec": {
+        "template": {
+            "metadata": {"labels": {"mlops.platform/accelerator": "nvidia"}},
+            "spec": {
+                "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+            },
+        },
+        "limits": {"nvidia.com/gpu": "16"},
+    },
+}
 LAUNCH_TEMPLATE = {
     "metadataOptions": {
         "httpEndpoint": "enabled",
@@ -756,5 +769,46 @@ CASES = [
         {"assumeRolePolicy": POD_TRUST, "permissionsBoundary": ROLE_ARN, "tags": TAGS},
         {"assumeRolePolicy": POD_TRUST_UNPINNED, "permissionsBoundary": ROLE_ARN, "tags": TAGS},
         "Pod Identity trust does not pin kubernetes-service-account to one value",
+    ),
+    RuleCase(
+        "gpu-capacity-ceiling",
+        "aws:eks/nodeGroup:NodeGroup",
+        with_(
+            NODE_GROUP,
+            tags={**TAGS, "mlops:accelerator-ceiling": "16", "mlops:accelerators-per-node": "8"},
+        ),
+        with_(
+            NODE_GROUP,
+            scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 0},
+            tags={**TAGS, "mlops:accelerator-ceiling": "16", "mlops:accelerators-per-node": "8"},
+        ),
+        "maxSize 4 x 8 accelerators = 32, above the pool's ceiling 16",
+    ),
+    RuleCase(
+        "gpu-capacity-ceiling",
+        "kubernetes:karpenter.sh/v1:NodePool",
+        KARPENTER_POOL,
+        with_(KARPENTER_POOL, spec={**KARPENTER_POOL["spec"], "limits": {}}),
+        "no nvidia.com/gpu limit: the pool can grow without bound",
+    ),
+    RuleCase(
+        "eks-accelerator-nodes-tainted",
+        "kubernetes:karpenter.sh/v1:NodePool",
+        KARPENTER_POOL,
+        with_(
+            KARPENTER_POOL,
+            spec={
+                **KARPENTER_POOL["spec"],
+                "template": {**KARPENTER_POOL["spec"]["template"], "spec": {"taints": []}},
+            },
+        ),
+        "nvidia nodes lack the nvidia.com/gpu NoSchedule taint",
+    ),
+    RuleCase(
+        "sqs-encrypted",
+        "aws:sqs/queue:Queue",
+        {"sqsManagedSseEnabled": True, "tags": TAGS},
+        {"sqsManagedSseEnabled": False, "tags": TAGS},
+        "messages are stored unencrypted",
     ),
 ]
