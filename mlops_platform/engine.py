@@ -49,6 +49,8 @@ class RecordedResource:
     protect: bool
     retain_on_delete: bool
     provider: str
+    ignore_changes: list[str] = field(default_factory=list)
+    """Kept for review and tests; `pulumi stack export` has no place for it."""
 
     def to_state(self) -> dict[str, Any]:
         """This resource as an entry of `pulumi stack export`'s `deployment.resources`."""
@@ -154,6 +156,7 @@ class RecordingMonitor(MockMonitor):
             },
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
+            ignore_changes=sorted(request.ignoreChanges),
             # The engine binds a custom resource without a provider to the package's default
             # provider; `_with_default_providers` adds those and fills this in.
             provider=request.provider

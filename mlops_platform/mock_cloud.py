@@ -170,6 +170,11 @@ class MockCloud(Mocks):
             )
         if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs.update(latestVersion=1, defaultVersion=1, name=self._auto_name(args))
+        if args.typ == "aws:ec2/placementGroup:PlacementGroup":
+            # Placement groups are known by name; the id is the name.
+            name = args.inputs.get("name") or self._auto_name(args)
+            outputs.update(name=name, placementGroupId=resource_id)
+            return name, outputs
         return resource_id, outputs
 
     def _log_group(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
