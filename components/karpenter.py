@@ -154,6 +154,8 @@ class KarpenterNodePoolArgs:
     zones: Sequence[pulumi.Input[str]]
     """Availability zone names the pool may use; one for a single-zone pool."""
     tags: Mapping[str, str]
+    karpenter_release: pulumi.Resource
+    """NodePool and EC2NodeClass are Karpenter's CRDs: nothing here applies before it is up."""
 
 
 class KarpenterNodePool(pulumi.ComponentResource):
@@ -170,7 +172,7 @@ class KarpenterNodePool(pulumi.ComponentResource):
             kind="EC2NodeClass",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name),
             spec=node_class_spec(args),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.karpenter_release]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-node-pool",
@@ -178,7 +180,9 @@ class KarpenterNodePool(pulumi.ComponentResource):
             kind="NodePool",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name),
             spec=node_pool_spec(spec, args.zones),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_class]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.karpenter_release, node_class]
+            ),
         )
         self.register_outputs({})
 

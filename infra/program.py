@@ -282,11 +282,9 @@ class Platform:
                     ebs_kms_key_arn=ebs_key.arn,
                     zones=[zones[zone - 1]] if zone else [zones[i] for i in range(zone_count)],
                     tags=self.tags,
+                    karpenter_release=karpenter.release,
                 ),
-                # NodePool and EC2NodeClass are Karpenter's CRDs: they exist once it is installed.
-                opts=pulumi.ResourceOptions.merge(
-                    on_cluster, pulumi.ResourceOptions(depends_on=[karpenter.release])
-                ),
+                opts=on_cluster,
             )
 
 

@@ -252,6 +252,19 @@ class MockCloud(Mocks):
         )
         return association, {"associationId": association, "associationArn": arn}
 
+    def _sqs_queue(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        url = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
+        arn = f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{name}"
+        return url, {"name": name, "arn": arn, "url": url}
+
+    def _event_rule(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        return name, {
+            "name": name,
+            "arn": f"arn:{self.partition}:events:{self.region}:{self.account_id}:rule/{name}",
+        }
+
 
 def _stable_uuid(seed: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
@@ -268,5 +281,7 @@ _SHAPES = {
     "aws:eks/nodeGroup:NodeGroup": MockCloud._eks_node_group,
     "aws:eks/addon:Addon": MockCloud._eks_addon,
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": MockCloud._pod_identity_association,
+    "aws:sqs/queue:Queue": MockCloud._sqs_queue,
+    "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,
     **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
 }

@@ -23,7 +23,8 @@ def test_every_node_group_uses_a_hardened_launch_template(rendered: RenderedStac
         assert root["ebs"]["encrypted"] == "true"
         assert root["ebs"]["volumeType"] == "gp3"
         assert root["ebs"]["kmsKeyId"] == ebs_key.outputs["arn"]
-        assert "networkInterfaces" not in template.inputs
+        for interface in template.inputs.get("networkInterfaces", []):
+            assert interface.get("associatePublicIpAddress") != "true"
         assert "remoteAccess" not in node_group.inputs
 
 
@@ -31,7 +32,11 @@ def test_system_nodes_repair_themselves_and_leave_size_to_the_autoscaler(
     rendered_stacks: dict[str, RenderedStack],
 ) -> None:
     for stack, sizes in {"dev": (1, 2, 3), "prod": (3, 3, 6)}.items():
-        [node_group] = rendered_stacks[stack].of_type("aws:eks/nodeGroup:NodeGroup")
+        [node_group] = [
+            g
+            for g in rendered_stacks[stack].of_type("aws:eks/nodeGroup:NodeGroup")
+            if g.name == "eks-system-node-group"
+        ]
         scaling = node_group.inputs["scalingConfig"]
         assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == sizes
         assert node_group.inputs["nodeRepairConfig"] == {"enabled": True}
