@@ -532,3 +532,49 @@ def cluster_autoscaler_policy(cluster_name: str) -> PolicyDocument:
             },
         ],
     }
+
+
+def repository_policy(account_id: str) -> PolicyDocument:
+    """Images are for this account's principals only, whatever a caller's own IAM says."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyOutsideTheAccount",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "ecr:*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account_id}},
+            }
+        ],
+    }
+
+
+def repository_lifecycle(*, keep_tagged: int, untagged_days: int) -> PolicyDocument:
+    """Untagged layers go after a few days; only the newest tagged images are kept."""
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"expire untagged images after {untagged_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"keep the newest {keep_tagged} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_tagged,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }

@@ -737,6 +737,31 @@ class GpuConfig(ConfigModel):
         return self
 
 
+class RepositoryConfig(ConfigModel):
+    """One ECR repository for model images."""
+
+    keep_tagged_images: int = Field(
+        default=200, ge=1, le=10000, description="How many of the newest tagged images to keep."
+    )
+    untagged_days: int = Field(
+        default=7, ge=1, le=365, description="Days before untagged images (orphaned layers) expire."
+    )
+
+
+class RegistriesConfig(ConfigModel):
+    """Container registries for model images."""
+
+    repositories: dict[KubernetesName, RepositoryConfig] = Field(
+        default_factory=dict,
+        description="ECR repositories by key: immutable tags, KMS-encrypted, account-only.",
+    )
+    continuous_scanning: bool = Field(
+        default=True,
+        description="Rescan images as new vulnerabilities are published (Inspector enhanced "
+        "scanning), not only on push.",
+    )
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -765,6 +790,9 @@ class PlatformConfig(ConfigModel):
     eks: EksConfig = Field(description="The EKS cluster.")
     gpu: GpuConfig = Field(
         default_factory=GpuConfig, description="Accelerator node pools and team quotas."
+    )
+    registries: RegistriesConfig = Field(
+        default_factory=RegistriesConfig, description="Model image registries."
     )
 
     @model_validator(mode="after")

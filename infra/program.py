@@ -15,6 +15,7 @@ from components.gpu_software import GpuSoftware, GpuSoftwareArgs
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
+from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
 from components.policy_documents import KeyUse
 from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQuota
@@ -288,6 +289,29 @@ class Platform:
             )
 
 
+def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry | None:
+    registries = platform.config.registries
+    if not registries.repositories:
+        return None
+    return ModelRegistry(
+        "registry",
+        ModelRegistryArgs(
+            repositories=tuple(
+                RepositorySpec(
+                    key=name,
+                    keep_tagged_images=repository.keep_tagged_images,
+                    untagged_days=repository.untagged_days,
+                )
+                for name, repository in sorted(registries.repositories.items())
+            ),
+            kms_key_arn=key.arn,
+            continuous_scanning=registries.continuous_scanning,
+            tags=platform.tags,
+            protect=platform.protect,
+        ),
+    )
+
+
 def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
     """A validated pool config as the backend-independent spec the components take."""
     return GpuPoolSpec(
@@ -325,6 +349,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     cluster = platform.cluster(network, logs_key, ebs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
+    registry_key = platform.key("registry", "model images in ECR")
+    registry = model_registry(platform, registry_key)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)
@@ -341,6 +367,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     pulumi.export("workloadBoundaryArn", cluster.workload_boundary_arn)
     pulumi.export("ebsKeyArn", ebs_key.arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
+    if registry is not None:
+        pulumi.export("repositoryUrls", registry.repository_urls)
 
 
 def main() -> None:

@@ -252,6 +252,15 @@ class MockCloud(Mocks):
         )
         return association, {"associationId": association, "associationArn": arn}
 
+    def _ecr_repository(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        return name, {
+            "name": name,
+            "arn": f"arn:{self.partition}:ecr:{self.region}:{self.account_id}:repository/{name}",
+            "repositoryUrl": f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{name}",
+            "registryId": self.account_id,
+        }
+
     def _sqs_queue(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs.get("name") or self._auto_name(args)
         url = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
@@ -282,6 +291,7 @@ _SHAPES = {
     "aws:eks/addon:Addon": MockCloud._eks_addon,
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": MockCloud._pod_identity_association,
     "aws:sqs/queue:Queue": MockCloud._sqs_queue,
+    "aws:ecr/repository:Repository": MockCloud._ecr_repository,
     "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,
     **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
 }

@@ -13,7 +13,7 @@ from mlops_platform.engine import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 KEY = "aws:kms/key:Key"
-PLATFORM_KEYS = ("artifacts-key", "logs-key", "ebs-key", "eks-secrets-key")
+PLATFORM_KEYS = ("artifacts-key", "logs-key", "ebs-key", "eks-secrets-key", "registry-key")
 
 
 def the_key(rendered: RenderedStack, name: str = "artifacts-key") -> RecordedResource:
@@ -24,27 +24,68 @@ def statements(key: RecordedResource) -> dict[str, Any]:
     return {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
 
 
+def test_the_platform_has_one_key_per_purpose(rendered: RenderedStack) -> None:
+    assert sorted(k.name for k in rendered.of_type(KEY)) == sorted(PLATFORM_KEYS)
+
+
 def test_rotation_is_on(rendered: RenderedStack) -> None:
-    assert the_key(rendered).inputs["enableKeyRotation"] is True
+    assert all(key.inputs["enableKeyRotation"] is True for key in rendered.of_type(KEY))
 
 
 def test_deletion_window_by_environment(rendered_stacks: dict[str, RenderedStack]) -> None:
     windows = {
-        stack: the_key(r).inputs["deletionWindowInDays"] for stack, r in rendered_stacks.items()
+        stack: {key.inputs["deletionWindowInDays"] for key in r.of_type(KEY)}
+        for stack, r in rendered_stacks.items()
     }
-    assert windows == {"dev": 7, "staging": 14, "prod": 30}
+    assert windows == {"dev": {7}, "staging": {14}, "prod": {30}}
 
 
 def test_policy_has_no_unconditioned_wildcard_principal(rendered: RenderedStack) -> None:
-    for statement in statements(the_key(rendered)).values():
-        principal = statement["Principal"]
-        assert principal != "*"
-        assert "*" not in json.dumps(principal) or "Condition" in statement
+    for key in rendered.of_type(KEY):
+        for statement in statements(key).values():
+            principal = statement["Principal"]
+            assert principal != "*"
+            assert "*" not in json.dumps(principal) or "Condition" in statement
 
 
 def test_policy_delegates_to_the_accounts_iam(rendered: RenderedStack) -> None:
-    root = statements(the_key(rendered))["EnableIamPoliciesInThisAccount"]
-    assert root["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    for key in rendered.of_type(KEY):
+        root = statements(key)["EnableIamPoliciesInThisAccount"]
+        assert root["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+
+
+def test_each_key_admits_only_the_services_of_its_purpose(rendered: RenderedStack) -> None:
+    services = {
+        name: sorted(sid for sid in statements(the_key(rendered, name)) if sid.startswith("Allow"))
+        for name in PLATFORM_KEYS
+    }
+    assert services == {
+        "artifacts-key": ["AllowS3AccessLogDelivery"],
+        "logs-key": ["AllowCloudWatchLogsOfThisAccount"],
+        "ebs-key": ["AllowAutoScalingVolumeGrants", "AllowAutoScalingVolumes"],
+        "eks-secrets-key": [],
+        "registry-key": [],
+    }
+
+
+def test_cloudwatch_logs_may_use_the_logs_key_only_for_this_accounts_log_groups(
+    rendered: RenderedStack,
+) -> None:
+    grant = statements(the_key(rendered, "logs-key"))["AllowCloudWatchLogsOfThisAccount"]
+    assert grant["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert grant["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:*"
+        }
+    }
+
+
+def test_autoscaling_may_grant_the_ebs_key_only_to_aws_resources(rendered: RenderedStack) -> None:
+    grant = statements(the_key(rendered, "ebs-key"))["AllowAutoScalingVolumeGrants"]
+    assert grant["Principal"]["AWS"].endswith(
+        ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
 def test_s3_log_delivery_may_only_create_data_keys_for_this_account(
