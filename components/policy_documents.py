@@ -578,3 +578,94 @@ def repository_lifecycle(*, keep_tagged: int, untagged_days: int) -> PolicyDocum
             },
         ]
     }
+
+
+def sagemaker_trust(account_id: str) -> PolicyDocument:
+    trust = service_trust("sagemaker.amazonaws.com")
+    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return trust
+
+
+def feature_store_policy(
+    *, bucket_arn: str, prefix: str, database_arn: str, catalog_arn: str, key_arn: str
+) -> PolicyDocument:
+    """What SageMaker needs to write an offline store: its own prefix, database and key."""
+    tables_arn = database_arn.replace(":database/", ":table/") + "/*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OfflineStoreObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/{prefix}*",
+            },
+            {
+                "Sid": "OfflineStoreBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "OfflineStoreTables",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:CreateTable",
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:UpdateTable",
+                ],
+                "Resource": [catalog_arn, database_arn, tables_arn],
+            },
+            {
+                "Sid": "OfflineStoreKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+            },
+        ],
+    }
+
+
+def feast_server_policy(
+    *, table_arns: Sequence[str], bucket_arn: str, registry_prefix: str, key_arn: str
+) -> PolicyDocument:
+    """The calls Feast's feature server and materialization make, on its own tables only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlineTables",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:ListTagsOfResource",
+                    "dynamodb:Query",
+                    "dynamodb:TagResource",
+                ],
+                "Resource": sorted(table_arns),
+            },
+            {
+                "Sid": "Registry",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/{registry_prefix}*",
+            },
+            {
+                "Sid": "ListRegistry",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": f"{registry_prefix}*"}},
+            },
+            {
+                "Sid": "DataKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+            },
+        ],
+    }

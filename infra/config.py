@@ -762,6 +762,104 @@ class RegistriesConfig(ConfigModel):
     )
 
 
+FeatureName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$")]
+# SageMaker adds these columns to every offline-store record.
+RESERVED_FEATURE_NAMES: Final = frozenset({"is_deleted", "write_time", "api_invocation_time"})
+
+
+class FeatureGroupConfig(ConfigModel):
+    """One SageMaker feature group."""
+
+    description: Annotated[str, StringConstraints(max_length=128)] = Field(
+        default="", description="What the features describe."
+    )
+    record_identifier: FeatureName = Field(description="The feature that identifies a record.")
+    event_time: FeatureName = Field(description="The feature holding each record's event time.")
+    features: dict[FeatureName, Literal["Integral", "Fractional", "String"]] = Field(
+        min_length=2, description="Feature names and their types (record id and event time too)."
+    )
+    online: bool = Field(
+        default=True, description="Keep the latest record per id for low-latency reads."
+    )
+    online_storage: Literal["Standard", "InMemory"] = Field(
+        default="Standard",
+        description="Online store tier: Standard, or InMemory for lowest latency.",
+    )
+    online_ttl_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Expire online records after this many days (Standard only).",
+    )
+    offline: bool = Field(
+        default=True, description="Keep every record in the S3 offline store for training sets."
+    )
+    table_format: Literal["Iceberg", "Glue"] = Field(
+        default="Iceberg", description="Offline store table format; Iceberg compacts and deletes."
+    )
+    throughput: Literal["OnDemand", "Provisioned"] = Field(
+        default="OnDemand", description="Online store capacity mode."
+    )
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> FeatureGroupConfig:
+        problems = []
+        reserved = sorted(RESERVED_FEATURE_NAMES & set(self.features))
+        if reserved:
+            problems.append(f"feature names {reserved} are reserved by SageMaker")
+        for role, feature in (
+            ("recordIdentifier", self.record_identifier),
+            ("eventTime", self.event_time),
+        ):
+            if feature not in self.features:
+                problems.append(f"{role} {feature!r} is not one of the features")
+        if self.features.get(self.event_time) == "Integral":
+            problems.append(
+                "the event time feature must be String (ISO 8601) or Fractional (epoch)"
+            )
+        if not (self.online or self.offline):
+            problems.append("enable the online store, the offline store or both")
+        if self.online_ttl_days is not None and self.online_storage != "Standard":
+            problems.append("onlineTtlDays needs the Standard online store")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class FeastConfig(ConfigModel):
+    """Storage for a Feast feature store: DynamoDB online tables and an S3 registry."""
+
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="The Feast project; online tables are named `<project>.<feature view>`."
+    )
+    feature_views: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = (
+        Field(min_length=1, description="Feature views with an online table each.")
+    )
+    server_namespace: KubernetesName = Field(
+        default="feast", description="Namespace of the Feast feature server."
+    )
+    server_service_account: KubernetesName = Field(
+        default="feast-server", description="Service account the Feast server runs as."
+    )
+
+    @field_validator("feature_views")
+    @classmethod
+    def _unique_views(cls, views: list[str]) -> list[str]:
+        repeated = sorted({view for view in views if views.count(view) > 1})
+        if repeated:
+            raise ValueError(f"feature views listed twice: {repeated}")
+        return views
+
+
+class FeatureStoreConfig(ConfigModel):
+    """Feature stores: SageMaker feature groups and/or Feast-compatible storage."""
+
+    feature_groups: dict[FeatureName, FeatureGroupConfig] = Field(
+        default_factory=dict, description="SageMaker feature groups by name."
+    )
+    feast: FeastConfig | None = Field(default=None, description="Feast-compatible storage.")
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -793,6 +891,9 @@ class PlatformConfig(ConfigModel):
     )
     registries: RegistriesConfig = Field(
         default_factory=RegistriesConfig, description="Model image registries."
+    )
+    feature_store: FeatureStoreConfig = Field(
+        default_factory=FeatureStoreConfig, description="Feature stores."
     )
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, Art
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.common import availability_zone_names
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
+from components.feast_store import FeastStore, FeastStoreArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
@@ -18,6 +19,11 @@ from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselin
 from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
 from components.policy_documents import KeyUse
+from components.sagemaker_feature_store import (
+    FeatureGroupSpec,
+    SageMakerFeatureStore,
+    SageMakerFeatureStoreArgs,
+)
 from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQuota
 from infra.config import CONFIG_KEY, GpuPoolConfig, PlatformConfig, load_platform_config
 
@@ -59,23 +65,15 @@ class Platform:
             ),
         )
 
-    def artifact_storage(self, key: KmsKey) -> ArtifactStorage:
+    def artifact_storage(
+        self, name: str, key: KmsKey, buckets: tuple[ArtifactBucketSpec, ...]
+    ) -> ArtifactStorage:
         artifacts = self.config.artifacts
         return ArtifactStorage(
-            "artifacts",
+            name,
             ArtifactStorageArgs(
                 kms_key_arn=key.arn,
-                buckets=tuple(
-                    ArtifactBucketSpec(
-                        key=bucket_key,
-                        purpose=bucket.purpose,
-                        noncurrent_version_retention_days=(
-                            bucket.noncurrent_version_retention_days
-                            or artifacts.noncurrent_version_retention_days
-                        ),
-                    )
-                    for bucket_key, bucket in sorted(artifacts.buckets.items())
-                ),
+                buckets=buckets,
                 abort_incomplete_multipart_upload_days=(
                     artifacts.abort_incomplete_multipart_upload_days
                 ),
@@ -84,6 +82,90 @@ class Platform:
                 protect=self.protect,
             ),
         )
+
+    def artifact_buckets(self) -> tuple[ArtifactBucketSpec, ...]:
+        artifacts = self.config.artifacts
+        return tuple(
+            ArtifactBucketSpec(
+                key=bucket_key,
+                purpose=bucket.purpose,
+                noncurrent_version_retention_days=(
+                    bucket.noncurrent_version_retention_days
+                    or artifacts.noncurrent_version_retention_days
+                ),
+            )
+            for bucket_key, bucket in sorted(artifacts.buckets.items())
+        )
+
+    def feature_stores(self, cluster: EksCluster) -> None:
+        """SageMaker feature groups and Feast storage, sharing one key and bucket pair."""
+        config = self.config.feature_store
+        if not config.feature_groups and config.feast is None:
+            return
+        key = self.key(
+            "features", "feature stores (online, offline, Feast)", KeyUse.S3_ACCESS_LOG_DELIVERY
+        )
+        retention = self.config.artifacts.noncurrent_version_retention_days
+        storage = self.artifact_storage(
+            "feature-store",
+            key,
+            (
+                ArtifactBucketSpec(
+                    "offline", "feature store offline records and Feast registry", retention
+                ),
+            ),
+        )
+        bucket_name, bucket_arn = storage.bucket_names["offline"], storage.bucket_arns["offline"]
+        if config.feature_groups:
+            store = SageMakerFeatureStore(
+                "sagemaker-features",
+                SageMakerFeatureStoreArgs(
+                    groups=tuple(
+                        FeatureGroupSpec(
+                            key=name,
+                            description=group.description,
+                            record_identifier=group.record_identifier,
+                            event_time=group.event_time,
+                            features=dict(group.features),
+                            online=group.online,
+                            online_storage=group.online_storage,
+                            online_ttl_days=group.online_ttl_days,
+                            offline=group.offline,
+                            table_format=group.table_format,
+                            throughput=group.throughput,
+                        )
+                        for name, group in sorted(config.feature_groups.items())
+                    ),
+                    name_prefix=f"{self.project}-{self.stack}",
+                    kms_key_arn=key.arn,
+                    offline_bucket_name=bucket_name,
+                    offline_bucket_arn=bucket_arn,
+                    tags=self.tags,
+                    protect=self.protect,
+                ),
+            )
+            pulumi.export("featureGroupNames", store.feature_group_names)
+        if config.feast is not None:
+            feast = FeastStore(
+                "feast",
+                FeastStoreArgs(
+                    project=config.feast.project,
+                    feature_views=tuple(config.feast.feature_views),
+                    kms_key_arn=key.arn,
+                    registry_bucket_name=bucket_name,
+                    registry_bucket_arn=bucket_arn,
+                    cluster_name=cluster.cluster_name,
+                    cluster_arn=cluster.cluster_arn,
+                    permissions_boundary_arn=cluster.workload_boundary_arn,
+                    server_namespace=config.feast.server_namespace,
+                    server_service_account=config.feast.server_service_account,
+                    tags=self.tags,
+                    protect=self.protect,
+                ),
+            )
+            pulumi.export("feastTableNames", feast.table_names)
+            pulumi.export("feastRegistryPath", feast.registry_path)
+            pulumi.export("feastServerRoleArn", feast.server_role_arn)
 
     def network(self, logs_key: KmsKey) -> NetworkRef:
         network = self.config.network
@@ -344,13 +426,14 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
         "logs", "VPC flow logs and EKS control-plane logs", KeyUse.CLOUDWATCH_LOGS
     )
     ebs_key = platform.key("ebs", "EKS node and persistent volumes", KeyUse.AUTOSCALING_EBS_VOLUMES)
-    storage = platform.artifact_storage(artifacts_key)
+    storage = platform.artifact_storage("artifacts", artifacts_key, platform.artifact_buckets())
     network = platform.network(logs_key)
     cluster = platform.cluster(network, logs_key, ebs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
     registry_key = platform.key("registry", "model images in ECR")
     registry = model_registry(platform, registry_key)
+    platform.feature_stores(cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

@@ -261,6 +261,21 @@ class MockCloud(Mocks):
             "registryId": self.account_id,
         }
 
+    def _feature_group(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("featureGroupName") or self._auto_name(args)
+        arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:feature-group/{name}"
+        return name, {"featureGroupName": name, "arn": arn}
+
+    def _glue_database(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:glue:{self.region}:{self.account_id}:database/{name}"
+        return f"{self.account_id}:{name}", {"name": name, "arn": arn, "catalogId": self.account_id}
+
+    def _dynamodb_table(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:dynamodb:{self.region}:{self.account_id}:table/{name}"
+        return name, {"name": name, "arn": arn}
+
     def _sqs_queue(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs.get("name") or self._auto_name(args)
         url = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
@@ -292,6 +307,9 @@ _SHAPES = {
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": MockCloud._pod_identity_association,
     "aws:sqs/queue:Queue": MockCloud._sqs_queue,
     "aws:ecr/repository:Repository": MockCloud._ecr_repository,
+    "aws:sagemaker/featureGroup:FeatureGroup": MockCloud._feature_group,
+    "aws:glue/catalogDatabase:CatalogDatabase": MockCloud._glue_database,
+    "aws:dynamodb/table:Table": MockCloud._dynamodb_table,
     "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,
     **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
 }

@@ -16,10 +16,7 @@ from tests.conftest import named, run_component
 
 def test_prod_protects_every_stateful_resource(rendered_stacks: dict[str, RenderedStack]) -> None:
     stateful = [r for r in rendered_stacks["prod"].resources if r.type in STATEFUL_TYPES]
-    assert {r.type for r in stateful} == STATEFUL_TYPES - {
-        "aws:dynamodb/table:Table",
-        "aws:sagemaker/featureGroup:FeatureGroup",
-    }
+    assert {r.type for r in stateful} == STATEFUL_TYPES
     assert all(r.protect and r.retain_on_delete for r in stateful)
 
 

@@ -13,7 +13,14 @@ from mlops_platform.engine import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 KEY = "aws:kms/key:Key"
-PLATFORM_KEYS = ("artifacts-key", "logs-key", "ebs-key", "eks-secrets-key", "registry-key")
+PLATFORM_KEYS = (
+    "artifacts-key",
+    "logs-key",
+    "ebs-key",
+    "eks-secrets-key",
+    "registry-key",
+    "features-key",
+)
 
 
 def the_key(rendered: RenderedStack, name: str = "artifacts-key") -> RecordedResource:
@@ -65,6 +72,7 @@ def test_each_key_admits_only_the_services_of_its_purpose(rendered: RenderedStac
         "ebs-key": ["AllowAutoScalingVolumeGrants", "AllowAutoScalingVolumes"],
         "eks-secrets-key": [],
         "registry-key": [],
+        "features-key": ["AllowS3AccessLogDelivery"],
     }
 
 

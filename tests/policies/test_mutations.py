@@ -46,7 +46,11 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "s3-bucket-guards": dropping("artifacts-models-public-access-block"),
     "vpc-flow-logs": dropping("network-flow-logs"),
     "vpc-default-security-group-closed": dropping("network-default-security-group"),
-    "ecr-image-scanning": lambda resources: [*resources, repository("unscanned")],
+    # Registry-wide scanning covers every repository: remove it and add one not scanned on push.
+    "ecr-image-scanning": lambda resources: [
+        *dropping("registry-scanning")(resources),
+        repository("unscanned"),
+    ],
     "ecr-lifecycle-policy": lambda resources: [*resources, repository("unkept")],
 }
 # A rule with several cases is mutated with its first.
