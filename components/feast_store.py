@@ -37,6 +37,7 @@ class FeastStore(pulumi.ComponentResource):
     TYPE = "mlops:feast_store:FeastStore"
 
     table_names: dict[str, pulumi.Output[str]]
+    table_arns: dict[str, pulumi.Output[str]]
     registry_path: pulumi.Output[str]
     server_role_arn: pulumi.Output[str]
 
@@ -84,6 +85,7 @@ class FeastStore(pulumi.ComponentResource):
         )
 
         self.table_names = {view: table.name for view, table in tables.items()}
+        self.table_arns = {view: table.arn for view, table in tables.items()}
         self.registry_path = pulumi.Output.concat(
             "s3://", args.registry_bucket_name, "/", REGISTRY_PREFIX, "registry.db"
         )

@@ -10,7 +10,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import account_context
-from components.policy_documents import pod_identity_trust
+from components.policy_documents import irsa_trust, pod_identity_trust
+
+
+@dataclass(frozen=True)
+class IrsaBinding:
+    """Bind through the cluster's OIDC provider (IRSA) instead of EKS Pod Identity."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    issuer: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -26,13 +34,16 @@ class PodRoleArgs:
     """AWS-managed policies by a stable key (the key names the attachment resource)."""
     inline_policy: pulumi.Input[dict[str, Any]] | None = None
     """A policy document of this role's own, e.g. from components.policy_documents."""
+    irsa: IrsaBinding | None = None
+    """IRSA instead of Pod Identity: the service account is annotated with the role ARN."""
 
 
 class PodRole(pulumi.ComponentResource):
     TYPE = "mlops:pod_role:PodRole"
 
     role_arn: pulumi.Output[str]
-    """Resolves once the role's policies are attached, so nothing uses it half-granted."""
+    """Resolves once the role's policies (and Pod Identity association) exist, so nothing uses
+    it half-granted."""
 
     def __init__(
         self, name: str, args: PodRoleArgs, opts: pulumi.ResourceOptions | None = None
@@ -40,14 +51,24 @@ class PodRole(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = account_context(self)
-        trust = pulumi.Output.all(account.account_id, args.cluster_arn).apply(
-            lambda values: pod_identity_trust(
-                account_id=values[0],
-                cluster_arn=values[1],
-                namespace=args.namespace,
-                service_account=args.service_account,
+        if args.irsa is None:
+            trust = pulumi.Output.all(account.account_id, args.cluster_arn).apply(
+                lambda values: pod_identity_trust(
+                    account_id=values[0],
+                    cluster_arn=values[1],
+                    namespace=args.namespace,
+                    service_account=args.service_account,
+                )
             )
-        )
+        else:
+            trust = pulumi.Output.all(args.irsa.oidc_provider_arn, args.irsa.issuer).apply(
+                lambda values: irsa_trust(
+                    oidc_provider_arn=values[0],
+                    issuer=values[1],
+                    namespace=args.namespace,
+                    service_account=args.service_account,
+                )
+            )
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=pulumi.Output.json_dumps(trust),
@@ -70,16 +91,19 @@ class PodRole(pulumi.ComponentResource):
                     opts=child,
                 )
             )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-association",
-            cluster_name=args.cluster_name,
-            namespace=args.namespace,
-            service_account=args.service_account,
-            role_arn=role.arn,
-            tags=dict(args.tags),
-            opts=child,
+        if args.irsa is None:
+            grants.append(
+                aws.eks.PodIdentityAssociation(
+                    f"{name}-association",
+                    cluster_name=args.cluster_name,
+                    namespace=args.namespace,
+                    service_account=args.service_account,
+                    role_arn=role.arn,
+                    tags=dict(args.tags),
+                    opts=child,
+                )
+            )
+        self.role_arn = pulumi.Output.all(role.arn, *[grant.urn for grant in grants]).apply(
+            lambda values: str(values[0])
         )
-        self.role_arn = pulumi.Output.all(
-            role.arn, association.association_arn, *[grant.urn for grant in grants]
-        ).apply(lambda values: str(values[0]))
         self.register_outputs({"roleArn": self.role_arn})

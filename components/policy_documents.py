@@ -7,6 +7,7 @@ components call them inside `Output.all(...).apply` and serialize with `Output.j
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
 
@@ -669,3 +670,160 @@ def feast_server_policy(
             },
         ],
     }
+
+
+def irsa_trust(
+    *, oidc_provider_arn: str, issuer: str, namespace: str, service_account: str
+) -> PolicyDocument:
+    """IRSA trust for exactly one service account, and only for STS."""
+    host = issuer.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "IrsaServiceAccount",
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    bucket_arn: str
+    key_arn: str
+    write: bool
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class RepositoryGrant:
+    repository_arn: str
+    key_arn: str
+    push: bool
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """A Feast online table or a SageMaker feature group: records behind a key."""
+
+    arn: str
+    key_arn: str
+    write: bool
+
+
+S3_READ: Final = ("s3:GetObject", "s3:GetObjectVersion")
+S3_WRITE: Final = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+ECR_PULL: Final = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+ECR_PUSH: Final = (
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+
+
+def workload_policy(
+    *,
+    region: str,
+    buckets: Sequence[BucketGrant] = (),
+    repositories: Sequence[RepositoryGrant] = (),
+    feature_groups: Sequence[TableGrant] = (),
+    tables: Sequence[TableGrant] = (),
+) -> PolicyDocument:
+    """Exactly what one workload names, and the key uses behind it (only through the service
+    that stores the data, `kms:ViaService`)."""
+    statements: list[dict[str, Any]] = []
+    key_uses: dict[tuple[str, str], set[str]] = {}
+
+    def uses(key_arn: str, service: str, write: bool) -> None:
+        actions = key_uses.setdefault((key_arn, service), {"kms:Decrypt"})
+        if write:
+            actions.add("kms:GenerateDataKey")
+
+    for index, grant in enumerate(buckets):
+        objects = f"{grant.bucket_arn}/{grant.prefix}*"
+        statements.append(
+            {
+                "Sid": f"Objects{index}",
+                "Effect": "Allow",
+                "Action": [*S3_READ, *(S3_WRITE if grant.write else ())],
+                "Resource": objects,
+            }
+        )
+        listing: dict[str, Any] = {
+            "Sid": f"List{index}",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": grant.bucket_arn,
+        }
+        if grant.prefix:
+            listing["Condition"] = {"StringLike": {"s3:prefix": f"{grant.prefix}*"}}
+        statements.append(listing)
+        uses(grant.key_arn, "s3", grant.write)
+    if repositories:
+        # ECR's login token is account-wide by design: it has no resource to scope to.
+        statements.append(
+            {
+                "Sid": "RegistryLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            }
+        )
+    for index, repository in enumerate(repositories):
+        statements.append(
+            {
+                "Sid": f"Images{index}",
+                "Effect": "Allow",
+                "Action": [*ECR_PULL, *(ECR_PUSH if repository.push else ())],
+                "Resource": repository.repository_arn,
+            }
+        )
+        uses(repository.key_arn, "ecr", repository.push)
+    for index, group in enumerate(feature_groups):
+        actions = ["sagemaker:GetRecord", "sagemaker:BatchGetRecord"]
+        if group.write:
+            actions += ["sagemaker:PutRecord", "sagemaker:DeleteRecord"]
+        statements.append(
+            {"Sid": f"Features{index}", "Effect": "Allow", "Action": actions, "Resource": group.arn}
+        )
+        uses(group.key_arn, "sagemaker", group.write)
+    for index, table in enumerate(tables):
+        actions = [
+            "dynamodb:BatchGetItem",
+            "dynamodb:DescribeTable",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+        ]
+        if table.write:
+            actions += ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+        statements.append(
+            {"Sid": f"Table{index}", "Effect": "Allow", "Action": actions, "Resource": table.arn}
+        )
+        uses(table.key_arn, "dynamodb", table.write)
+    for index, ((key_arn, service), key_actions) in enumerate(sorted(key_uses.items())):
+        statements.append(
+            {
+                "Sid": f"Key{index}",
+                "Effect": "Allow",
+                "Action": sorted(key_actions),
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

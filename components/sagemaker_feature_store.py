@@ -46,6 +46,7 @@ class SageMakerFeatureStore(pulumi.ComponentResource):
     TYPE = "mlops:sagemaker_feature_store:SageMakerFeatureStore"
 
     feature_group_names: dict[str, pulumi.Output[str]]
+    feature_group_arns: dict[str, pulumi.Output[str]]
 
     def __init__(
         self, name: str, args: SageMakerFeatureStoreArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,7 +91,7 @@ class SageMakerFeatureStore(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.feature_group_names = {}
+        self.feature_group_names, self.feature_group_arns = {}, {}
         for spec in args.groups:
             group_name = f"{args.name_prefix}-{spec.key}"
             group = aws.sagemaker.FeatureGroup(
@@ -134,6 +135,7 @@ class SageMakerFeatureStore(pulumi.ComponentResource):
                 opts=stateful_options(self, args.protect, depends_on=[grant]),
             )
             self.feature_group_names[spec.key] = group.feature_group_name
+            self.feature_group_arns[spec.key] = group.arn
         self.register_outputs({"featureGroupNames": self.feature_group_names})
 
 

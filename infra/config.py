@@ -860,6 +860,41 @@ class FeatureStoreConfig(ConfigModel):
     feast: FeastConfig | None = Field(default=None, description="Feast-compatible storage.")
 
 
+class BucketAccessConfig(ConfigModel):
+    """Access to one artifact bucket, or a prefix of it."""
+
+    bucket: BucketKey = Field(description="Artifact bucket key (from artifacts.buckets).")
+    prefix: Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_.-]+/)*$")] = Field(
+        default="", description="Limit access to keys under this prefix (ending in /)."
+    )
+    access: Literal["read", "read-write"] = Field(
+        default="read", description="read, or read-write (put and delete too)."
+    )
+
+
+class WorkloadConfig(ConfigModel):
+    """One workload's identity: a role bound to one service account, granted what it names."""
+
+    namespace: KubernetesName = Field(description="Namespace the workload runs in.")
+    service_account: KubernetesName = Field(description="Service account the workload runs as.")
+    binding: Literal["pod-identity", "irsa"] = Field(
+        default="pod-identity",
+        description="EKS Pod Identity (default), or IRSA for clients that predate it.",
+    )
+    buckets: list[BucketAccessConfig] = Field(
+        default_factory=list, description="Artifact buckets (or prefixes) it reads or writes."
+    )
+    repositories: dict[KubernetesName, Literal["pull", "push"]] = Field(
+        default_factory=dict, description="Model image repositories it pulls from or pushes to."
+    )
+    feature_groups: dict[FeatureName, Literal["read", "read-write"]] = Field(
+        default_factory=dict, description="SageMaker feature groups it reads or writes."
+    )
+    feast_views: dict[str, Literal["read", "read-write"]] = Field(
+        default_factory=dict, description="Feast online tables it reads or writes."
+    )
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -895,6 +930,48 @@ class PlatformConfig(ConfigModel):
     feature_store: FeatureStoreConfig = Field(
         default_factory=FeatureStoreConfig, description="Feature stores."
     )
+    workloads: dict[KubernetesName, WorkloadConfig] = Field(
+        default_factory=dict,
+        description="Workload identities: one IAM role per workload, bound to one service "
+        "account, with a permissions boundary.",
+    )
+
+    @model_validator(mode="after")
+    def _workloads_name_what_exists(self) -> PlatformConfig:
+        known = {
+            "bucket": set(self.artifacts.buckets),
+            "repository": set(self.registries.repositories),
+            "feature group": set(self.feature_store.feature_groups),
+            "Feast view": set(
+                self.feature_store.feast.feature_views if self.feature_store.feast else ()
+            ),
+        }
+        problems: list[str] = []
+        bound: dict[tuple[str, str], str] = {}
+        for name, workload in sorted(self.workloads.items()):
+            named = {
+                "bucket": [grant.bucket for grant in workload.buckets],
+                "repository": list(workload.repositories),
+                "feature group": list(workload.feature_groups),
+                "Feast view": list(workload.feast_views),
+            }
+            for kind, references in named.items():
+                have = ", ".join(sorted(known[kind])) or "none"
+                problems += [
+                    f"workload {name}: no {kind} {ref!r} (have: {have})"
+                    for ref in references
+                    if ref not in known[kind]
+                ]
+            identity = (workload.namespace, workload.service_account)
+            if identity in bound:
+                problems.append(
+                    f"workloads {bound[identity]} and {name} share service account "
+                    f"{identity[0]}/{identity[1]}: one role per service account"
+                )
+            bound[identity] = name
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _pool_zones_exist(self) -> PlatformConfig:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.accelerators import INSTANCE_TYPES, pool_hardware
@@ -18,7 +22,14 @@ from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
-from components.policy_documents import KeyUse
+from components.pod_role import IrsaBinding, PodRole, PodRoleArgs
+from components.policy_documents import (
+    BucketGrant,
+    KeyUse,
+    RepositoryGrant,
+    TableGrant,
+    workload_policy,
+)
 from components.sagemaker_feature_store import (
     FeatureGroupSpec,
     SageMakerFeatureStore,
@@ -97,11 +108,13 @@ class Platform:
             for bucket_key, bucket in sorted(artifacts.buckets.items())
         )
 
-    def feature_stores(self, cluster: EksCluster) -> None:
-        """SageMaker feature groups and Feast storage, sharing one key and bucket pair."""
+    def feature_stores(self, cluster: EksCluster) -> FeatureStores | None:
+        """SageMaker feature groups and Feast storage, sharing one key and bucket."""
         config = self.config.feature_store
         if not config.feature_groups and config.feast is None:
-            return
+            return None
+        store: SageMakerFeatureStore | None = None
+        feast: FeastStore | None = None
         key = self.key(
             "features", "feature stores (online, offline, Feast)", KeyUse.S3_ACCESS_LOG_DELIVERY
         )
@@ -166,6 +179,81 @@ class Platform:
             pulumi.export("feastTableNames", feast.table_names)
             pulumi.export("feastRegistryPath", feast.registry_path)
             pulumi.export("feastServerRoleArn", feast.server_role_arn)
+        return FeatureStores(key=key, sagemaker=store, feast=feast)
+
+    def workload_roles(
+        self,
+        cluster: EksCluster,
+        artifacts: tuple[ArtifactStorage, KmsKey],
+        registry: tuple[ModelRegistry, KmsKey] | None,
+        features: FeatureStores | None,
+    ) -> dict[str, pulumi.Output[str]]:
+        """One role per workload, granted exactly the data it names in config."""
+        region = aws.get_region_output().region
+        storage, artifacts_key = artifacts
+        roles = {}
+        for name, workload in sorted(self.config.workloads.items()):
+            grants: dict[str, Any] = {
+                "region": region,
+                "buckets": [
+                    {
+                        "arn": storage.bucket_arns[grant.bucket],
+                        "key": artifacts_key.arn,
+                        "write": grant.access == "read-write",
+                        "prefix": grant.prefix,
+                    }
+                    for grant in workload.buckets
+                ],
+                "repositories": [
+                    {
+                        "arn": registry[0].repository_arns[repo],
+                        "key": registry[1].arn,
+                        "push": access == "push",
+                    }
+                    for repo, access in sorted(workload.repositories.items())
+                    if registry is not None
+                ],
+                "feature_groups": [
+                    {
+                        "arn": features.sagemaker.feature_group_arns[group],
+                        "key": features.key.arn,
+                        "write": access == "read-write",
+                    }
+                    for group, access in sorted(workload.feature_groups.items())
+                    if features is not None and features.sagemaker is not None
+                ],
+                "tables": [
+                    {
+                        "arn": features.feast.table_arns[view],
+                        "key": features.key.arn,
+                        "write": access == "read-write",
+                    }
+                    for view, access in sorted(workload.feast_views.items())
+                    if features is not None and features.feast is not None
+                ],
+            }
+            role = PodRole(
+                f"workload-{name}",
+                PodRoleArgs(
+                    cluster_name=cluster.cluster_name,
+                    cluster_arn=cluster.cluster_arn,
+                    namespace=workload.namespace,
+                    service_account=workload.service_account,
+                    permissions_boundary_arn=cluster.workload_boundary_arn,
+                    inline_policy=pulumi.Output.from_input(grants).apply(_workload_document),
+                    irsa=(
+                        IrsaBinding(
+                            oidc_provider_arn=cluster.oidc_provider_arn,
+                            issuer=cluster.oidc_issuer_url,
+                        )
+                        if workload.binding == "irsa"
+                        else None
+                    ),
+                    tags={**self.tags, "mlops:workload": name},
+                ),
+            )
+            roles[name] = role.role_arn
+        return roles
 
     def network(self, logs_key: KmsKey) -> NetworkRef:
         network = self.config.network
@@ -394,6 +482,29 @@ def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry | None:
     )
 
 
+@dataclass(frozen=True)
+class FeatureStores:
+    key: KmsKey
+    sagemaker: SageMakerFeatureStore | None
+    feast: FeastStore | None
+
+
+def _workload_document(grants: dict[str, Any]) -> dict[str, Any]:
+    return workload_policy(
+        region=grants["region"],
+        buckets=[
+            BucketGrant(g["arn"], g["key"], g["write"], g["prefix"]) for g in grants["buckets"]
+        ],
+        repositories=[
+            RepositoryGrant(g["arn"], g["key"], g["push"]) for g in grants["repositories"]
+        ],
+        feature_groups=[
+            TableGrant(g["arn"], g["key"], g["write"]) for g in grants["feature_groups"]
+        ],
+        tables=[TableGrant(g["arn"], g["key"], g["write"]) for g in grants["tables"]],
+    )
+
+
 def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
     """A validated pool config as the backend-independent spec the components take."""
     return GpuPoolSpec(
@@ -433,7 +544,15 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
     registry_key = platform.key("registry", "model images in ECR")
     registry = model_registry(platform, registry_key)
-    platform.feature_stores(cluster)
+    features = platform.feature_stores(cluster)
+    workload_roles = platform.workload_roles(
+        cluster,
+        (storage, artifacts_key),
+        (registry, registry_key) if registry is not None else None,
+        features,
+    )
+    if workload_roles:
+        pulumi.export("workloadRoleArns", workload_roles)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)
