@@ -36,6 +36,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
+        account = account_context(self)
         role = PodRole(
             f"{name}-role",
             PodRoleArgs(
@@ -44,7 +45,13 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 namespace=NAMESPACE,
                 service_account=SERVICE_ACCOUNT,
                 permissions_boundary_arn=args.permissions_boundary_arn,
-                inline_policy=cluster_autoscaler_policy(args.cluster_name),
+                inline_policy=pulumi.Output.all(
+                    account.account_id, account.partition, account.region
+                ).apply(
+                    lambda v: cluster_autoscaler_policy(
+                        cluster_name=args.cluster_name, account_id=v[0], partition=v[1], region=v[2]
+                    )
+                ),
                 tags=args.tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -58,7 +65,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values={
                 "autoDiscovery": {"clusterName": args.cluster_name},
-                "awsRegion": account_context(self).region,
+                "awsRegion": account.region,
                 "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
                 "nodeSelector": dict(args.node_selector),
                 "extraArgs": {

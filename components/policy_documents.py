@@ -74,16 +74,17 @@ def _use_statements(
                 "Sid": "AllowCloudWatchLogsOfThisAccount",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                # Only actions that carry an encryption context: under this condition any other
+                # action (e.g. DescribeKey) could never be allowed anyway.
                 "Action": [
                     "kms:Encrypt*",
                     "kms:Decrypt*",
                     "kms:ReEncrypt*",
                     "kms:GenerateDataKey*",
-                    "kms:Describe*",
                 ],
                 "Resource": "*",
                 "Condition": {
-                    "ArnLike": {
+                    "StringLike": {
                         "kms:EncryptionContext:aws:logs:arn": (
                             f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
                         )
@@ -301,6 +302,7 @@ def workload_boundary(*, account_id: str, partition: str, node_role_arn: str) ->
                 "Action": list(INSTANCE_PROFILE_ACTIONS),
                 "Resource": f"arn:{partition}:iam::{account_id}:instance-profile/*",
             },
+            LIST_INSTANCE_PROFILES,
         ],
     }
 
@@ -310,10 +312,16 @@ INSTANCE_PROFILE_ACTIONS: Final = (
     "iam:CreateInstanceProfile",
     "iam:DeleteInstanceProfile",
     "iam:GetInstanceProfile",
-    "iam:ListInstanceProfiles",
     "iam:RemoveRoleFromInstanceProfile",
     "iam:TagInstanceProfile",
 )
+LIST_INSTANCE_PROFILES: Final = {
+    "Sid": "ListInstanceProfiles",
+    "Effect": "Allow",
+    # Listing has no resource to scope to; it reveals names, not permissions.
+    "Action": "iam:ListInstanceProfiles",
+    "Resource": "*",
+}
 
 
 def karpenter_controller_policy(
@@ -418,6 +426,7 @@ def karpenter_controller_policy(
                 "Action": list(INSTANCE_PROFILE_ACTIONS),
                 "Resource": f"arn:{partition}:iam::{account_id}:instance-profile/*",
             },
+            LIST_INSTANCE_PROFILES,
             {
                 "Sid": "FindTheCluster",
                 "Effect": "Allow",
@@ -495,8 +504,14 @@ def ebs_volume_key_use(key_arn: str) -> PolicyDocument:
     }
 
 
-def cluster_autoscaler_policy(cluster_name: str) -> PolicyDocument:
+def cluster_autoscaler_policy(
+    *, cluster_name: str, account_id: str, partition: str, region: str
+) -> PolicyDocument:
     """Read what it must, and resize or shrink only this cluster's Auto Scaling groups."""
+    groups = (
+        f"arn:{partition}:autoscaling:{region}:{account_id}:"
+        "autoScalingGroup:*:autoScalingGroupName/*"
+    )
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -513,9 +528,14 @@ def cluster_autoscaler_policy(cluster_name: str) -> PolicyDocument:
                     "ec2:DescribeInstanceTypes",
                     "ec2:DescribeLaunchTemplateVersions",
                     "ec2:GetInstanceTypesFromInstanceRequirements",
-                    "eks:DescribeNodegroup",
                 ],
                 "Resource": "*",
+            },
+            {
+                "Sid": "ReadThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:{partition}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
             },
             {
                 "Sid": "ScaleThisClustersGroups",
@@ -524,7 +544,7 @@ def cluster_autoscaler_policy(cluster_name: str) -> PolicyDocument:
                     "autoscaling:SetDesiredCapacity",
                     "autoscaling:TerminateInstanceInAutoScalingGroup",
                 ],
-                "Resource": "*",
+                "Resource": groups,
                 "Condition": {
                     "StringEquals": {
                         f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"

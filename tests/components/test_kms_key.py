@@ -82,7 +82,7 @@ def test_cloudwatch_logs_may_use_the_logs_key_only_for_this_accounts_log_groups(
     grant = statements(the_key(rendered, "logs-key"))["AllowCloudWatchLogsOfThisAccount"]
     assert grant["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
     assert grant["Condition"] == {
-        "ArnLike": {
+        "StringLike": {
             "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:*"
         }
     }

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from components.policy_documents import KeyUse, bucket_policy, key_policy
+from components.policy_documents import (
+    BucketGrant,
+    KeyUse,
+    RepositoryGrant,
+    bucket_policy,
+    key_policy,
+    workload_policy,
+)
 
 ACCOUNT = "111122223333"
 
@@ -60,3 +67,41 @@ def test_bucket_policy_is_deny_only_unless_it_receives_logs() -> None:
     assert logs["Statement"][:2] == plain["Statement"]
     assert logs["Statement"][2]["Action"] == "s3:PutObject"
     assert logs["Statement"][2]["Resource"] == f"{arn}/*"
+
+
+def test_a_workload_with_no_grants_gets_an_empty_policy() -> None:
+    assert workload_policy(region="eu-west-1") == {"Version": "2012-10-17", "Statement": []}
+
+
+def test_one_key_used_by_reads_and_writes_through_one_service_is_one_statement() -> None:
+    key = "arn:aws:kms:eu-west-1:111122223333:key/k"
+    document = workload_policy(
+        region="eu-west-1",
+        buckets=[
+            BucketGrant("arn:aws:s3:::a", key, write=False),
+            BucketGrant("arn:aws:s3:::b", key, write=True, prefix="out/"),
+        ],
+    )
+    keys = [s for s in document["Statement"] if s["Sid"].startswith("Key")]
+    assert keys == [
+        {
+            "Sid": "Key0",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
+        }
+    ]
+
+
+def test_registry_login_is_granted_once_and_only_with_repositories() -> None:
+    key = "arn:aws:kms:eu-west-1:111122223333:key/k"
+    repos = [
+        RepositoryGrant(f"arn:aws:ecr:eu-west-1:111122223333:repository/{n}", key, push=False)
+        for n in "ab"
+    ]
+    sids = [s["Sid"] for s in workload_policy(region="eu-west-1", repositories=repos)["Statement"]]
+    assert sids.count("RegistryLogin") == 1
+    assert "RegistryLogin" not in [
+        s["Sid"] for s in workload_policy(region="eu-west-1")["Statement"]
+    ]

@@ -369,3 +369,66 @@ def test_duplicate_pool_names_in_a_stack_file_are_refused(
     )
     with pytest.raises(ProjectError, match="duplicate key 'train'"):
         project.stack_config("dev")
+
+
+def group(**overrides: Any) -> dict[str, Any]:
+    return {
+        "recordIdentifier": "id",
+        "eventTime": "ts",
+        "features": {"id": "String", "ts": "String", "clicks": "Integral"},
+    } | overrides
+
+
+def store_problems(groups: dict[str, Any]) -> list[str]:
+    return problems({"environment": "dev", "featureStore": {"featureGroups": groups}})
+
+
+def test_reserved_feature_names_are_refused() -> None:
+    [problem] = store_problems(
+        {"g": group(features={"id": "String", "ts": "String", "write_time": "String"})}
+    )
+    assert "feature names ['write_time'] are reserved by SageMaker" in problem
+
+
+def test_record_id_and_event_time_must_be_features() -> None:
+    [problem] = store_problems({"g": group(recordIdentifier="user", eventTime="when")})
+    assert "recordIdentifier 'user' is not one of the features" in problem
+    assert "eventTime 'when' is not one of the features" in problem
+
+
+def test_event_time_must_be_a_timestamp_type() -> None:
+    [problem] = store_problems({"g": group(features={"id": "String", "ts": "Integral"})})
+    assert "must be String (ISO 8601) or Fractional (epoch)" in problem
+
+
+def test_a_feature_group_needs_a_store() -> None:
+    [problem] = store_problems({"g": group(online=False, offline=False)})
+    assert "enable the online store, the offline store or both" in problem
+
+
+def test_duplicate_feast_views_are_refused() -> None:
+    [problem] = problems(
+        {
+            "environment": "dev",
+            "featureStore": {"feast": {"project": "p", "featureViews": ["a", "a"]}},
+        }
+    )
+    assert "feature views listed twice: ['a']" in problem
+
+
+def test_workloads_may_name_only_what_exists() -> None:
+    workload = {
+        "namespace": "ml",
+        "serviceAccount": "job",
+        "buckets": [{"bucket": "logs"}],
+        "repositories": {"images": "pull"},
+    }
+    [problem] = problems({"environment": "dev", "workloads": {"job": workload}})
+    assert "workload job: no bucket 'logs' (have: datasets, experiments, models)" in problem
+    assert "workload job: no repository 'images' (have: none)" in problem
+
+
+def test_two_workloads_cannot_share_a_service_account() -> None:
+    same = {"namespace": "ml", "serviceAccount": "job"}
+    [problem] = problems({"environment": "dev", "workloads": {"a": same, "b": same}})
+    assert "workloads a and b share service account ml/job" in problem
