@@ -14,7 +14,7 @@ from components.common import (
     availability_zone_names,
     encrypted_log_group,
 )
-from components.policy_documents import flow_logs_delivery, flow_logs_trust
+from components.policy_documents import flow_logs_delivery, service_trust
 from components.subnet_layout import SubnetLayoutError, subnet_layout
 
 
@@ -235,7 +235,11 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=pulumi.Output.json_dumps(account_id.apply(flow_logs_trust)),
+            assume_role_policy=pulumi.Output.json_dumps(
+                account_id.apply(
+                    lambda account: service_trust("vpc-flow-logs.amazonaws.com", account)
+                )
+            ),
             tags=dict(args.tags),
             opts=child,
         )

@@ -202,20 +202,17 @@ def bucket_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def service_trust(service: str) -> PolicyDocument:
-    """A role trust for an AWS service principal (EKS control plane, EC2 nodes, flow logs)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
+def service_trust(service: str, source_account: str | None = None) -> PolicyDocument:
+    """A role trust for an AWS service principal; with `source_account`, only when acting for
+    that account (against confused-deputy use by other accounts' resources)."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
     }
-
-
-def flow_logs_trust(account_id: str) -> PolicyDocument:
-    trust = service_trust("vpc-flow-logs.amazonaws.com")
-    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return trust
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def pod_identity_trust(
@@ -599,12 +596,6 @@ def repository_lifecycle(*, keep_tagged: int, untagged_days: int) -> PolicyDocum
             },
         ]
     }
-
-
-def sagemaker_trust(account_id: str) -> PolicyDocument:
-    trust = service_trust("sagemaker.amazonaws.com")
-    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return trust
 
 
 def feature_store_policy(

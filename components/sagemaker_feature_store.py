@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import account_context, stateful_options
-from components.policy_documents import feature_store_policy, sagemaker_trust
+from components.policy_documents import feature_store_policy, service_trust
 
 OFFLINE_PREFIX = "sagemaker/"
 
@@ -64,7 +64,9 @@ class SageMakerFeatureStore(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=pulumi.Output.json_dumps(account.account_id.apply(sagemaker_trust)),
+            assume_role_policy=pulumi.Output.json_dumps(
+                account.account_id.apply(lambda a: service_trust("sagemaker.amazonaws.com", a))
+            ),
             tags=dict(args.tags),
             opts=child,
         )
