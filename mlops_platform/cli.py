@@ -9,8 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
 
+from mlops_platform.bootstrap import bootstrap
 from mlops_platform.config_reference import render_reference
 from mlops_platform.engine import STACK_TYPE, dump_deployment, render_stack
 from mlops_platform.policy_check import (
@@ -33,14 +36,14 @@ POLICY_PACK_DIR = "policies"
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        project = PulumiProject.find(args.project_dir.resolve())
-        return int(args.command(project, args))
+        return int(args.command(args))
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
-def _plan(project: PulumiProject, args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace) -> int:
+    project = _project(args)
     try:
         rendered = render_stack(project, args.stack)
     except pulumi.RunError as error:
@@ -55,7 +58,8 @@ def _plan(project: PulumiProject, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check(project: PulumiProject, args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace) -> int:
+    project = _project(args)
     try:
         if args.plan is not None:
             deployment = _read_json(args.plan, "plan")
@@ -77,7 +81,8 @@ def _check(project: PulumiProject, args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
 
 
-def _rules(project: PulumiProject, _: argparse.Namespace) -> int:
+def _rules(args: argparse.Namespace) -> int:
+    project = _project(args)
     configs = sorted((project.root / POLICY_PACK_DIR / "config").glob("*.json"))
     order = {"dev": 0, "staging": 1, "prod": 2}
     configs.sort(key=lambda path: (order.get(path.stem, len(order)), path.stem))
@@ -93,6 +98,35 @@ def _rules(project: PulumiProject, _: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(rule_table(rules, levels), end="")
     return EXIT_OK
+
+
+def _project(args: argparse.Namespace) -> PulumiProject:
+    return PulumiProject.find(args.project_dir.resolve())
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    session = boto3.session.Session(region_name=args.region)
+    try:
+        report = bootstrap(
+            session.client("s3"),
+            session.client("kms"),
+            bucket=args.bucket_name,
+            region=args.region,
+            alias=args.key_alias,
+        )
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for created in report.created:
+        print(f"created {created}")
+    if not report.created and not report.problems:
+        print("state backend already set up; nothing changed")
+    for problem in report.problems:
+        print(f"NOT CHANGED, fix by hand: {problem}")
+    print("\nuse it with:")
+    for line in report.login_lines(args.bucket_name, args.region, args.key_alias):
+        print(f"  {line}")
+    return EXIT_VIOLATIONS if report.problems else EXIT_OK
 
 
 def _environment_config(
@@ -115,7 +149,8 @@ def _read_json(path: Path, what: str) -> Any:
         raise PolicyCheckError(f"{what} {path} is not JSON: {error}") from None
 
 
-def _config_reference(project: PulumiProject, args: argparse.Namespace) -> int:
+def _config_reference(args: argparse.Namespace) -> int:
+    project = _project(args)
     text = render_reference(project.name)
     if args.out is None:
         print(text, end="")
@@ -170,6 +205,21 @@ def _parser() -> argparse.ArgumentParser:
         "rules", help="print the policy rules with their level in each environment (Markdown)"
     )
     rules.set_defaults(command=_rules)
+
+    state = commands.add_parser(
+        "bootstrap",
+        help="create (or verify) an S3 bucket and KMS key for self-managed Pulumi state",
+        description=(
+            "Idempotently create a versioned, SSE-KMS, public-access-blocked, TLS-only S3 bucket "
+            "for `pulumi login s3://...` and a rotating KMS key for `awskms://` secrets; an "
+            "existing bucket is checked and reported on, never rewritten. Uses the usual AWS "
+            "credential chain."
+        ),
+    )
+    state.add_argument("--bucket-name", required=True)
+    state.add_argument("--region", required=True)
+    state.add_argument("--key-alias", default="alias/pulumi-state")
+    state.set_defaults(command=_bootstrap)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"
