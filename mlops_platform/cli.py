@@ -15,6 +15,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_platform.bootstrap import bootstrap
 from mlops_platform.config_reference import render_reference
+from mlops_platform.diff import (
+    DiffError,
+    capacity,
+    compare,
+    load_prices,
+    render_report,
+    render_revision,
+)
 from mlops_platform.engine import STACK_TYPE, dump_deployment, render_stack
 from mlops_platform.policy_check import (
     PolicyCheckError,
@@ -98,6 +106,39 @@ def _rules(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(rule_table(rules, levels), end="")
     return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    project = _project(args)
+    try:
+        before = render_revision(project.root, args.base, args.stack)
+        after = render_stack(project, args.stack).to_deployment()["deployment"]["resources"]
+        config_path = _environment_config(project, after, f"stack {args.stack}")
+        result = run_check(
+            project.root / POLICY_PACK_DIR,
+            after,
+            _read_json(config_path, "policy config"),
+            str(config_path),
+        )
+    except (DiffError, PolicyCheckError, pulumi.RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    prices = load_prices()
+    advisory = len(result.findings) - len(result.mandatory)
+    print(
+        render_report(
+            stack=args.stack,
+            revision=args.base,
+            changes=compare(before, after),
+            before=capacity(before, prices),
+            after=capacity(after, prices),
+            policy_summary=f"{len(result.mandatory)} mandatory, {advisory} advisory violations",
+            prices=prices,
+            markdown=args.format == "markdown",
+        ),
+        end="",
+    )
+    return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
 
 
 def _project(args: argparse.Namespace) -> PulumiProject:
@@ -205,6 +246,23 @@ def _parser() -> argparse.ArgumentParser:
         "rules", help="print the policy rules with their level in each environment (Markdown)"
     )
     rules.set_defaults(command=_rules)
+
+    diff = commands.add_parser(
+        "diff",
+        help="what a change does to a stack: resources, replacements, policy, GPUs and cost",
+        description=(
+            "Render the stack at a base git revision (by that revision's own code) and at the "
+            "working tree, offline, and report added, changed and removed resources with "
+            "property-level differences, replacements and protected resources first, the policy "
+            "result, the accelerator ceiling and an estimated monthly cost before and after."
+        ),
+    )
+    diff.add_argument("--stack", required=True)
+    diff.add_argument(
+        "--base", required=True, help="git revision to compare against, e.g. origin/main"
+    )
+    diff.add_argument("--format", choices=("text", "markdown"), default="text")
+    diff.set_defaults(command=_diff)
 
     state = commands.add_parser(
         "bootstrap",

@@ -1,0 +1,122 @@
+"""`mlops-platform diff` between two real git revisions of the project."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_platform.cli import main
+from mlops_platform.diff import Capacity, compare, flatten, load_prices
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone of HEAD whose prod stack file adds a GPU pool, changes a feature group's
+    features (which replaces it) and drops a repository."""
+    clone = tmp_path_factory.mktemp("repo") / "main"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    stack_file = clone / "Pulumi.prod.yaml"
+    text = stack_file.read_text()
+    inference = "        inference:\n          purpose: inference\n"
+    batch = (
+        "        batch:\n          purpose: inference\n          instanceTypes: [g6.xlarge]\n"
+        "          maxNodes: 4\n          maxGpus: 4\n"
+    )
+    text = text.replace(inference, batch + inference)
+    text = text.replace(
+        "            spend_30d: Fractional\n", "            spend_90d: Fractional\n"
+    )
+    text = text.replace("        serving-images: {}\n", "")
+    text = text.replace("        repositories: {serving-images: pull}\n", "")
+    stack_file.write_text(text)
+    return clone
+
+
+@pytest.fixture(scope="module")
+def report(changed_clone: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            [
+                "--project-dir",
+                str(changed_clone),
+                "diff",
+                "--stack",
+                "prod",
+                "--base",
+                "HEAD",
+                "--format",
+                "markdown",
+            ]
+        )
+    assert code == 0
+    return out.getvalue()
+
+
+def test_the_report_counts_what_is_added_changed_and_removed(report: str) -> None:
+    first = report.splitlines()[0]
+    assert first.startswith("### Stack prod against HEAD: ")
+    assert "to remove" in first and not first.endswith("0 to remove")
+
+
+def test_a_replacement_of_a_protected_resource_is_flagged_first(report: str) -> None:
+    attention = report.split("**Needs attention:**")[1].split("\n\n", maxsplit=1)[0]
+    assert "FeatureGroup::sagemaker-features-customer-activity: REPLACED" in attention
+    assert "PROTECTED resource changed" in attention
+    assert "Repository::registry-serving-images: PROTECTED resource removed" in attention
+
+
+def test_property_level_differences_are_listed(report: str) -> None:
+    assert '"spend_30d" -> "spend_90d" (forces replacement)' in report
+    assert "- added aws:eks/nodeGroup:NodeGroup::gpu-batch-node-group" in report
+
+
+def test_gpu_capacity_and_cost_before_and_after(report: str) -> None:
+    assert "Accelerator ceiling: 40 -> 44" in report
+    assert "Estimated monthly cost" in report and "estimate: approximate AWS list prices" in report
+    assert "Policy check of the change: 0 mandatory" in report
+
+
+def test_a_base_revision_that_does_not_exist_is_a_clear_error(
+    changed_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--project-dir", str(changed_clone), "diff", "--stack", "prod", "--base", "no-such-rev"]
+    assert main(args) == 2
+    assert "base revision 'no-such-rev' not found" in capsys.readouterr().err
+
+
+def test_nested_properties_flatten_to_paths() -> None:
+    assert dict(flatten({"a": {"b": 1}, "l": [{"c": 2}], "s": ["x", "y"]})) == {
+        "a.b": 1,
+        "l[0].c": 2,
+        "s": ["x", "y"],
+    }
+
+
+def test_compare_ignores_unchanged_and_provider_resources() -> None:
+    resource = {
+        "urn": "urn:pulumi:s::p::aws:kms/key:Key::k",
+        "type": "aws:kms/key:Key",
+        "custom": True,
+        "inputs": {"keyUsage": "ENCRYPT_DECRYPT"},
+    }
+    provider = {
+        "urn": "urn:pulumi:s::p::pulumi:providers:aws::default",
+        "type": "pulumi:providers:aws",
+        "custom": True,
+        "inputs": {},
+    }
+    assert compare([resource, provider], [resource]) == []
+    [change] = compare([resource], [{**resource, "inputs": {"keyUsage": "SIGN_VERIFY"}}])
+    assert change.replaces
+
+
+def test_the_price_table_is_dated_and_labelled_an_estimate() -> None:
+    prices = load_prices()
+    assert prices["date"] and "approximate" in prices["source"]
+    assert Capacity(0, 0.0, 0.0).gpu_ceiling == 0
