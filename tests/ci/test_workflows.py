@@ -78,6 +78,15 @@ def test_aws_access_is_by_oidc_role_never_stored_keys() -> None:
         assert load(WORKFLOWS / name)["permissions"]["id-token"] == "write"
 
 
+def test_pull_requests_post_the_diff_against_the_base_branch() -> None:
+    stacks = load(WORKFLOWS / "pull-request.yml")["jobs"]["stacks"]
+    checkout = stacks["steps"][0]
+    assert checkout["with"]["fetch-depth"] == 0
+    runs = " ".join(s.get("run", "") for s in stacks["steps"])
+    assert "mlops-platform diff --stack ${{ matrix.stack }}" in runs
+    assert "--base origin/${{ github.base_ref }} --format markdown" in runs
+
+
 def test_pull_requests_preview_every_stack_with_its_policy_config() -> None:
     stacks = load(WORKFLOWS / "pull-request.yml")["jobs"]["stacks"]
     assert stacks["strategy"]["matrix"]["stack"] == list(STACKS)
