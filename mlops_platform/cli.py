@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_platform.bootstrap import bootstrap
 from mlops_platform.config_reference import render_reference
+from mlops_platform.diagram import change_marks, component_map
 from mlops_platform.diff import (
     DiffError,
     capacity,
@@ -60,9 +61,16 @@ def _plan(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if args.out is not None:
         args.out.write_text(dump_deployment(rendered))
-    print(summarize(rendered), end="")
+    if args.format == "mermaid":
+        print(component_map(rendered.to_deployment()["deployment"]["resources"]), end="")
+    else:
+        print(summarize(rendered), end="")
     if args.out is not None:
-        print(f"\nwrote {args.out} ({len(rendered.resources)} resources)")
+        # With a picture on stdout, the note goes where it cannot end up inside the picture.
+        print(
+            f"\nwrote {args.out} ({len(rendered.resources)} resources)",
+            file=sys.stderr if args.format == "mermaid" else sys.stdout,
+        )
     return EXIT_OK
 
 
@@ -125,16 +133,22 @@ def _diff(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     prices = load_prices()
     advisory = len(result.findings) - len(result.mandatory)
+    changes = compare(before, after)
+    picture = None
+    if args.format == "markdown":
+        drawn, marks = change_marks(before, after, {c.urn: c.kind for c in changes})
+        picture = component_map(drawn, marks)
     print(
         render_report(
             stack=args.stack,
             revision=args.base,
-            changes=compare(before, after),
+            changes=changes,
             before=capacity(before, prices),
             after=capacity(after, prices),
             policy_summary=f"{len(result.mandatory)} mandatory, {advisory} advisory violations",
             prices=prices,
             markdown=args.format == "markdown",
+            picture=picture,
         ),
         end="",
     )
@@ -220,6 +234,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--stack", required=True, help="stack name, e.g. dev (Pulumi.dev.yaml)")
     plan.add_argument("--out", type=Path, help="write the rendered stack as JSON to this file")
+    plan.add_argument(
+        "--format",
+        choices=("text", "mermaid"),
+        default="text",
+        help="text: what it creates and what is protected; mermaid: the component map",
+    )
     plan.set_defaults(command=_plan)
 
     check = commands.add_parser(

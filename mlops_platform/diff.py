@@ -212,7 +212,9 @@ def render_report(
     policy_summary: str,
     prices: Mapping[str, Any],
     markdown: bool,
+    picture: str | None = None,
 ) -> str:
+    """The report; `picture`, a Mermaid component map, is appended folded (Markdown only)."""
     counts = {
         kind: sum(c.kind == kind for c in changes) for kind in ("added", "changed", "removed")
     }
@@ -248,4 +250,14 @@ def render_report(
         f"${after.monthly_ceiling:,.0f}",
         f"(estimate: {prices['source']}, {prices['date']}; node, EKS and NAT hours only)",
     ]
+    if markdown and picture is not None:
+        lines += [
+            "",
+            "<details><summary>Component map: added green, changed yellow, removed red</summary>",
+            "",
+            "```mermaid",
+            picture.rstrip("\n"),
+            "```",
+            "</details>",
+        ]
     return "\n".join(lines) + "\n"

@@ -82,6 +82,18 @@ def test_gpu_capacity_and_cost_before_and_after(report: str) -> None:
     assert "Policy check of the change: 0 mandatory" in report
 
 
+def test_the_comment_carries_the_component_map_with_the_change_marked(report: str) -> None:
+    assert "<details><summary>Component map: added green" in report
+    picture = report.split("```mermaid\n")[1].split("```", maxsplit=1)[0]
+    assert '["gpu-batch<br/><small>GpuNodePool · 5 resources<br/><b>added</b>' in picture
+    # One repository fewer: the registry stays, changed, counting what it keeps.
+    assert '["registry<br/><small>ModelRegistry · 4 resources, 1 protected<br/><b>changed' in (
+        picture
+    )
+    assert "SageMakerFeatureStore · 4 resources, 1 protected<br/><b>changed</b>" in picture
+    assert "removed</b>" not in picture
+
+
 def test_a_base_revision_that_does_not_exist_is_a_clear_error(
     changed_clone: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
