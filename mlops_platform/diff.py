@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES
+
 # Properties whose change makes the provider replace the resource (delete and create), from the
 # pulumi-aws schema's ForceNew fields for the types this platform creates. The SDK does not
 # expose them, so they are listed here; a path matches a listed property or anything under it.
@@ -169,28 +171,58 @@ class Capacity:
     """Estimated USD per month with every pool at its minimum size."""
     monthly_ceiling: float
     """Estimated USD per month with every pool at its maximum size."""
+    unpriced: tuple[str, ...] = ()
+    """Instance types the price table lacks, left out of the estimate."""
 
 
 def capacity(resources: Sequence[Mapping[str, Any]], prices: Mapping[str, Any]) -> Capacity:
-    """Accelerator ceiling and a node-cost estimate from a plan and a price table."""
-    hourly = prices["hourly"]
+    """Accelerator ceiling and a node-cost estimate from a plan and a price table.
+
+    A managed node group costs its cheapest instance type times its minimum and maximum size. A
+    Karpenter pool scales to zero, and at its GPU limit costs the cheapest price per GPU among
+    the instance types it may launch.
+    """
+    hourly: Mapping[str, float] = prices["hourly"]
     ceiling = floor_cost = ceiling_cost = 0.0
+    unpriced: set[str] = set()
+
+    def cheapest(types: Sequence[str], per_accelerator: bool) -> float:
+        unpriced.update(t for t in types if t not in hourly)
+        return min(
+            (
+                hourly[t] / (INSTANCE_TYPES[t].count if per_accelerator else 1)
+                for t in types
+                if t in hourly and (t in INSTANCE_TYPES or not per_accelerator)
+            ),
+            default=0.0,
+        )
+
     for resource in resources:
         inputs = resource.get("inputs", {})
         if resource.get("type") == "aws:eks/nodeGroup:NodeGroup":
             ceiling += float(inputs.get("tags", {}).get("mlops:accelerator-ceiling", 0))
             scaling = inputs.get("scalingConfig", {})
-            price = min(hourly.get(t, 0.0) for t in inputs.get("instanceTypes", ["?"]))
+            price = cheapest(inputs.get("instanceTypes", []), per_accelerator=False)
             floor_cost += scaling.get("minSize", 0) * price * HOURS_PER_MONTH
             ceiling_cost += scaling.get("maxSize", 0) * price * HOURS_PER_MONTH
         elif resource.get("type") == "kubernetes:karpenter.sh/v1:NodePool":
-            limits = inputs.get("spec", {}).get("limits", {})
-            ceiling += sum(float(v) for k, v in limits.items() if k != "cpu")
+            spec = inputs.get("spec", {})
+            limits = spec.get("limits", {})
+            gpus = sum(float(v) for k, v in limits.items() if k in RESOURCE_NAMES.values())
+            requirements = spec.get("template", {}).get("spec", {}).get("requirements", [])
+            types = [
+                value
+                for requirement in requirements
+                if requirement.get("key") == "node.kubernetes.io/instance-type"
+                for value in requirement.get("values", [])
+            ]
+            ceiling += gpus
+            ceiling_cost += gpus * cheapest(types, per_accelerator=True) * HOURS_PER_MONTH
     clusters = sum(1 for r in resources if r.get("type") == "aws:eks/cluster:Cluster")
     nats = sum(1 for r in resources if r.get("type") == "aws:ec2/natGateway:NatGateway")
     hourly_fixed = clusters * prices["eksClusterHourly"] + nats * prices["natGatewayHourly"]
     fixed = hourly_fixed * HOURS_PER_MONTH
-    return Capacity(int(ceiling), floor_cost + fixed, ceiling_cost + fixed)
+    return Capacity(int(ceiling), floor_cost + fixed, ceiling_cost + fixed, tuple(sorted(unpriced)))
 
 
 def load_prices() -> dict[str, Any]:
@@ -250,6 +282,9 @@ def render_report(
         f"${after.monthly_ceiling:,.0f}",
         f"(estimate: {prices['source']}, {prices['date']}; node, EKS and NAT hours only)",
     ]
+    unpriced = sorted(set(before.unpriced) | set(after.unpriced))
+    if unpriced:
+        lines.append(f"Not in the price table, so not in the estimate: {', '.join(unpriced)}")
     if markdown and picture is not None:
         lines += [
             "",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_platform.cli import main
-from mlops_platform.diff import Capacity, compare, flatten, load_prices
+from mlops_platform.diff import Capacity, capacity, compare, flatten, load_prices, render_report
 from tests.conftest import REPO_ROOT
 
 
@@ -131,4 +131,69 @@ def test_compare_ignores_unchanged_and_provider_resources() -> None:
 def test_the_price_table_is_dated_and_labelled_an_estimate() -> None:
     prices = load_prices()
     assert prices["date"] and "approximate" in prices["source"]
-    assert Capacity(0, 0.0, 0.0).gpu_ceiling == 0
+    assert all(price > 0 for price in prices["hourly"].values())
+
+
+PRICES = {
+    "eksClusterHourly": 0.10,
+    "natGatewayHourly": 0.05,
+    "hourly": {"g6.xlarge": 1.0, "g6.2xlarge": 1.5, "g6e.12xlarge": 8.0},
+}
+
+
+def test_a_node_group_costs_its_cheapest_type_at_min_and_max_size() -> None:
+    group = {
+        "type": "aws:eks/nodeGroup:NodeGroup",
+        "inputs": {
+            "instanceTypes": ["g6.2xlarge", "g6.xlarge"],
+            "scalingConfig": {"minSize": 1, "maxSize": 3},
+            "tags": {"mlops:accelerator-ceiling": "3"},
+        },
+    }
+    fixed = [{"type": "aws:eks/cluster:Cluster"}, *[{"type": "aws:ec2/natGateway:NatGateway"}] * 2]
+    # 730 hours: the cluster and two NAT gateways cost (0.10 + 2 * 0.05) * 730 = 146.
+    assert capacity([group, *fixed], PRICES) == Capacity(3, 1 * 730 + 146, 3 * 730 + 146)
+
+
+def test_a_karpenter_pool_scales_to_zero_and_costs_its_gpu_limit_at_the_cheapest_gpu() -> None:
+    pool = {
+        "type": "kubernetes:karpenter.sh/v1:NodePool",
+        "inputs": {
+            "spec": {
+                "limits": {"nvidia.com/gpu": "8", "cpu": "1000"},
+                "template": {
+                    "spec": {
+                        "requirements": [
+                            {
+                                "key": "node.kubernetes.io/instance-type",
+                                "operator": "In",
+                                "values": ["g6.2xlarge", "g6e.12xlarge"],
+                            }
+                        ]
+                    }
+                },
+            }
+        },
+    }
+    # Per GPU: g6.2xlarge 1.5 (one GPU), g6e.12xlarge 8.0 / 4 = 2.0; so 8 GPUs * 1.5 * 730.
+    assert capacity([pool], PRICES) == Capacity(8, 0.0, 8 * 1.5 * 730)
+
+
+def test_instance_types_without_a_price_are_named_not_guessed() -> None:
+    group = {
+        "type": "aws:eks/nodeGroup:NodeGroup",
+        "inputs": {"instanceTypes": ["p5.48xlarge"], "scalingConfig": {"maxSize": 2}},
+    }
+    estimate = capacity([group], PRICES)
+    assert estimate.unpriced == ("p5.48xlarge",) and estimate.monthly_ceiling == 0
+    report = render_report(
+        stack="prod",
+        revision="main",
+        changes=[],
+        before=Capacity(0, 0.0, 0.0),
+        after=estimate,
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices={"source": "test", "date": "2026-11-01"},
+        markdown=False,
+    )
+    assert "Not in the price table, so not in the estimate: p5.48xlarge" in report
