@@ -188,6 +188,7 @@ class Network(pulumi.ComponentResource):
                 ip_protocol="tcp",
                 from_port=443,
                 to_port=443,
+                tags=tags,
                 opts=child,
             )
             for service in args.interface_endpoints:

@@ -41,6 +41,18 @@ class KeyUse(Enum):
     """CloudWatch Logs encrypts log groups of this account in this region."""
     AUTOSCALING_EBS_VOLUMES = "autoscaling-ebs-volumes"
     """Managed node groups' Auto Scaling groups launch instances with volumes under the key."""
+    ALERT_PUBLISHERS = "alert-publishers"
+    """CloudWatch alarms, AWS Budgets and Prometheus alert manager publish to a topic under it."""
+
+
+# Services that publish the platform's alerts; SNS encrypts each message under the topic's key
+# with the publisher's own permissions, so each needs the key policy's leave as well as the
+# topic policy's.
+ALERT_PUBLISHERS: Final = (
+    "aps.amazonaws.com",
+    "budgets.amazonaws.com",
+    "cloudwatch.amazonaws.com",
+)
 
 
 def account_root_arn(partition: str, account_id: str) -> str:
@@ -90,6 +102,19 @@ def _use_statements(
                         )
                     }
                 },
+            }
+        ]
+    if use is KeyUse.ALERT_PUBLISHERS:
+        return [
+            {
+                "Sid": "AllowAlertPublishersThroughSns",
+                "Effect": "Allow",
+                "Principal": {"Service": list(ALERT_PUBLISHERS)},
+                # No condition: these services call KMS without source context. The topic
+                # policy is what limits publishing to this account's alarms, budgets and
+                # workspaces; the key alone lets no one read or send anything.
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
             }
         ]
     autoscaling = {"AWS": autoscaling_service_role_arn(partition, account_id)}
@@ -200,6 +225,31 @@ def bucket_policy(
     if receives_access_logs:
         statements.append(access_log_delivery_statement(bucket_arn, account_id))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def alert_topic_policy(*, topic_arn: str, account_id: str) -> PolicyDocument:
+    """Only this account's alarms, budgets and Prometheus workspaces publish, over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowAlertPublishersOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": list(ALERT_PUBLISHERS)},
+                "Action": ["sns:Publish", "sns:GetTopicAttributes"],
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
 
 
 def service_trust(service: str, source_account: str | None = None) -> PolicyDocument:

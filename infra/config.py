@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 import types
 import typing
 from typing import Annotated, Any, Final, Literal, Union
@@ -70,6 +71,7 @@ ENVIRONMENTS: Final[tuple[Environment, ...]] = typing.get_args(Environment)
 # Config key paths below are camelCase, as written in the stack files.
 ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
     "dev": {
+        "cost": {"monthlyBudgetUsd": 3000},
         "protectStatefulResources": False,
         "kms": {"deletionWindowDays": 7},
         "artifacts": {"noncurrentVersionRetentionDays": 30, "accessLogRetentionDays": 90},
@@ -84,6 +86,7 @@ ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
         },
     },
     "staging": {
+        "cost": {"monthlyBudgetUsd": 15000},
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 14},
         "artifacts": {"noncurrentVersionRetentionDays": 90, "accessLogRetentionDays": 180},
@@ -98,6 +101,7 @@ ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
         },
     },
     "prod": {
+        "cost": {"monthlyBudgetUsd": 60000},
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 30},
         "artifacts": {"noncurrentVersionRetentionDays": 365, "accessLogRetentionDays": 400},
@@ -680,6 +684,10 @@ class ChartVersions(ConfigModel):
     karpenter: ChartVersion = Field(
         default="1.12.1", description="karpenter chart (karpenter backend)."
     )
+    kube_state_metrics: ChartVersion = Field(
+        default="6.3.0",
+        description="kube-state-metrics chart (node readiness and pool labels for GPU alerts).",
+    )
 
 
 class GpuConfig(ConfigModel):
@@ -895,6 +903,93 @@ class WorkloadConfig(ConfigModel):
     )
 
 
+AlertProtocol = Literal["email", "https", "sqs", "lambda"]
+ENDPOINT_PATTERNS: Final[dict[str, tuple[str, str]]] = {
+    "email": (r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address"),
+    "https": (r"^https://\S+$", "an https:// URL (plain http would send alerts in the clear)"),
+    "sqs": (r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:\S+$", "an SQS queue ARN"),
+    "lambda": (r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:\S+$", "a Lambda ARN"),
+}
+
+
+class AlertSubscriptionConfig(ConfigModel):
+    """Where the alert topic delivers."""
+
+    protocol: AlertProtocol = Field(description="email, https, sqs or lambda.")
+    endpoint: str = Field(description="The address, URL or ARN that receives the alerts.")
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> AlertSubscriptionConfig:
+        pattern, what = ENDPOINT_PATTERNS[self.protocol]
+        if not re.fullmatch(pattern, self.endpoint):
+            raise ValueError(f"{self.protocol} endpoints must be {what}")
+        return self
+
+
+class MonitoringConfig(ConfigModel):
+    """GPU metrics in Amazon Managed Service for Prometheus, alerts to an encrypted SNS topic."""
+
+    subscriptions: list[AlertSubscriptionConfig] = Field(
+        default_factory=list,
+        description="Subscriptions to the alert topic (email ones must be confirmed).",
+    )
+    gpu_idle_minutes: int = Field(
+        default=60,
+        ge=10,
+        le=1440,
+        description="Alert when a GPU node's GPUs stay below the idle utilization this long.",
+    )
+    gpu_idle_utilization_percent: int = Field(
+        default=5, ge=0, le=50, description="Mean GPU utilization below which a node is idle."
+    )
+    node_not_ready_minutes: int = Field(
+        default=10, ge=1, le=120, description="Alert when a GPU node stays NotReady this long."
+    )
+    at_ceiling_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=1440,
+        description="Alert when a GPU pool holds its ceiling (maxGpus) this long.",
+    )
+
+
+MAX_BUDGET_NOTIFICATIONS: Final = 10
+
+
+class CostConfig(ConfigModel):
+    """The environment's monthly AWS Budgets budget."""
+
+    monthly_budget_usd: int = Field(
+        ge=1, le=10_000_000, description="Monthly cost budget in USD for this environment."
+    )
+    alert_at_percent: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [50, 80, 100],
+        min_length=1,
+        description="Alert when actual spend passes these percentages of the budget.",
+    )
+    forecast_alert_at_percent: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [100],
+        description="Alert when forecast spend passes these percentages of the budget.",
+    )
+
+    @model_validator(mode="after")
+    def _within_the_budgets_api_limit(self) -> CostConfig:
+        alerts = len(set(self.alert_at_percent)) + len(set(self.forecast_alert_at_percent))
+        if alerts > MAX_BUDGET_NOTIFICATIONS:
+            raise ValueError(
+                f"{alerts} alert thresholds; AWS Budgets takes at most "
+                f"{MAX_BUDGET_NOTIFICATIONS} per budget"
+            )
+        return self
+
+    scope: Literal["account", "environment-tag"] = Field(
+        default="account",
+        description="account: all spend in the account (one account per environment, as AWS "
+        "recommends); environment-tag: only resources tagged with this environment, which "
+        "needs `mlops:environment` activated as a cost allocation tag in Billing.",
+    )
+
+
 class PlatformConfig(ConfigModel):
     """The whole platform configuration of one stack (`mlops-platform:platform`)."""
 
@@ -935,6 +1030,10 @@ class PlatformConfig(ConfigModel):
         description="Workload identities: one IAM role per workload, bound to one service "
         "account, with a permissions boundary.",
     )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig, description="GPU metrics and alerting."
+    )
+    cost: CostConfig = Field(description="Cost budget and its alerts.")
 
     @model_validator(mode="after")
     def _workloads_name_what_exists(self) -> PlatformConfig:

@@ -9,12 +9,20 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.accelerators import INSTANCE_TYPES, pool_hardware
+from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES, pool_hardware
+from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.common import availability_zone_names
+from components.cost_budget import CostBudget, CostBudgetArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.feast_store import FeastStore, FeastStoreArgs
+from components.gpu_monitoring import (
+    AlertThresholds,
+    GpuMonitoring,
+    GpuMonitoringArgs,
+    MonitoredPool,
+)
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
@@ -39,6 +47,7 @@ from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQ
 from infra.config import CONFIG_KEY, GpuPoolConfig, PlatformConfig, load_platform_config
 
 SYSTEM_NODES = {"mlops.platform/pool": "system"}
+METRICS_NAMESPACE = "monitoring"
 
 
 def platform_tags(config: PlatformConfig, *, stack: str, project: str) -> dict[str, str]:
@@ -366,7 +375,7 @@ class Platform:
                     nvidia_device_plugin_version=gpu.charts.nvidia_device_plugin,
                     dcgm_exporter_version=gpu.charts.dcgm_exporter,
                     neuron_device_plugin_version=gpu.charts.neuron_device_plugin,
-                    metrics_namespace="monitoring",
+                    metrics_namespace=METRICS_NAMESPACE,
                 ),
                 opts=on_cluster,
             )
@@ -457,6 +466,78 @@ class Platform:
                 ),
                 opts=on_cluster,
             )
+
+
+def alerting(platform: Platform, key: KmsKey) -> AlertTopic:
+    """The alert topic, and the environment's budget alerting to it."""
+    config = platform.config
+    topic = AlertTopic(
+        "alerts",
+        AlertTopicArgs(
+            kms_key_arn=key.arn,
+            subscriptions=tuple(
+                AlertSubscription(s.protocol, s.endpoint) for s in config.monitoring.subscriptions
+            ),
+            tags=platform.tags,
+        ),
+    )
+    CostBudget(
+        "cost",
+        CostBudgetArgs(
+            monthly_limit_usd=config.cost.monthly_budget_usd,
+            actual_alert_percents=tuple(config.cost.alert_at_percent),
+            forecast_alert_percents=tuple(config.cost.forecast_alert_at_percent),
+            alert_topic_arn=topic.arn,
+            scope=config.cost.scope,
+            environment=config.environment,
+            tags=platform.tags,
+        ),
+    )
+    return topic
+
+
+def gpu_monitoring(
+    platform: Platform,
+    cluster: EksCluster,
+    network: NetworkRef,
+    alerts: tuple[KmsKey, AlertTopic],
+    on_cluster: pulumi.ResourceOptions,
+) -> GpuMonitoring:
+    key, topic = alerts
+    config = platform.config
+    monitoring = config.monitoring
+    return GpuMonitoring(
+        "monitoring",
+        GpuMonitoringArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            subnet_ids=network.private_subnet_ids,
+            cluster_security_group_id=cluster.security_group_id,
+            kms_key_arn=key.arn,
+            alert_topic_arn=topic.arn,
+            pools=tuple(
+                MonitoredPool(
+                    name=name,
+                    resource=RESOURCE_NAMES[pool_hardware(pool.instance_types).vendor],
+                    ceiling=pool.max_gpus,
+                )
+                for name, pool in sorted(config.gpu.pools.items())
+            ),
+            thresholds=AlertThresholds(
+                gpu_idle_minutes=monitoring.gpu_idle_minutes,
+                gpu_idle_utilization_percent=monitoring.gpu_idle_utilization_percent,
+                node_not_ready_minutes=monitoring.node_not_ready_minutes,
+                at_ceiling_minutes=monitoring.at_ceiling_minutes,
+            ),
+            metrics_namespace=METRICS_NAMESPACE,
+            kube_state_metrics_version=config.gpu.charts.kube_state_metrics,
+            node_selector=SYSTEM_NODES,
+            log_retention_days=config.eks.log_retention_days,
+            tags=platform.tags,
+            protect=platform.protect,
+        ),
+        opts=on_cluster,
+    )
 
 
 def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry | None:
@@ -553,6 +634,16 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     )
     if workload_roles:
         pulumi.export("workloadRoleArns", workload_roles)
+    monitoring_key = platform.key(
+        "monitoring",
+        "alert topic, metrics workspace and its logs",
+        KeyUse.ALERT_PUBLISHERS,
+        KeyUse.CLOUDWATCH_LOGS,
+    )
+    topic = alerting(platform, monitoring_key)
+    metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
+    pulumi.export("alertTopicArn", topic.arn)
+    pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

@@ -120,6 +120,11 @@ class MockCloud(Mocks):
         outputs = dict(args.inputs)
         if "tags" in outputs:
             outputs["tagsAll"] = outputs["tags"]
+        if args.typ.startswith("kubernetes:") and not args.typ.startswith("kubernetes:helm"):
+            # The Kubernetes provider names an object without metadata.name as Pulumi would.
+            metadata = dict(outputs.get("metadata") or {})
+            metadata.setdefault("name", self._auto_name(args))
+            outputs["metadata"] = metadata
         shape = _SHAPES.get(args.typ)
         if shape is None:
             return self._auto_name(args), outputs
@@ -289,6 +294,53 @@ class MockCloud(Mocks):
             "arn": f"arn:{self.partition}:events:{self.region}:{self.account_id}:rule/{name}",
         }
 
+    def _sns_topic(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:sns:{self.region}:{self.account_id}:{name}"
+        return arn, {"name": name, "arn": arn}
+
+    def _sns_subscription(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        arn = f"{args.inputs.get('topic', '')}:{_stable_uuid(self._seed(args))}"
+        return arn, {"arn": arn}
+
+    def _amp_workspace(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        workspace = f"ws-{_stable_uuid(self._seed(args))}"
+        return workspace, {
+            "arn": (
+                f"arn:{self.partition}:aps:{self.region}:{self.account_id}:workspace/{workspace}"
+            ),
+            "prometheusEndpoint": (
+                f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{workspace}/"
+            ),
+        }
+
+    def _amp_scraper(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        scraper = f"s-{_stable_uuid(self._seed(args))}"
+        return scraper, {
+            "arn": f"arn:{self.partition}:aps:{self.region}:{self.account_id}:scraper/{scraper}",
+            "roleArn": (
+                f"arn:{self.partition}:iam::{self.account_id}:role/"
+                f"AWSServiceRoleForAmazonPrometheusScraper_{self._hex(args, 15)}"
+            ),
+        }
+
+    def _amp_rule_group_namespace(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        workspace = args.inputs.get("workspaceId", "")
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = (
+            f"arn:{self.partition}:aps:{self.region}:{self.account_id}:rulegroupsnamespace/"
+            f"{workspace}/{name}"
+        )
+        return arn, {"arn": arn, "name": name}
+
+    def _budget(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        return f"{self.account_id}:{name}", {
+            "name": name,
+            "accountId": self.account_id,
+            "arn": f"arn:{self.partition}:budgets::{self.account_id}:budget/{name}",
+        }
+
 
 def _stable_uuid(seed: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
@@ -311,5 +363,11 @@ _SHAPES = {
     "aws:glue/catalogDatabase:CatalogDatabase": MockCloud._glue_database,
     "aws:dynamodb/table:Table": MockCloud._dynamodb_table,
     "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,
+    "aws:sns/topic:Topic": MockCloud._sns_topic,
+    "aws:sns/topicSubscription:TopicSubscription": MockCloud._sns_subscription,
+    "aws:amp/workspace:Workspace": MockCloud._amp_workspace,
+    "aws:amp/scraper:Scraper": MockCloud._amp_scraper,
+    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": MockCloud._amp_rule_group_namespace,
+    "aws:budgets/budget:Budget": MockCloud._budget,
     **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
 }

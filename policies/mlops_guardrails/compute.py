@@ -8,11 +8,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
 from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import is_true, items, mapping
-from mlops_guardrails.rule import resource_rule, setting
+from mlops_guardrails.rule import resource_rule, setting, stack_rule
 
 NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
 KARPENTER_NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
@@ -32,6 +32,14 @@ CEILING_TUNABLES: Final = {
         "minimum": 1,
         "default": 64,
         "description": "Most GPUs or Neuron devices one pool may ever hold in this environment.",
+    }
+}
+ENVIRONMENT_CEILING_TUNABLES: Final = {
+    "maxAccelerators": {
+        "type": "integer",
+        "minimum": 0,
+        "default": 64,
+        "description": "Most GPUs (or Neuron devices) all pools together may hold.",
     }
 }
 IMDS_TUNABLES: Final = {
@@ -89,24 +97,36 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-def _capacity_ceiling(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
-    maximum = setting(args, CEILING_TUNABLES, "maxAcceleratorsPerPool")
-    if args.resource_type == KARPENTER_NODE_POOL:
+def _pool_ceiling(resource_type: str, props: Mapping[str, Any]) -> tuple[str, float | None] | None:
+    """An accelerator pool's extended resource and declared ceiling (None if undeclared);
+    None for pools without accelerators."""
+    if resource_type == KARPENTER_NODE_POOL:
         vendor, _ = _karpenter_template(props)
         resource = RESOURCE_BY_VENDOR.get(str(vendor))
         if resource is None:
-            return
-        limit = _as_number(mapping(mapping(props.get("spec")).get("limits")).get(resource))
-        if limit is None:
+            return None
+        return resource, _as_number(mapping(mapping(props.get("spec")).get("limits")).get(resource))
+    ami_type = str(props.get("amiType", ""))
+    family = next((f for f in ACCELERATOR_TAINTS if f in ami_type), None)
+    if family is None:
+        return None
+    ceiling = _as_number(mapping(props.get("tags")).get("mlops:accelerator-ceiling"))
+    return ACCELERATOR_TAINTS[family], ceiling
+
+
+def _capacity_ceiling(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    pool = _pool_ceiling(args.resource_type, props)
+    if pool is None:
+        return
+    resource, ceiling = pool
+    maximum = setting(args, CEILING_TUNABLES, "maxAcceleratorsPerPool")
+    if args.resource_type == KARPENTER_NODE_POOL:
+        if ceiling is None:
             yield f"no {resource} limit: the pool can grow without bound"
-        elif limit > maximum:
-            yield f"{resource} limit {limit:g} is above this environment's {maximum:g} per pool"
+        elif ceiling > maximum:
+            yield f"{resource} limit {ceiling:g} is above this environment's {maximum:g} per pool"
         return
-    if not any(family in str(props.get("amiType", "")) for family in ACCELERATOR_TAINTS):
-        return
-    tags = mapping(props.get("tags"))
-    ceiling = _as_number(tags.get("mlops:accelerator-ceiling"))
-    per_node = _as_number(tags.get("mlops:accelerators-per-node"))
+    per_node = _as_number(mapping(props.get("tags")).get("mlops:accelerators-per-node"))
     if ceiling is None or per_node is None:
         yield "no declared ceiling (tags mlops:accelerator-ceiling, mlops:accelerators-per-node)"
         return
@@ -118,6 +138,26 @@ def _capacity_ceiling(props: Mapping[str, Any], args: ResourceValidationArgs) ->
         )
     if ceiling > maximum:
         yield f"ceiling {ceiling:g} is above this environment's {maximum:g} per pool"
+
+
+def _environment_ceiling(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+    maximum = setting(args, ENVIRONMENT_CEILING_TUNABLES, "maxAccelerators")
+    totals: dict[str, float] = {}
+    largest: dict[str, tuple[float, str]] = {}
+    for resource in args.resources:
+        kind, ceiling = _pool_ceiling(resource.resource_type, resource.props) or ("", None)
+        # Undeclared ceilings are gpu-capacity-ceiling's to report.
+        if ceiling is None:
+            continue
+        totals[kind] = totals.get(kind, 0) + ceiling
+        largest[kind] = max(largest.get(kind, (0, "")), (ceiling, resource.urn))
+    for kind, total in sorted(totals.items()):
+        if total > maximum:
+            yield (
+                f"the pools' {kind} ceilings add up to {total:g}, above this environment's "
+                f"{maximum:g}",
+                largest[kind][1],
+            )
 
 
 def _imdsv2(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
@@ -199,6 +239,21 @@ RULES = [
             "budget allows."
         ),
         tunables=CEILING_TUNABLES,
+    ),
+    stack_rule(
+        name="gpu-environment-ceiling",
+        description=(
+            "The accelerator pools' ceilings together stay within the environment's cap, so "
+            "no set of changes can scale GPU spend past what the environment is allowed."
+        ),
+        resource_types={NODE_GROUP, KARPENTER_NODE_POOL},
+        check=_environment_ceiling,
+        severity=Severity.HIGH,
+        remediation=(
+            "Lower pools' maxGpus, or raise maxAccelerators in the environment's policy "
+            "config with the budget owner's approval."
+        ),
+        tunables=ENVIRONMENT_CEILING_TUNABLES,
     ),
     resource_rule(
         name="eks-accelerator-nodes-tainted",

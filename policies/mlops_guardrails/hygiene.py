@@ -47,6 +47,13 @@ TAGGABLE_TYPES: Final = STATEFUL_TYPES | frozenset(
         "aws:cloudwatch/eventRule:EventRule",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:glue/catalogDatabase:CatalogDatabase",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/placementGroup:PlacementGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:amp/workspace:Workspace",
+        "aws:amp/scraper:Scraper",
+        "aws:amp/ruleGroupNamespace:RuleGroupNamespace",
+        "aws:budgets/budget:Budget",
     }
 )
 TAG_TUNABLES: Final = {

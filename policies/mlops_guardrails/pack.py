@@ -7,6 +7,7 @@ from typing import Final
 from pulumi_policy import Policy
 
 from mlops_guardrails import (
+    alerting,
     compute,
     data,
     ecr,
@@ -33,5 +34,6 @@ POLICIES: Final[list[Policy]] = [
     *ecr.RULES,
     *data.RULES,
     *kubernetes.RULES,
+    *alerting.RULES,
     *hygiene.RULES,
 ]

@@ -20,6 +20,7 @@ PLATFORM_KEYS = (
     "eks-secrets-key",
     "registry-key",
     "features-key",
+    "monitoring-key",
 )
 
 
@@ -72,6 +73,7 @@ def test_each_key_admits_only_the_services_of_its_purpose(rendered: RenderedStac
         "ebs-key": ["AllowAutoScalingVolumeGrants", "AllowAutoScalingVolumes"],
         "eks-secrets-key": [],
         "registry-key": [],
+        "monitoring-key": ["AllowAlertPublishersThroughSns", "AllowCloudWatchLogsOfThisAccount"],
         "features-key": ["AllowS3AccessLogDelivery"],
     }
 

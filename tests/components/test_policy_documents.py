@@ -6,6 +6,7 @@ from components.policy_documents import (
     BucketGrant,
     KeyUse,
     RepositoryGrant,
+    alert_topic_policy,
     bucket_policy,
     key_policy,
     workload_policy,
@@ -105,3 +106,26 @@ def test_registry_login_is_granted_once_and_only_with_repositories() -> None:
     assert "RegistryLogin" not in [
         s["Sid"] for s in workload_policy(region="eu-west-1")["Statement"]
     ]
+
+
+def test_only_this_accounts_monitors_publish_alerts_and_only_over_tls() -> None:
+    topic = "arn:aws:sns:us-east-1:111122223333:alerts"
+    allow, deny = alert_topic_policy(topic_arn=topic, account_id=ACCOUNT)["Statement"]
+    assert allow["Principal"] == {
+        "Service": ["aps.amazonaws.com", "budgets.amazonaws.com", "cloudwatch.amazonaws.com"]
+    }
+    assert allow["Resource"] == topic
+    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
+
+
+def test_the_alert_key_lets_the_publishers_encrypt_and_nothing_else() -> None:
+    policy = key_policy(
+        account_id=ACCOUNT, partition="aws", region="us-east-1", uses=[KeyUse.ALERT_PUBLISHERS]
+    )
+    [publishers] = [s for s in policy["Statement"] if s["Sid"] == "AllowAlertPublishersThroughSns"]
+    assert publishers["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "cloudwatch.amazonaws.com" in publishers["Principal"]["Service"]

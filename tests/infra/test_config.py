@@ -432,3 +432,39 @@ def test_two_workloads_cannot_share_a_service_account() -> None:
     same = {"namespace": "ml", "serviceAccount": "job"}
     [problem] = problems({"environment": "dev", "workloads": {"a": same, "b": same}})
     assert "workloads a and b share service account ml/job" in problem
+
+
+@pytest.mark.parametrize(
+    ("subscription", "expected"),
+    [
+        ({"protocol": "https", "endpoint": "http://hooks.example.com"}, "must be an https:// URL"),
+        ({"protocol": "email", "endpoint": "on-call"}, "must be an email address"),
+        ({"protocol": "sqs", "endpoint": "my-queue"}, "must be an SQS queue ARN"),
+        ({"protocol": "sms", "endpoint": "+15555550100"}, "Input should be 'email', 'https'"),
+    ],
+)
+def test_alert_subscriptions_are_checked_against_their_protocol(
+    subscription: dict[str, str], expected: str
+) -> None:
+    [problem] = problems({"environment": "dev", "monitoring": {"subscriptions": [subscription]}})
+    assert problem.startswith(f"{ROOT}.monitoring.subscriptions[0]") and expected in problem
+
+
+def test_every_environment_has_a_budget_by_default_and_the_stack_may_set_its_own() -> None:
+    assert load({"environment": "dev"}).cost.monthly_budget_usd == 3000
+    own = load({"environment": "prod", "cost": {"alertAtPercent": [90]}}, stack="prod").cost
+    assert (own.monthly_budget_usd, own.alert_at_percent) == (60000, [90])
+
+
+def test_budget_alerts_stay_within_what_aws_budgets_accepts() -> None:
+    [problem] = problems(
+        {"environment": "dev", "cost": {"alertAtPercent": list(range(10, 110, 10))}}
+    )
+    assert problem.startswith(
+        f"{ROOT}.cost: 11 alert thresholds; AWS Budgets takes at most 10 per budget; got "
+    )
+
+
+def test_idle_gpu_alerts_need_a_sensible_window() -> None:
+    [problem] = problems({"environment": "dev", "monitoring": {"gpuIdleMinutes": 1}})
+    assert problem.startswith(f"{ROOT}.monitoring.gpuIdleMinutes: Input should be greater")

@@ -47,6 +47,20 @@ def doc(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
+PUBLISH_FROM_ALARMS = {
+    "Sid": "Alarms",
+    "Effect": "Allow",
+    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+    "Action": "sns:Publish",
+    "Resource": TOPIC_ARN,
+    "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+}
+WORKSPACE = {
+    "kmsKeyArn": KEY_ARN,
+    "loggingConfiguration": {"logGroupArn": "arn:aws:logs:us-east-1:1:log-group:m:*"},
+    "tags": TAGS,
+}
 TLS_DENY = {
     "Sid": "DenyInsecureTransport",
     "Effect": "Deny",
@@ -810,5 +824,60 @@ CASES = [
         {"sqsManagedSseEnabled": True, "tags": TAGS},
         {"sqsManagedSseEnabled": False, "tags": TAGS},
         "messages are stored unencrypted",
+    ),
+    RuleCase(
+        "sns-topic-encrypted",
+        "aws:sns/topic:Topic",
+        {"kmsMasterKeyId": KEY_ARN, "tags": TAGS},
+        {"kmsMasterKeyId": "alias/aws/sns", "tags": TAGS},
+        "the AWS-managed SNS key cannot let CloudWatch alarms or Budgets publish",
+    ),
+    RuleCase(
+        "sns-topic-encrypted",
+        "aws:sns/topic:Topic",
+        {"kmsMasterKeyId": KEY_ARN, "tags": TAGS},
+        {"tags": TAGS},
+        "the topic is not encrypted at rest",
+    ),
+    RuleCase(
+        "sns-topic-policy-scoped",
+        "aws:sns/topicPolicy:TopicPolicy",
+        {"arn": TOPIC_ARN, "policy": doc(PUBLISH_FROM_ALARMS)},
+        {
+            "arn": TOPIC_ARN,
+            "policy": doc({k: v for k, v in PUBLISH_FROM_ALARMS.items() if k != "Condition"}),
+        },
+        "statement 'Alarms' lets an AWS service publish for any account (confused deputy)",
+    ),
+    RuleCase(
+        "sns-topic-policy-scoped",
+        "aws:sns/topicPolicy:TopicPolicy",
+        {"arn": TOPIC_ARN, "policy": doc(PUBLISH_FROM_ALARMS)},
+        {
+            "arn": TOPIC_ARN,
+            "policy": doc({"Sid": "Alarms", "Effect": "Allow", "Principal": "*", "Action": "*"}),
+        },
+        "statement 'Alarms' lets anyone use the topic",
+    ),
+    RuleCase(
+        "sns-subscription-encrypted-transport",
+        "aws:sns/topicSubscription:TopicSubscription",
+        {"topic": TOPIC_ARN, "protocol": "https", "endpoint": "https://hooks.example.com/a"},
+        {"topic": TOPIC_ARN, "protocol": "http", "endpoint": "http://hooks.example.com/a"},
+        "an http subscription delivers alerts unencrypted",
+    ),
+    RuleCase(
+        "amp-workspace-encrypted-and-logged",
+        "aws:amp/workspace:Workspace",
+        WORKSPACE,
+        with_(WORKSPACE, loggingConfiguration={}),
+        "rule and alert manager errors are not logged",
+    ),
+    RuleCase(
+        "amp-workspace-encrypted-and-logged",
+        "aws:amp/workspace:Workspace",
+        WORKSPACE,
+        {k: v for k, v in WORKSPACE.items() if k != "kmsKeyArn"},
+        "encrypted with an AWS-owned key",
     ),
 ]

@@ -17,7 +17,7 @@ from mlops_platform.engine import RenderedStack
 from mlops_platform.policy_check import Finding, PolicyPackServer
 from tests.policies.cases import CASES, RuleCase
 from tests.policies.conftest import check, deployment_resources, environment_config, of_rule, state
-from tests.policies.test_stack_rules import repository
+from tests.policies.test_stack_rules import gpu_pool, repository
 
 Resources = list[dict[str, Any]]
 
@@ -52,6 +52,9 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
         repository("unscanned"),
     ],
     "ecr-lifecycle-policy": lambda resources: [*resources, repository("unkept")],
+    "cost-budget-alerts": dropping("cost-budget"),
+    # One more pool whose ceiling takes prod past its environment-wide cap of 128 GPUs.
+    "gpu-environment-ceiling": lambda resources: [*resources, gpu_pool("burst", ceiling=96)],
 }
 # A rule with several cases is mutated with its first.
 MUTATIONS = {

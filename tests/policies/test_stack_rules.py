@@ -139,3 +139,58 @@ def test_a_default_security_group_left_alone_or_with_rules_is_flagged(
     group["outputs"]["ingress"] = [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
     [finding] = of_rule(check(pack, resources), "vpc-default-security-group-closed")
     assert finding.urn == group["urn"]
+
+
+def gpu_pool(name: str, *, ceiling: int, vendor: str = "nvidia") -> dict[str, Any]:
+    """A Karpenter GPU pool limited to `ceiling` accelerators."""
+    resource = "nvidia.com/gpu" if vendor == "nvidia" else "aws.amazon.com/neuron"
+    return state(
+        "kubernetes:karpenter.sh/v1:NodePool",
+        {
+            "spec": {
+                "limits": {resource: str(ceiling)},
+                "template": {"metadata": {"labels": {"mlops.platform/accelerator": vendor}}},
+            }
+        },
+        name=name,
+    )
+
+
+def test_pools_together_may_not_pass_the_environments_gpu_cap(pack: PolicyPackServer) -> None:
+    pools = [gpu_pool("train", ceiling=40), gpu_pool("serve", ceiling=30)]
+    cap = {"all": "mandatory", "gpu-environment-ceiling": {"maxAccelerators": 64}}
+    [finding] = of_rule(check(pack, pools, cap), "gpu-environment-ceiling")
+    assert "ceilings add up to 70, above this environment's 64" in finding.message
+    # Reported on the largest pool: the first place to look for room.
+    assert finding.urn == pools[0]["urn"]
+    assert of_rule(check(pack, pools[:1], cap), "gpu-environment-ceiling") == []
+
+
+def test_the_gpu_cap_counts_each_accelerator_kind_on_its_own(pack: PolicyPackServer) -> None:
+    pools = [gpu_pool("gpus", ceiling=40), gpu_pool("neuron", ceiling=40, vendor="neuron")]
+    cap = {"all": "mandatory", "gpu-environment-ceiling": {"maxAccelerators": 64}}
+    assert of_rule(check(pack, pools, cap), "gpu-environment-ceiling") == []
+
+
+def test_every_stack_stays_within_its_gpu_cap_and_has_an_alerting_budget(
+    pack: PolicyPackServer, rendered: RenderedStack
+) -> None:
+    findings = check(pack, deployment_resources(rendered))
+    assert of_rule(findings, "gpu-environment-ceiling") == []
+    assert of_rule(findings, "cost-budget-alerts") == []
+
+
+def test_a_budget_that_alerts_no_one_is_flagged_on_the_stack(pack: PolicyPackServer) -> None:
+    stack = {
+        "urn": "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack::mlops-platform-prod",
+        "type": "pulumi:pulumi:Stack",
+        "custom": False,
+        "inputs": {},
+        "outputs": {},
+    }
+    silent = state("aws:budgets/budget:Budget", {"budgetType": "COST", "limitAmount": "10"})
+    [finding] = of_rule(check(pack, [stack, silent]), "cost-budget-alerts")
+    assert "has no cost budget that alerts anyone" in finding.message
+    assert finding.urn == stack["urn"]
+    [missing] = of_rule(check(pack, [stack]), "cost-budget-alerts")
+    assert "has no cost budget:" in missing.message

@@ -1,0 +1,318 @@
+"""GPU monitoring: Amazon Managed Service for Prometheus scraping the cluster, alerting to SNS.
+
+Why a managed Prometheus rather than Container Insights: the GPU signals that matter are
+Prometheus metrics already (the DCGM exporter on every NVIDIA node, kube-state-metrics for node
+readiness and labels), and the alerts need PromQL joins between them by pool label (idle GPUs of
+one pool, a pool at its own ceiling), which CloudWatch metric alarms cannot express. The managed
+scraper runs outside the cluster, the workspace is encrypted under the platform's key, and its
+alert manager publishes straight to the SNS topic: nothing to run or upgrade in the cluster but
+kube-state-metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.common import encrypted_log_group
+from components.gpu_node_pool import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL
+
+# The user the managed scraper's role is mapped to; its RBAC comes from the AMP user guide.
+SCRAPER_USER: Final = "aps-collector-user"
+KUBE_STATE_METRICS_REPOSITORY: Final = "https://prometheus-community.github.io/helm-charts"
+SCRAPE_INTERVAL: Final = "30s"
+
+
+@dataclass(frozen=True)
+class MonitoredPool:
+    name: str
+    resource: str
+    """The extended resource its accelerators are advertised as, e.g. nvidia.com/gpu."""
+    ceiling: int
+    """The most accelerators the pool may hold (its maxGpus)."""
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    gpu_idle_minutes: int
+    gpu_idle_utilization_percent: int
+    node_not_ready_minutes: int
+    at_ceiling_minutes: int
+
+
+@dataclass(frozen=True)
+class GpuMonitoringArgs:
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    cluster_security_group_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts the workspace and its log group (needs KeyUse.CLOUDWATCH_LOGS)."""
+    alert_topic_arn: pulumi.Input[str]
+    pools: Sequence[MonitoredPool]
+    thresholds: AlertThresholds
+    metrics_namespace: str
+    """Where the DCGM exporter runs and kube-state-metrics is installed."""
+    kube_state_metrics_version: str
+    node_selector: Mapping[str, str]
+    log_retention_days: int
+    tags: Mapping[str, str]
+    protect: bool
+
+
+def _label(kubernetes_label: str) -> str:
+    """How kube-state-metrics names a node label: `label_` and the name with `._/-` as `_`."""
+    return "label_" + "".join(c if c.isalnum() else "_" for c in kubernetes_label)
+
+
+def _metric(resource: str) -> str:
+    """How kube-state-metrics names an extended resource in its `resource` label."""
+    return "".join(c if c.isalnum() else "_" for c in resource)
+
+
+def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:
+    """Scrape jobs for the DCGM exporter and kube-state-metrics pods; each sample is labelled
+    with the node it came from, so GPU metrics join node labels by `node`."""
+
+    def job(name: str, app: str) -> dict[str, Any]:
+        return {
+            "job_name": name,
+            "kubernetes_sd_configs": [
+                {"role": "pod", "namespaces": {"names": [metrics_namespace]}}
+            ],
+            "relabel_configs": [
+                {
+                    "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                    "regex": app,
+                    "action": "keep",
+                },
+                {
+                    "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                    "regex": "metrics|http",
+                    "action": "keep",
+                },
+                {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+            ],
+        }
+
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL},
+        "scrape_configs": [
+            job("dcgm-exporter", "dcgm-exporter"),
+            job("kube-state-metrics", "kube-state-metrics"),
+        ],
+    }
+
+
+def alert_rules(pools: Sequence[MonitoredPool], thresholds: AlertThresholds) -> dict[str, Any]:
+    """Prometheus alerting rules: GPU nodes not ready, pools at their ceiling, idle GPUs."""
+    pool = _label(POOL_LABEL)
+    gpu_nodes = f'kube_node_labels{{{_label(ACCELERATOR_LABEL)}!=""}}'
+    idle_below = thresholds.gpu_idle_utilization_percent
+    rules: list[dict[str, Any]] = [
+        {
+            "alert": "GpuNodeNotReady",
+            "expr": (
+                'kube_node_status_condition{condition="Ready",status="true"} == 0 '
+                f"and on (node) {gpu_nodes}"
+            ),
+            "for": f"{thresholds.node_not_ready_minutes}m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "GPU node {{ $labels.node }} is not Ready",
+                "description": (
+                    f"Not Ready for {thresholds.node_not_ready_minutes} minutes: its GPUs are "
+                    "paid for and unusable. Check the node's conditions and the device plugin."
+                ),
+            },
+        },
+        {
+            "alert": "GpuIdle",
+            # The join adds the node's pool, so the alert says which pool to scale in.
+            "expr": (
+                f"(avg by (node) (DCGM_FI_DEV_GPU_UTIL) < {idle_below}) "
+                f"* on (node) group_left ({pool}) kube_node_labels"
+            ),
+            "for": f"{thresholds.gpu_idle_minutes}m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "GPUs on {{ $labels.node }} are idle",
+                "description": (
+                    f"Mean utilization below {thresholds.gpu_idle_utilization_percent}% for "
+                    f"{thresholds.gpu_idle_minutes} minutes: scale the pool in or free the node."
+                ),
+            },
+        },
+    ]
+    for monitored in pools:
+        held = (
+            f'sum(kube_node_status_capacity{{resource="{_metric(monitored.resource)}"}} '
+            f'* on (node) group_left () kube_node_labels{{{pool}="{monitored.name}"}})'
+        )
+        rules.append(
+            {
+                "alert": "GpuPoolAtCeiling",
+                "expr": f"{held} >= {monitored.ceiling}",
+                "for": f"{thresholds.at_ceiling_minutes}m",
+                "labels": {"severity": "warning", "pool": monitored.name},
+                "annotations": {
+                    "summary": f"GPU pool {monitored.name} is at its ceiling",
+                    "description": (
+                        f"It holds {monitored.ceiling} {monitored.resource} (maxGpus); pending "
+                        "pods will wait. Raise maxGpus if the budget allows."
+                    ),
+                },
+            }
+        )
+    return {"groups": [{"name": "gpu", "rules": rules}]}
+
+
+def alertmanager_definition(topic_arn: str, region: str) -> str:
+    """Every alert to the SNS topic, grouped per alert and pool, repeated every four hours."""
+    config = {
+        "route": {
+            "receiver": "sns",
+            "group_by": ["alertname", "pool"],
+            "repeat_interval": "4h",
+        },
+        "receivers": [
+            {
+                "name": "sns",
+                "sns_configs": [
+                    {
+                        "topic_arn": topic_arn,
+                        "sigv4": {"region": region},
+                        "subject": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
+                        "attributes": {"severity": "{{ .CommonLabels.severity }}"},
+                    }
+                ],
+            }
+        ],
+    }
+    return yaml.safe_dump({"alertmanager_config": yaml.safe_dump(config, sort_keys=False)})
+
+
+class GpuMonitoring(pulumi.ComponentResource):
+    """Needs a `kubernetes` provider for the cluster in its options."""
+
+    TYPE = "mlops:gpu_monitoring:GpuMonitoring"
+
+    def __init__(
+        self, name: str, args: GpuMonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        log_group = encrypted_log_group(
+            f"{name}-logs",
+            self,
+            kms_key_arn=args.kms_key_arn,
+            retention_days=args.log_retention_days,
+            tags=args.tags,
+            protect=args.protect,
+        )
+        workspace = aws.amp.Workspace(
+            f"{name}-workspace",
+            kms_key_arn=args.kms_key_arn,
+            logging_configuration=aws.amp.WorkspaceLoggingConfigurationArgs(
+                log_group_arn=pulumi.Output.concat(log_group.arn, ":*")
+            ),
+            # The scraper tags its destination; declaring the tag keeps updates from removing it.
+            tags={**args.tags, "AMPAgentlessScraper": ""},
+            opts=child,
+        )
+        scraper = aws.amp.Scraper(
+            f"{name}-scraper",
+            source=aws.amp.ScraperSourceArgs(
+                eks=aws.amp.ScraperSourceEksArgs(
+                    cluster_arn=args.cluster_arn,
+                    subnet_ids=args.subnet_ids,
+                    security_group_ids=[args.cluster_security_group_id],
+                )
+            ),
+            destination=aws.amp.ScraperDestinationArgs(
+                amp=aws.amp.ScraperDestinationAmpArgs(workspace_arn=workspace.arn)
+            ),
+            scrape_configuration=yaml.safe_dump(scrape_configuration(args.metrics_namespace)),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self._scraper_access(name, args, scraper.role_arn)
+        k8s.helm.v3.Release(
+            f"{name}-kube-state-metrics",
+            name="kube-state-metrics",
+            chart="kube-state-metrics",
+            version=args.kube_state_metrics_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_STATE_METRICS_REPOSITORY),
+            namespace=args.metrics_namespace,
+            values={
+                "nodeSelector": dict(args.node_selector),
+                # Only the pool labels: the alerts join on them, and every label is a series.
+                "metricLabelsAllowlist": [
+                    f"nodes=[{POOL_LABEL},{PURPOSE_LABEL},{ACCELERATOR_LABEL}]"
+                ],
+            },
+            opts=child,
+        )
+        aws.amp.RuleGroupNamespace(
+            f"{name}-rules",
+            workspace_id=workspace.id,
+            data=yaml.safe_dump(alert_rules(args.pools, args.thresholds), sort_keys=False),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        aws.amp.AlertManagerDefinition(
+            f"{name}-alert-manager",
+            workspace_id=workspace.id,
+            definition=pulumi.Output.all(args.alert_topic_arn, region).apply(
+                lambda values: alertmanager_definition(values[0], values[1])
+            ),
+            opts=child,
+        )
+        self.workspace_arn = workspace.arn
+        self.register_outputs({"workspaceArn": self.workspace_arn})
+
+    def _scraper_access(
+        self, name: str, args: GpuMonitoringArgs, scraper_role_arn: pulumi.Output[str]
+    ) -> None:
+        """Map the scraper's role to a user that may only read what it scrapes."""
+        child = pulumi.ResourceOptions(parent=self)
+        aws.eks.AccessEntry(
+            f"{name}-scraper-access",
+            cluster_name=args.cluster_name,
+            principal_arn=scraper_role_arn,
+            user_name=SCRAPER_USER,
+            type="STANDARD",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-scraper-role",
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["nodes", "nodes/metrics", "services", "endpoints", "pods"],
+                    verbs=["get", "list", "watch"],
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(non_resource_urls=["/metrics"], verbs=["get"]),
+            ],
+            opts=child,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-scraper-binding",
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    api_group="rbac.authorization.k8s.io", kind="User", name=SCRAPER_USER
+                )
+            ],
+            opts=child,
+        )
