@@ -13,6 +13,7 @@ import boto3
 import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlops_platform.audit import Declared, audit, render_audit
 from mlops_platform.bootstrap import bootstrap
 from mlops_platform.config_reference import render_reference
 from mlops_platform.diagram import change_marks, component_map
@@ -39,6 +40,7 @@ from mlops_platform.summary import summarize
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3
 POLICY_PACK_DIR = "policies"
 
 
@@ -78,15 +80,11 @@ def _check(args: argparse.Namespace) -> int:
     project = _project(args)
     try:
         if args.plan is not None:
-            deployment = _read_json(args.plan, "plan")
             title = str(args.plan)
+            resources = _export_resources(_read_json(args.plan, "plan"), title)
         else:
-            deployment = render_stack(project, args.stack).to_deployment()
             title = f"stack {args.stack}"
-        body = deployment.get("deployment") if isinstance(deployment, dict) else None
-        resources = body.get("resources") if isinstance(body, dict) else None
-        if not isinstance(resources, list):
-            raise PolicyCheckError(f"{title} has no deployment.resources: not a stack export")
+            resources = render_stack(project, args.stack).to_deployment()["deployment"]["resources"]
         config_path = args.policy_config or _environment_config(project, resources, title)
         config = _read_json(config_path, "policy config")
         result = run_check(project.root / POLICY_PACK_DIR, resources, config, str(config_path))
@@ -182,6 +180,53 @@ def _bootstrap(args: argparse.Namespace) -> int:
     for line in report.login_lines(args.bucket_name, args.region, args.key_alias):
         print(f"  {line}")
     return EXIT_VIOLATIONS if report.problems else EXIT_OK
+
+
+def _export_resources(deployment: Any, title: str) -> list[dict[str, Any]]:
+    body = deployment.get("deployment") if isinstance(deployment, dict) else None
+    resources = body.get("resources") if isinstance(body, dict) else None
+    if not isinstance(resources, list):
+        raise PolicyCheckError(f"{title} has no deployment.resources: not a stack export")
+    return resources
+
+
+def _audit(args: argparse.Namespace) -> int:
+    project = _project(args)
+    stack_config = project.stack_config(args.stack)
+    region = args.region or stack_config.region
+    platform = json.loads(stack_config.values.get(f"{project.name}:platform", "{}"))
+    environment = platform.get("environment") if isinstance(platform, dict) else None
+    if not isinstance(environment, str):
+        raise ProjectError(f"{project.stack_file(args.stack).name}: no platform `environment`")
+    config_path = project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
+    session = boto3.session.Session(region_name=region)
+    try:
+        declared = (
+            Declared.from_export(_export_resources(_read_json(args.plan, "plan"), str(args.plan)))
+            if args.plan is not None
+            else None
+        )
+        result = audit(
+            session.client,
+            stack=args.stack,
+            project=project.name,
+            pack_dir=project.root / POLICY_PACK_DIR,
+            policy_config=_read_json(config_path, "policy config"),
+            config_source=str(config_path),
+            declared=declared,
+        )
+    except PolicyCheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BotoCoreError as error:
+        # No credentials, no network, an unknown region: nothing could be read at all.
+        print(f"error: cannot reach AWS: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    title = f"the live account for stack {args.stack} in {region}"
+    print(render_audit(result, args.format, title), end="")
+    if result.check.mandatory:
+        return EXIT_VIOLATIONS
+    return EXIT_INCOMPLETE if result.unchecked else EXIT_OK
 
 
 def _environment_config(
@@ -298,6 +343,24 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument("--region", required=True)
     state.add_argument("--key-alias", default="alias/pulumi-state")
     state.set_defaults(command=_bootstrap)
+
+    live = commands.add_parser(
+        "audit",
+        help="drift and compliance of the live account against the platform's guarantees",
+        description=(
+            "Read the stack's resources in AWS (found by the platform's tags, and by the names "
+            "in --plan) with read-only calls and judge them by the policy pack's rules at the "
+            "environment's levels. With --plan (a `pulumi stack export`), also report roles "
+            "given policies or trust the stack does not declare, and declared resources that "
+            "are gone. Exits 1 on a mandatory finding, 3 if some checks could not run (each is "
+            "listed), 0 otherwise."
+        ),
+    )
+    live.add_argument("--stack", required=True)
+    live.add_argument("--region", help="default: the stack file's aws:region")
+    live.add_argument("--plan", type=Path, help="`pulumi stack export` of the deployed stack")
+    live.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    live.set_defaults(command=_audit)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"

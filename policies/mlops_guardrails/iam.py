@@ -97,6 +97,16 @@ def _no_admin(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterato
                 yield "allows every action on every resource"
 
 
+def _no_service_wildcards(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for document in _documents(props, args):
+        for statement in _allows(document):
+            broad = sorted(
+                {a for a in as_strings(statement.get("Action")) if a == "*" or a.endswith(":*")}
+            )
+            if broad:
+                yield f"allows every action of {', '.join(broad)}: name the actions it uses"
+
+
 def _no_privilege_escalation(
     props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
@@ -186,6 +196,17 @@ RULES = [
         severity=Severity.CRITICAL,
         framework=cis_aws("1.16"),
         remediation="Grant the specific actions and resources the workload uses.",
+    ),
+    resource_rule(
+        name="iam-no-service-wildcards",
+        description=(
+            "Roles are granted named actions, never every action of a service (`s3:*`); "
+            "permissions boundaries, which only cap, may use them."
+        ),
+        resource_types={ROLE, *INLINE_POLICIES},
+        check=_no_service_wildcards,
+        severity=Severity.HIGH,
+        remediation="List the actions the workload calls (the grants in policy_documents do).",
     ),
     resource_rule(
         name="iam-no-privilege-escalation",

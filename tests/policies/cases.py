@@ -826,6 +826,21 @@ CASES = [
         "messages are stored unencrypted",
     ),
     RuleCase(
+        "iam-no-service-wildcards",
+        "aws:iam/rolePolicy:RolePolicy",
+        {
+            "role": "r",
+            "policy": doc(
+                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/*"}
+            ),
+        },
+        {
+            "role": "r",
+            "policy": doc({"Effect": "Allow", "Action": ["s3:*"], "Resource": "arn:aws:s3:::b/*"}),
+        },
+        "allows every action of s3:*",
+    ),
+    RuleCase(
         "sns-topic-encrypted",
         "aws:sns/topic:Topic",
         {"kmsMasterKeyId": KEY_ARN, "tags": TAGS},
