@@ -20,7 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.common import encrypted_log_group
+from components.common import encrypted_log_group, stateful_options
 from components.gpu_node_pool import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL
 
 # The user the managed scraper's role is mapped to; its RBAC comes from the AMP user guide.
@@ -224,7 +224,8 @@ class GpuMonitoring(pulumi.ComponentResource):
             ),
             # The scraper tags its destination; declaring the tag keeps updates from removing it.
             tags={**args.tags, "AMPAgentlessScraper": ""},
-            opts=child,
+            # Its metrics history is state: a replacement would start the graphs from nothing.
+            opts=stateful_options(self, args.protect),
         )
         scraper = aws.amp.Scraper(
             f"{name}-scraper",

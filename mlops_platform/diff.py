@@ -42,6 +42,11 @@ REPLACE_ON_CHANGE: Final[dict[str, tuple[str, ...]]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix", "kmsKeyId"),
     "aws:glue/catalogDatabase:CatalogDatabase": ("name",),
     "aws:iam/role:Role": ("name", "namePrefix", "path"),
+    "aws:sns/topic:Topic": ("name", "namePrefix", "fifoTopic"),
+    "aws:budgets/budget:Budget": ("name", "namePrefix", "accountId"),
+    "aws:amp/workspace:Workspace": ("kmsKeyArn",),
+    "aws:amp/scraper:Scraper": ("source",),
+    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": ("name", "workspaceId"),
 }  # fmt: skip
 PRICES_FILE: Final = Path(__file__).with_name("prices.json")
 HOURS_PER_MONTH: Final = 730

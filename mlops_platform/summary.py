@@ -17,6 +17,7 @@ STATEFUL_TYPES: Final = frozenset(
         "aws:sagemaker/featureGroup:FeatureGroup",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:eks/cluster:Cluster",
+        "aws:amp/workspace:Workspace",
     }
 )
 

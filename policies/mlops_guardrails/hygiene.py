@@ -21,6 +21,7 @@ STATEFUL_TYPES: Final = frozenset(
         "aws:sagemaker/featureGroup:FeatureGroup",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:eks/cluster:Cluster",
+        "aws:amp/workspace:Workspace",
     }
 )
 TAGGABLE_TYPES: Final = STATEFUL_TYPES | frozenset(
