@@ -366,23 +366,52 @@ def test_each_drift_gives_exactly_its_finding(account: Account, drift: str) -> N
     assert {f.level for f in found} == {"mandatory"}
 
 
-def test_a_missing_permission_leaves_that_check_unchecked(account: Account) -> None:
-    def client(service: str) -> Any:
-        real = account.client(service)
-        if service != "dynamodb":
+def replacing(
+    account: Account, service: str, operation: str, answer: Callable[..., Any]
+) -> Callable[[str], Any]:
+    """A client factory whose `service` client answers `operation` with `answer`."""
+
+    def client(name: str) -> Any:
+        real = account.client(name)
+        if name != service:
             return real
 
-        class NoBackupsRead:
-            def __getattr__(self, name: str) -> Any:
-                if name == "describe_continuous_backups":
-                    raise ClientError(
-                        {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
-                        "DescribeContinuousBackups",
-                    )
-                return getattr(real, name)
+        class Replaced:
+            def __getattr__(self, attribute: str) -> Any:
+                if attribute == operation:
+                    return lambda **kwargs: answer(real, **kwargs)
+                return getattr(real, attribute)
 
-        return NoBackupsRead()
+        return Replaced()
 
+    return client
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("API", []), ("API_AND_CONFIG_MAP", [("eks-api-authentication", CLUSTER)])],
+)
+def test_an_authentication_mode_reopened_to_the_config_map_is_drift(
+    account: Account, mode: str, expected: list[tuple[str, str]]
+) -> None:
+    def with_access_config(real: Any, **kwargs: Any) -> Any:
+        # What EKS reports and moto leaves out.
+        answer = real.describe_cluster(**kwargs)
+        answer["cluster"]["accessConfig"] = {"authenticationMode": mode}
+        return answer
+
+    result = run_audit(replacing(account, "eks", "describe_cluster", with_access_config))
+    assert findings(result) == expected and result.unchecked == []
+
+
+def test_a_missing_permission_leaves_that_check_unchecked(account: Account) -> None:
+    def denied(_real: Any, **_kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+            "DescribeContinuousBackups",
+        )
+
+    client = replacing(account, "dynamodb", "describe_continuous_backups", denied)
     result = run_audit(client)
     assert findings(result) == []
     assert ("dynamodb-point-in-time-recovery", TABLE) in {
