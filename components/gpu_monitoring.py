@@ -66,14 +66,14 @@ class GpuMonitoringArgs:
     protect: bool
 
 
+def _metric(name: str) -> str:
+    """How kube-state-metrics writes a Kubernetes name in a label: `._/-` become `_`."""
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
 def _label(kubernetes_label: str) -> str:
-    """How kube-state-metrics names a node label: `label_` and the name with `._/-` as `_`."""
-    return "label_" + "".join(c if c.isalnum() else "_" for c in kubernetes_label)
-
-
-def _metric(resource: str) -> str:
-    """How kube-state-metrics names an extended resource in its `resource` label."""
-    return "".join(c if c.isalnum() else "_" for c in resource)
+    """The label kube-state-metrics gives a node label on `kube_node_labels`."""
+    return f"label_{_metric(kubernetes_label)}"
 
 
 def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:

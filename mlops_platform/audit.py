@@ -60,6 +60,7 @@ AUDIT_RULES: Final = frozenset(
         "ecr-image-scanning",
     }
 )
+ANY_RESOURCE: Final = "*"
 ROLE_DRIFT: Final = "iam-role-drift"
 MISSING: Final = "audit-resource-missing"
 AUDIT_ONLY_REMEDIATION: Final = {
@@ -628,7 +629,8 @@ class LiveReader:
         )
 
     def _registry_scanning(self, ecr: Any) -> None:
-        with self._reading("ecr-image-scanning", "registry"):
+        # Unreadable, it leaves every repository's scanning unknown, hence the wildcard.
+        with self._reading("ecr-image-scanning", ANY_RESOURCE):
             config = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
             rules = [
                 {
@@ -751,7 +753,11 @@ def audit(
         }
         result = server.check(state.resources, config, config_source)
     unknown = {(u.check, u.resource) for u in state.unchecked}
-    findings = [f for f in result.findings if (f.rule, f.urn.rsplit("::", 1)[-1]) not in unknown]
+    findings = [
+        f
+        for f in result.findings
+        if not {(f.rule, f.urn.rsplit("::", 1)[-1]), (f.rule, ANY_RESOURCE)} & unknown
+    ]
     if declared is not None:
         findings += drift_findings(state, declared, stack, project)
     return AuditResult(

@@ -507,3 +507,24 @@ def test_the_command_exits_by_what_it_found(
     plan.write_text("{}")
     assert main([*args, "--plan", str(plan)]) == 2
     assert "not a stack export" in capsys.readouterr().err
+
+
+def test_unreadable_registry_scanning_leaves_every_repositorys_scanning_unjudged(
+    account: Account,
+) -> None:
+    ecr = account.client("ecr")
+    ecr.put_image_scanning_configuration(
+        repositoryName=REPOSITORY, imageScanningConfiguration={"scanOnPush": False}
+    )
+
+    def denied(_real: Any, **_kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+            "GetRegistryScanningConfiguration",
+        )
+
+    unreadable = run_audit(replacing(account, "ecr", "get_registry_scanning_configuration", denied))
+    assert findings(unreadable) == []
+    assert ("ecr-image-scanning", "*") in {(u.check, u.resource) for u in unreadable.unchecked}
+    # Readable (moto's registry scanning is basic, with no rules), the same repository is flagged.
+    assert findings(run_audit(account.client)) == [("ecr-image-scanning", REPOSITORY)]
