@@ -972,6 +972,13 @@ class CostConfig(ConfigModel):
         description="Alert when forecast spend passes these percentages of the budget.",
     )
 
+    scope: Literal["account", "environment-tag"] = Field(
+        default="account",
+        description="account: all spend in the account (one account per environment, as AWS "
+        "recommends); environment-tag: only resources tagged with this environment, which "
+        "needs `mlops:environment` activated as a cost allocation tag in Billing.",
+    )
+
     @model_validator(mode="after")
     def _within_the_budgets_api_limit(self) -> CostConfig:
         alerts = len(set(self.alert_at_percent)) + len(set(self.forecast_alert_at_percent))
@@ -981,13 +988,6 @@ class CostConfig(ConfigModel):
                 f"{MAX_BUDGET_NOTIFICATIONS} per budget"
             )
         return self
-
-    scope: Literal["account", "environment-tag"] = Field(
-        default="account",
-        description="account: all spend in the account (one account per environment, as AWS "
-        "recommends); environment-tag: only resources tagged with this environment, which "
-        "needs `mlops:environment` activated as a cost allocation tag in Billing.",
-    )
 
 
 class PlatformConfig(ConfigModel):

@@ -240,7 +240,7 @@ class LiveReader:
 
     def _buckets(self) -> None:
         s3 = self.client("s3")
-        with self._reading("buckets", "s3"):
+        with self._reading("listing", BUCKET):
             names = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
             wanted = self._declared(BUCKET)
             for name in names:
@@ -336,7 +336,7 @@ class LiveReader:
 
     def _keys(self) -> None:
         kms = self.client("kms")
-        with self._reading("keys", "kms"):
+        with self._reading("listing", KEY):
             wanted = self._declared(KEY)
             for page in kms.get_paginator("list_keys").paginate():
                 for entry in page["Keys"]:
@@ -364,7 +364,7 @@ class LiveReader:
 
     def _clusters(self) -> None:
         eks = self.client("eks")
-        with self._reading("clusters", "eks"):
+        with self._reading("listing", CLUSTER):
             wanted = self._declared(CLUSTER)
             for page in eks.get_paginator("list_clusters").paginate():
                 for name in page["clusters"]:
@@ -412,7 +412,7 @@ class LiveReader:
                     "eks-api-authentication", name, "DescribeCluster returned no accessConfig"
                 )
             )
-        with self._reading("node groups", name):
+        with self._reading("listing", f"{name}:*"):
             for page in eks.get_paginator("list_nodegroups").paginate(clusterName=name):
                 for group in page["nodegroups"]:
                     self._node_group(eks, name, group)
@@ -484,7 +484,7 @@ class LiveReader:
 
     def _roles(self) -> None:
         iam = self.client("iam")
-        with self._reading("roles", "iam"):
+        with self._reading("listing", ROLE):
             wanted = self._declared(ROLE)
             for page in iam.get_paginator("list_roles").paginate():
                 for role in page["Roles"]:
@@ -551,7 +551,7 @@ class LiveReader:
 
     def _tables(self) -> None:
         dynamodb = self.client("dynamodb")
-        with self._reading("tables", "dynamodb"):
+        with self._reading("listing", TABLE):
             wanted = self._declared(TABLE)
             for page in dynamodb.get_paginator("list_tables").paginate():
                 for name in page["TableNames"]:
@@ -588,7 +588,7 @@ class LiveReader:
 
     def _repositories(self) -> None:
         ecr = self.client("ecr")
-        with self._reading("repositories", "ecr"):
+        with self._reading("listing", REPOSITORY):
             wanted = self._declared(REPOSITORY)
             found = False
             for page in ecr.get_paginator("describe_repositories").paginate():
@@ -679,11 +679,21 @@ def drift_findings(state: LiveState, declared: Declared, stack: str, project: st
             findings.append(
                 finding(ROLE_DRIFT, ROLE, name, "trust policy differs from the stack's")
             )
+    # A resource the audit could not list or read is unknown, not missing.
+    unread = {u.resource for u in state.unchecked}
+
+    def unreadable(kind: str, name: str) -> bool:
+        cluster_listing = f"{name.split(':', 1)[0]}:*" if kind == NODE_GROUP else None
+        return bool({kind, name, cluster_listing} & unread)
+
     for kind, names in sorted(declared.names.items()):
         for name in sorted(names - {n for k, n in state.found if k == kind}):
-            findings.append(
-                finding(MISSING, kind, name, "declared by the stack but not found in the account")
-            )
+            if not unreadable(kind, name):
+                findings.append(
+                    finding(
+                        MISSING, kind, name, "declared by the stack but not found in the account"
+                    )
+                )
     return findings
 
 

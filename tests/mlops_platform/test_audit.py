@@ -483,6 +483,15 @@ def test_a_declared_resource_that_is_gone_is_reported(account: Account) -> None:
     assert (found.rule, found.urn.rsplit("::", 1)[-1]) == ("audit-resource-missing", REPOSITORY)
 
 
+def test_what_could_not_be_listed_is_unchecked_not_missing(account: Account) -> None:
+    def denied(_real: Any, **_kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListBuckets")
+
+    result = run_audit(replacing(account, "s3", "list_buckets", denied), declared_stack())
+    assert findings(result) == []
+    assert ("listing", "aws:s3/bucket:Bucket") in {(u.check, u.resource) for u in result.unchecked}
+
+
 def test_a_resource_whose_tags_were_removed_is_still_found_through_the_export(
     account: Account,
 ) -> None:
