@@ -31,14 +31,15 @@ from pydantic.alias_generators import to_camel
 
 from components.accelerators import AcceleratorError, pool_hardware
 from components.subnet_layout import SubnetLayoutError, subnet_layout
+from mlops_guardrails.vocabulary import (
+    CONTROL_PLANE_LOG_TYPES,
+    KUBERNETES_VERSIONS,
+    ControlPlaneLogType,
+)
 
 CONFIG_KEY: Final = "platform"
 
-LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
-ALL_LOG_TYPES: Final[list[str]] = list(typing.get_args(LogType))
-# Kubernetes versions in EKS standard support on 2026-11-22 (1.34's ends on 2026-12-02); the
-# policy pack's eks-version-allowed rule carries the same list.
-SUPPORTED_KUBERNETES_VERSIONS: Final = ("1.34", "1.35", "1.36")
+ALL_LOG_TYPES: Final = list(CONTROL_PLANE_LOG_TYPES)
 AddonName = Literal[
     "vpc-cni",
     "coredns",
@@ -452,7 +453,7 @@ class EksConfig(ConfigModel):
     )
     version: str = Field(
         default="1.35",
-        description=f"Kubernetes minor version; one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}.",
+        description=f"Kubernetes minor version; one of {', '.join(KUBERNETES_VERSIONS)}.",
     )
     endpoint: EndpointConfig = Field(description="API server endpoint exposure.")
     deployer_is_cluster_admin: bool = Field(
@@ -464,7 +465,7 @@ class EksConfig(ConfigModel):
         default_factory=dict,
         description="Further roles' access to the cluster, by a stable key.",
     )
-    log_types: list[LogType] = Field(
+    log_types: list[ControlPlaneLogType] = Field(
         description="Control-plane log types sent to CloudWatch (all five in prod)."
     )
     log_retention_days: RetentionDays = Field(
@@ -493,10 +494,10 @@ class EksConfig(ConfigModel):
     @field_validator("version")
     @classmethod
     def _supported_version(cls, version: str) -> str:
-        if version not in SUPPORTED_KUBERNETES_VERSIONS:
+        if version not in KUBERNETES_VERSIONS:
             raise ValueError(
                 f"Kubernetes {version} is not supported here; use one of "
-                f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+                f"{', '.join(KUBERNETES_VERSIONS)}"
             )
         return version
 

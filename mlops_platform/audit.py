@@ -3,10 +3,10 @@
 The stack's resources are found by the platform's tags (and, given a `pulumi stack export`, by
 the names it records), read with read-only calls, and written down in the shape of a stack
 export, so the policy pack's own rules judge them with their own ids, severities and
-environment levels. Only the rules that mean the same of a live resource run (`AUDIT_RULES`);
-what only a comparison with the declared stack can show (policies added to a role, its trust
-widened, a resource gone) are the audit's own findings. A call the credentials may not make
-leaves that check unchecked, reported, never a crash.
+environment levels. Only the rules the pack marks `live` (they mean the same of a resource read
+back from AWS) run; what only a comparison with the declared stack can show (policies added to a
+role, its trust widened, a resource gone) are the audit's own findings. A call the credentials
+may not make leaves that check unchecked, reported, never a crash.
 """
 
 from __future__ import annotations
@@ -15,51 +15,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from mlops_guardrails.export import resource_state, urn
+from mlops_guardrails.pack import LIVE_RULES
 from mlops_platform.policy_check import CheckResult, Finding, PolicyPackServer, render
 
-# Pack rules whose meaning carries over to a resource read back from AWS. Left out: rules about
-# deploy-time options (protect), links between plan resources, and settings AWS does not report.
-AUDIT_RULES: Final = frozenset(
-    {
-        "required-tags",
-        "s3-sse-kms-customer-key",
-        "s3-public-access-block",
-        "s3-versioning-enabled",
-        "s3-tls-only",
-        "s3-not-public",
-        "s3-acls-disabled",
-        "kms-key-rotation",
-        "kms-key-policy-scoped",
-        "eks-endpoint-private",
-        "eks-public-endpoint-restricted",
-        "eks-control-plane-logging",
-        "eks-secrets-encryption",
-        "eks-api-authentication",
-        "eks-version-allowed",
-        "eks-nodegroup-launch-template",
-        "eks-nodegroup-no-ssh",
-        "eks-accelerator-nodes-tainted",
-        "ec2-imdsv2-required",
-        "ec2-ebs-encrypted",
-        "ec2-no-public-ip",
-        "ec2-no-secrets-in-user-data",
-        "iam-no-admin",
-        "iam-no-service-wildcards",
-        "iam-no-privilege-escalation",
-        "iam-trust-scoped",
-        "iam-workload-permissions-boundary",
-        "dynamodb-cmk-encryption",
-        "dynamodb-point-in-time-recovery",
-        "ecr-immutable-tags",
-        "ecr-kms-encryption",
-        "ecr-image-scanning",
-    }
-)
 ANY_RESOURCE: Final = "*"
 ROLE_DRIFT: Final = "iam-role-drift"
 MISSING: Final = "audit-resource-missing"
@@ -206,19 +169,13 @@ class LiveReader:
 
     def _add(self, kind: str, name: str, props: Mapping[str, Any]) -> None:
         self.state.resources.append(
-            {
-                "urn": f"urn:pulumi:{self.stack}::{self.project}::{kind}::{name}",
-                "type": kind,
-                "custom": True,
-                "id": name,
-                "inputs": dict(props),
-                "outputs": dict(props),
-                "parent": "",
-                "dependencies": [],
-                "propertyDependencies": {},
-                "protect": False,
-                "provider": "",
-            }
+            resource_state(
+                urn=urn(self.stack, self.project, kind, name),
+                type=kind,
+                id=name,
+                inputs=props,
+                outputs=props,
+            )
         )
         self.state.found.add((kind, name))
 
@@ -656,7 +613,7 @@ def drift_findings(state: LiveState, declared: Declared, stack: str, project: st
             rule=rule,
             level="mandatory",
             severity="high",
-            urn=f"urn:pulumi:{stack}::{project}::{kind}::{name}",
+            urn=urn(stack, project, kind, name),
             message=message,
             remediation=AUDIT_ONLY_REMEDIATION[rule],
         )
@@ -746,22 +703,21 @@ def audit(
     *,
     stack: str,
     project: str,
-    pack_dir: Path,
+    pack: PolicyPackServer,
     policy_config: Mapping[str, Any],
     config_source: str,
     declared: Declared | None,
 ) -> AuditResult:
-    """Read the stack's live resources and judge them by the pack's audit rules at the
+    """Read the stack's live resources and judge them by the pack's live rules at the
     environment's levels, plus the drift only the declared stack can show."""
     state = LiveReader(client, stack=stack, project=project, declared=declared).read()
-    with PolicyPackServer(pack_dir) as server:
-        rules = server.rules()
-        # Levels and tunables as the environment sets them, for the rules that apply live.
-        config = {
-            **policy_config,
-            **{rule.name: "disabled" for rule in rules if rule.name not in AUDIT_RULES},
-        }
-        result = server.check(state.resources, config, config_source)
+    rules = pack.rules()
+    # Levels and tunables as the environment sets them, for the rules that apply live.
+    config = {
+        **policy_config,
+        **{rule.name: "disabled" for rule in rules if rule.name not in LIVE_RULES},
+    }
+    result = pack.check(state.resources, config, config_source)
     unknown = {(u.check, u.resource) for u in state.unchecked}
     findings = [
         f
@@ -773,7 +729,7 @@ def audit(
     return AuditResult(
         check=CheckResult(
             findings=findings,
-            rules=[rule for rule in result.rules if rule.name in AUDIT_RULES],
+            rules=[rule for rule in result.rules if rule.name in LIVE_RULES],
             levels=result.levels,
             resources_checked=len(state.resources),
         ),

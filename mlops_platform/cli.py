@@ -1,41 +1,26 @@
 """`mlops-platform`: render and review the platform's stacks without cloud credentials."""
 
+# Each subcommand imports what it needs when it runs: `check --plan` never loads the Pulumi SDK or
+# boto3, and a cached `plan` loads neither the SDK nor the program.
+
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import boto3
-import pulumi
-from botocore.exceptions import BotoCoreError, ClientError
-
-from mlops_platform.audit import Declared, audit, render_audit
-from mlops_platform.bootstrap import bootstrap
-from mlops_platform.config_reference import render_reference
-from mlops_platform.diagram import change_marks, component_map
-from mlops_platform.diff import (
-    DiffError,
-    capacity,
-    compare,
-    load_prices,
-    render_report,
-    render_revision,
-)
-from mlops_platform.engine import STACK_TYPE, dump_deployment, render_stack
-from mlops_platform.policy_check import (
-    PolicyCheckError,
-    PolicyPackServer,
-    render,
-    resolve_config,
-    rule_table,
-    run_check,
-)
+from mlops_platform.errors import UserError
 from mlops_platform.project import ProjectError, PulumiProject
-from mlops_platform.summary import summarize
+
+if TYPE_CHECKING:
+    from mlops_platform.pack_process import PackProcess
+    from mlops_platform.policy_check import CheckResult
+    from mlops_platform.rendered import RenderedStack
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -44,120 +29,180 @@ EXIT_INCOMPLETE = 3
 POLICY_PACK_DIR = "policies"
 
 
+class CommandError(UserError):
+    """Input the command cannot work with; the message says which and why."""
+
+
+def run() -> NoReturn:
+    """The console script: `main`, tuned for a process that renders once and exits."""
+    # Loading the SDKs allocates millions of long-lived objects; with the default thresholds the
+    # collector walks them over and over (a third of a cold plan). Collect rarely instead.
+    gc.set_threshold(200_000, 50, 100)
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Tearing down a thousand SDK modules takes a second and frees nothing the OS would not.
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.command(args))
-    except ProjectError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
 def _plan(args: argparse.Namespace) -> int:
     project = _project(args)
-    try:
-        rendered = render_stack(project, args.stack)
-    except pulumi.RunError as error:
-        # Config errors and other deliberate stops: the message is the whole story.
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.out is not None:
-        args.out.write_text(dump_deployment(rendered))
-    if args.format == "mermaid":
-        print(component_map(rendered.to_deployment()["deployment"]["resources"]), end="")
-    else:
-        print(summarize(rendered), end="")
-    if args.out is not None:
-        # With a picture on stdout, the note goes where it cannot end up inside the picture.
-        print(
-            f"\nwrote {args.out} ({len(rendered.resources)} resources)",
-            file=sys.stderr if args.format == "mermaid" else sys.stdout,
-        )
+    stacks = _stacks(project, args)
+    rendered = _render(project, stacks, args.cache)
+    for number, (stack, plan) in enumerate(rendered.items()):
+        out = None
+        if args.out is not None:
+            out = args.out / f"{stack}.json" if len(stacks) > 1 else args.out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(plan.dump())
+        if number:
+            print()
+        if args.format == "mermaid":
+            from mlops_platform.diagram import component_map
+
+            print(component_map(plan.states()), end="")
+        else:
+            from mlops_platform.summary import summarize
+
+            print(summarize(plan), end="")
+        if out is not None:
+            # With a picture on stdout, the note goes where it cannot end up inside the picture.
+            print(
+                f"\nwrote {out} ({len(plan.resources)} resources)",
+                file=sys.stderr if args.format == "mermaid" else sys.stdout,
+            )
     return EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:
     project = _project(args)
+    # The pack starts first and boots while the plans are read or rendered.
+    pack = _start_pack(project)
     try:
-        if args.plan is not None:
-            title = str(args.plan)
-            resources = _export_resources(_read_json(args.plan, "plan"), title)
+        targets: dict[str, list[dict[str, Any]]] = {}
+        if args.plan:
+            for plan in args.plan:
+                targets[str(plan)] = _export_resources(_read_json(plan, "plan"), str(plan))
         else:
-            title = f"stack {args.stack}"
-            resources = render_stack(project, args.stack).to_deployment()["deployment"]["resources"]
-        config_path = args.policy_config or _environment_config(project, resources, title)
-        config = _read_json(config_path, "policy config")
-        result = run_check(project.root / POLICY_PACK_DIR, resources, config, str(config_path))
-    except (pulumi.RunError, PolicyCheckError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(render(result, args.format, title), end="")
-    return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
+            for stack, rendered in _render(project, _stacks(project, args), args.cache).items():
+                targets[f"stack {stack}"] = rendered.states()
+        results = {
+            title: _run_check(project, pack, resources, title, args.policy_config)
+            for title, resources in targets.items()
+        }
+    finally:
+        pack.stop()
+    from mlops_platform.policy_check import render, render_many
+
+    if len(results) == 1:
+        [(title, result)] = results.items()
+        print(render(result, args.format, title), end="")
+    else:
+        print(render_many(results, args.format), end="")
+    return EXIT_VIOLATIONS if any(r.mandatory for r in results.values()) else EXIT_OK
+
+
+def _run_check(
+    project: PulumiProject,
+    pack: PackProcess,
+    resources: list[dict[str, Any]],
+    title: str,
+    policy_config: Path | None,
+) -> CheckResult:
+    config_path = policy_config or _environment_config(project, resources, title)
+    return pack.server().check(
+        resources, _read_json(config_path, "policy config"), str(config_path)
+    )
 
 
 def _rules(args: argparse.Namespace) -> int:
     project = _project(args)
+    pack = _start_pack(project)
+    from mlops_platform.policy_check import resolve_config, rule_table
+
     configs = sorted((project.root / POLICY_PACK_DIR / "config").glob("*.json"))
     order = {"dev": 0, "staging": 1, "prod": 2}
     configs.sort(key=lambda path: (order.get(path.stem, len(order)), path.stem))
     try:
-        with PolicyPackServer(project.root / POLICY_PACK_DIR) as server:
-            rules = server.rules()
-        levels = {
-            path.stem: resolve_config(rules, _read_json(path, "policy config"), str(path))[0]
-            for path in configs
-        }
-    except PolicyCheckError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        rules = pack.server().rules()
+    finally:
+        pack.stop()
+    levels = {
+        path.stem: resolve_config(rules, _read_json(path, "policy config"), str(path))[0]
+        for path in configs
+    }
     print(rule_table(rules, levels), end="")
     return EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
-    try:
-        before = render_revision(project.root, args.base, args.stack)
-        after = render_stack(project, args.stack).to_deployment()["deployment"]["resources"]
-        config_path = _environment_config(project, after, f"stack {args.stack}")
-        result = run_check(
-            project.root / POLICY_PACK_DIR,
-            after,
-            _read_json(config_path, "policy config"),
-            str(config_path),
-        )
-    except (DiffError, PolicyCheckError, pulumi.RunError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    prices = load_prices()
-    advisory = len(result.findings) - len(result.mandatory)
-    changes = compare(before, after)
-    picture = None
-    if args.format == "markdown":
-        drawn, marks = change_marks(before, after, {c.urn: c.kind for c in changes})
-        picture = component_map(drawn, marks)
-    print(
-        render_report(
-            stack=args.stack,
-            revision=args.base,
-            changes=changes,
-            before=capacity(before, prices),
-            after=capacity(after, prices),
-            policy_summary=f"{len(result.mandatory)} mandatory, {advisory} advisory violations",
-            prices=prices,
-            markdown=args.format == "markdown",
-            picture=picture,
-        ),
-        end="",
+    stacks = _stacks(project, args)
+    pack = _start_pack(project)
+    from mlops_platform.diagram import change_marks, component_map
+    from mlops_platform.diff import (
+        capacity,
+        compare,
+        load_prices,
+        render_report,
+        render_revision,
     )
-    return EXIT_VIOLATIONS if result.mandatory else EXIT_OK
+    from mlops_platform.render_cache import RenderCache
 
-
-def _project(args: argparse.Namespace) -> PulumiProject:
-    return PulumiProject.find(args.project_dir.resolve())
+    cache = RenderCache.for_project(project, enabled=args.cache)
+    try:
+        # Config errors in the working tree first: they need no base render to be found.
+        after = _render(project, stacks, args.cache)
+        before = render_revision(project, args.base, stacks, cache)
+        prices = load_prices()
+        reports = []
+        mandatory = False
+        for stack in stacks:
+            old, new = before[stack].states(), after[stack].states()
+            result = _run_check(project, pack, new, f"stack {stack}", None)
+            mandatory = mandatory or bool(result.mandatory)
+            advisory = len(result.findings) - len(result.mandatory)
+            changes = compare(old, new)
+            picture = None
+            if args.format == "markdown":
+                drawn, marks = change_marks(old, new, {c.urn: c.kind for c in changes})
+                picture = component_map(drawn, marks)
+            reports.append(
+                render_report(
+                    stack=stack,
+                    revision=args.base,
+                    changes=changes,
+                    before=capacity(old, prices),
+                    after=capacity(new, prices),
+                    policy_summary=(
+                        f"{len(result.mandatory)} mandatory, {advisory} advisory violations"
+                    ),
+                    prices=prices,
+                    markdown=args.format == "markdown",
+                    picture=picture,
+                )
+            )
+    finally:
+        pack.stop()
+    print("\n".join(reports), end="")
+    return EXIT_VIOLATIONS if mandatory else EXIT_OK
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops_platform.bootstrap import bootstrap
+
     session = boto3.session.Session(region_name=args.region)
     try:
         report = bootstrap(
@@ -168,8 +213,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
             alias=args.key_alias,
         )
     except (BotoCoreError, ClientError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CommandError(str(error)) from None
     for created in report.created:
         print(f"created {created}")
     if not report.created and not report.problems:
@@ -182,14 +226,6 @@ def _bootstrap(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if report.problems else EXIT_OK
 
 
-def _export_resources(deployment: Any, title: str) -> list[dict[str, Any]]:
-    body = deployment.get("deployment") if isinstance(deployment, dict) else None
-    resources = body.get("resources") if isinstance(body, dict) else None
-    if not isinstance(resources, list):
-        raise PolicyCheckError(f"{title} has no deployment.resources: not a stack export")
-    return resources
-
-
 def _audit(args: argparse.Namespace) -> int:
     project = _project(args)
     stack_config = project.stack_config(args.stack)
@@ -199,6 +235,12 @@ def _audit(args: argparse.Namespace) -> int:
     if not isinstance(environment, str):
         raise ProjectError(f"{project.stack_file(args.stack).name}: no platform `environment`")
     config_path = project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
+    pack = _start_pack(project)
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from mlops_platform.audit import Declared, audit, render_audit
+
     session = boto3.session.Session(region_name=region)
     try:
         declared = (
@@ -210,18 +252,16 @@ def _audit(args: argparse.Namespace) -> int:
             session.client,
             stack=args.stack,
             project=project.name,
-            pack_dir=project.root / POLICY_PACK_DIR,
+            pack=pack.server(),
             policy_config=_read_json(config_path, "policy config"),
             config_source=str(config_path),
             declared=declared,
         )
-    except PolicyCheckError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except BotoCoreError as error:
         # No credentials, no network, an unknown region: nothing could be read at all.
-        print(f"error: cannot reach AWS: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CommandError(f"cannot reach AWS: {error}") from None
+    finally:
+        pack.stop()
     title = f"the live account for stack {args.stack} in {region}"
     print(render_audit(result, args.format, title), end="")
     if result.check.mandatory:
@@ -229,14 +269,64 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if result.unchecked else EXIT_OK
 
 
+def _config_reference(args: argparse.Namespace) -> int:
+    project = _project(args)
+    from mlops_platform.config_reference import render_reference
+
+    text = render_reference(project.name)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+    return EXIT_OK
+
+
+def _project(args: argparse.Namespace) -> PulumiProject:
+    return PulumiProject.find(args.project_dir.resolve())
+
+
+def _stacks(project: PulumiProject, args: argparse.Namespace) -> list[str]:
+    if args.all_stacks:
+        stacks = project.stacks()
+        if not stacks:
+            raise ProjectError(f"no Pulumi.<stack>.yaml in {project.root}")
+        return stacks
+    return list(dict.fromkeys(args.stack))
+
+
+def _render(project: PulumiProject, stacks: list[str], cache: bool) -> dict[str, RenderedStack]:
+    from mlops_platform.render_cache import RenderCache, RenderError, render_stacks
+
+    try:
+        return render_stacks(project, stacks, RenderCache.for_project(project, enabled=cache))
+    except RenderError as error:
+        raise CommandError(str(error)) from None
+
+
+def _start_pack(project: PulumiProject) -> PackProcess:
+    from mlops_platform.pack_process import PackProcess
+
+    return PackProcess.start(project.root / POLICY_PACK_DIR)
+
+
+def _export_resources(document: Any, title: str) -> list[dict[str, Any]]:
+    body = document.get("deployment") if isinstance(document, dict) else None
+    resources = body.get("resources") if isinstance(body, dict) else None
+    if not isinstance(resources, list):
+        raise CommandError(f"{title} has no deployment.resources: not a stack export")
+    return resources
+
+
 def _environment_config(
     project: PulumiProject, resources: list[dict[str, Any]], title: str
 ) -> Path:
     """The policy config of the environment the stack says it is (its `environment` output)."""
+    from mlops_guardrails.export import STACK_TYPE
+
     stack = next((r for r in resources if r.get("type") == STACK_TYPE), {})
     environment = stack.get("outputs", {}).get("environment")
     if environment is None:
-        raise PolicyCheckError(f"{title} has no `environment` output; pass --policy-config")
+        raise CommandError(f"{title} has no `environment` output; pass --policy-config")
     return project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
 
 
@@ -244,19 +334,35 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())
     except OSError as error:
-        raise PolicyCheckError(f"cannot read {what} {path}: {error.strerror}") from None
+        raise CommandError(f"cannot read {what} {path}: {error.strerror}") from None
     except json.JSONDecodeError as error:
-        raise PolicyCheckError(f"{what} {path} is not JSON: {error}") from None
+        raise CommandError(f"{what} {path} is not JSON: {error}") from None
 
 
-def _config_reference(args: argparse.Namespace) -> int:
-    project = _project(args)
-    text = render_reference(project.name)
-    if args.out is None:
-        print(text, end="")
-    else:
-        args.out.write_text(text)
-    return EXIT_OK
+def _stack_arguments(command: argparse.ArgumentParser, *, required: bool) -> None:
+    """--stack, repeatable, or --all-stacks: several stacks render in one process."""
+    group = command.add_mutually_exclusive_group(required=required)
+    group.add_argument(
+        "--stack",
+        action="append",
+        help="stack name, e.g. dev (Pulumi.dev.yaml); repeat for several",
+    )
+    group.add_argument(
+        "--all-stacks", action="store_true", help="every Pulumi.<stack>.yaml of the project"
+    )
+
+
+def _cache_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help=(
+            "render even if an identical render is cached (the cache is keyed by every file, "
+            "version and setting a render reads; default directory .cache/renders, or "
+            "$MLOPS_PLATFORM_CACHE_DIR)"
+        ),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -271,40 +377,54 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        help="render a stack offline: no credentials, CLI or network",
+        help="render stacks offline: no credentials, CLI or network",
         description=(
             "Run the stack program in-process under a recording mock engine and summarize what "
             "it would create; --out writes it in the shape of `pulumi stack export`."
         ),
     )
-    plan.add_argument("--stack", required=True, help="stack name, e.g. dev (Pulumi.dev.yaml)")
-    plan.add_argument("--out", type=Path, help="write the rendered stack as JSON to this file")
+    _stack_arguments(plan, required=True)
+    plan.add_argument(
+        "--out",
+        type=Path,
+        help="write the rendered stack as JSON to this file (several stacks: <dir>/<stack>.json)",
+    )
     plan.add_argument(
         "--format",
         choices=("text", "mermaid"),
         default="text",
         help="text: what it creates and what is protected; mermaid: the component map",
     )
+    _cache_argument(plan)
     plan.set_defaults(command=_plan)
 
     check = commands.add_parser(
         "check",
-        help="run the policy pack over a stack, as `pulumi preview --policy-pack` would",
+        help="run the policy pack over stacks, as `pulumi preview --policy-pack` would",
         description=(
-            "Start the pack in policies/ and run it over the analyzer gRPC protocol against a "
-            "stack rendered offline (--stack) or any `pulumi stack export` file (--plan). Exits "
-            "1 on a mandatory violation."
+            "Start the pack in policies/ and run it over the analyzer gRPC protocol against "
+            "stacks rendered offline (--stack, --all-stacks) or `pulumi stack export` files "
+            "(--plan). Exits 1 on a mandatory violation."
         ),
     )
     target = check.add_mutually_exclusive_group(required=True)
-    target.add_argument("--stack", help="render this stack offline first, then check it")
-    target.add_argument("--plan", type=Path, help="check this plan or `pulumi stack export` file")
+    target.add_argument(
+        "--stack", action="append", help="render this stack offline first; repeat for several"
+    )
+    target.add_argument("--all-stacks", action="store_true", help="every stack of the project")
+    target.add_argument(
+        "--plan",
+        type=Path,
+        action="append",
+        help="check this plan or `pulumi stack export` file; repeat for several",
+    )
     check.add_argument(
         "--policy-config",
         type=Path,
         help="policy pack config (default: policies/config/<environment>.json)",
     )
     check.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    _cache_argument(check)
     check.set_defaults(command=_check)
 
     rules = commands.add_parser(
@@ -314,19 +434,21 @@ def _parser() -> argparse.ArgumentParser:
 
     diff = commands.add_parser(
         "diff",
-        help="what a change does to a stack: resources, replacements, policy, GPUs and cost",
+        help="what a change does to stacks: resources, replacements, policy, GPUs and cost",
         description=(
-            "Render the stack at a base git revision (by that revision's own code) and at the "
-            "working tree, offline, and report added, changed and removed resources with "
-            "property-level differences, replacements and protected resources first, the policy "
-            "result, the accelerator ceiling and an estimated monthly cost before and after."
+            "Render the stacks at a base git revision (by that revision's own code, once per "
+            "revision: renders are cached) and at the working tree, offline, and report added, "
+            "changed and removed resources with property-level differences, replacements and "
+            "protected resources first, the policy result, the accelerator ceiling and an "
+            "estimated monthly cost before and after."
         ),
     )
-    diff.add_argument("--stack", required=True)
+    _stack_arguments(diff, required=True)
     diff.add_argument(
         "--base", required=True, help="git revision to compare against, e.g. origin/main"
     )
     diff.add_argument("--format", choices=("text", "markdown"), default="text")
+    _cache_argument(diff)
     diff.set_defaults(command=_diff)
 
     state = commands.add_parser(
@@ -349,11 +471,11 @@ def _parser() -> argparse.ArgumentParser:
         help="drift and compliance of the live account against the platform's guarantees",
         description=(
             "Read the stack's resources in AWS (found by the platform's tags, and by the names "
-            "in --plan) with read-only calls and judge them by the policy pack's rules at the "
-            "environment's levels. With --plan (a `pulumi stack export`), also report roles "
-            "given policies or trust the stack does not declare, and declared resources that "
-            "are gone. Exits 1 on a mandatory finding, 3 if some checks could not run (each is "
-            "listed), 0 otherwise."
+            "in --plan) with read-only calls and judge them by the policy pack's rules that "
+            "apply to live resources, at the environment's levels. With --plan (a `pulumi stack "
+            "export`), also report roles given policies or trust the stack does not declare, "
+            "and declared resources that are gone. Exits 1 on a mandatory finding, 3 if some "
+            "checks could not run (each is listed), 0 otherwise."
         ),
     )
     live.add_argument("--stack", required=True)
@@ -371,4 +493,4 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from mlops_platform.engine import STACK_TYPE
+from mlops_guardrails.export import STACK_TYPE
 
 ADDED: Final = "added"
 CHANGED: Final = "changed"

@@ -1,7 +1,8 @@
 """What a change does to a stack: the plan at a base git revision against the working tree.
 
 The base is rendered by its own code (a detached worktree, its own `infra/` and `components/`),
-so a refactor shows as the resource changes it really causes.
+so a refactor shows as the resource changes it really causes; that render is cached by the
+revision's content, so each base is rendered once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES
+from mlops_guardrails.export import PROVIDER_TYPE_PREFIX
+from mlops_platform.errors import UserError
+from mlops_platform.project import PulumiProject
+from mlops_platform.render_cache import RenderCache, render_key, revision_sources
+from mlops_platform.rendered import RenderedStack
 
 # Properties whose change makes the provider replace the resource (delete and create), from the
 # pulumi-aws schema's ForceNew fields for the types this platform creates. The SDK does not
@@ -52,7 +58,7 @@ PRICES_FILE: Final = Path(__file__).with_name("prices.json")
 HOURS_PER_MONTH: Final = 730
 
 
-class DiffError(Exception):
+class DiffError(UserError):
     """The base revision cannot be found or rendered; the message says which and why."""
 
 
@@ -78,36 +84,113 @@ class ResourceChange:
         return any(p.replaces for p in self.properties)
 
 
-def render_revision(root: Path, revision: str, stack: str) -> list[dict[str, Any]]:
-    """The stack's plan as the code at `revision` renders it."""
+def render_revision(
+    project: PulumiProject, revision: str, stacks: Sequence[str], cache: RenderCache
+) -> dict[str, RenderedStack]:
+    """The stacks as the code at `revision` renders them: from the cache when that code and
+    those stack files were rendered before, otherwise by that revision's own code, all stacks in
+    one process."""
+    commit = _commit(project.root, revision)
+    main = (project.main / "__main__.py" if project.main.is_dir() else project.main).relative_to(
+        project.root
+    )
+    keys: dict[str, str] = {}
+    rendered: dict[str, RenderedStack] = {}
+    for stack in stacks:
+        sources = revision_sources(project.root, commit, stack, main.as_posix())
+        if sources is None:
+            raise DiffError(f"stack {stack} has no Pulumi.{stack}.yaml at {revision}")
+        keys[stack] = render_key(project.name, stack, sources)
+        hit = cache.get(keys[stack])
+        if hit is not None:
+            rendered[stack] = hit
+    missing = [stack for stack in stacks if stack not in rendered]
+    if missing:
+        for stack, fresh in _render_in_worktree(project.root, commit, revision, missing).items():
+            cache.put(keys[stack], fresh)
+            rendered[stack] = fresh
+    return rendered
+
+
+def _commit(root: Path, revision: str) -> str:
+    found = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise DiffError(f"base revision {revision!r} not found in {root}")
+    return found.stdout.strip()
+
+
+# Runs in the base revision's worktree, on that revision's engine: only the API every revision
+# has (render_stack, to_deployment) is used.
+_RENDER_DRIVER = """
+import gc, json, sys
+from pathlib import Path
+from mlops_platform.engine import render_stack
+from mlops_platform.project import PulumiProject
+
+gc.set_threshold(200_000, 50, 100)
+project = PulumiProject.load(Path(sys.argv[1]))
+out = Path(sys.argv[2])
+for stack in sys.argv[3:]:
+    try:
+        plan = render_stack(project, stack)
+    except Exception as error:
+        (out / f"{stack}.error").write_text(str(error))
+        continue
+    record = {
+        "project": plan.project,
+        "stack": stack,
+        "deployment": plan.to_deployment(),
+        "ignoreChanges": {
+            r.urn: r.ignore_changes for r in plan.resources if getattr(r, "ignore_changes", None)
+        },
+    }
+    (out / f"{stack}.json").write_text(json.dumps(record))
+"""
+
+
+def _render_in_worktree(
+    root: Path, commit: str, revision: str, stacks: Sequence[str]
+) -> dict[str, RenderedStack]:
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch) / "tree"
         added = subprocess.run(
-            ["git", "-C", str(root), "worktree", "add", "--detach", str(tree), revision],
+            ["git", "-C", str(root), "worktree", "add", "--detach", str(tree), commit],
             capture_output=True,
             text=True,
             check=False,
         )
         if added.returncode != 0:
-            raise DiffError(f"base revision {revision!r} not found: {added.stderr.strip()}")
+            raise DiffError(f"cannot check out {revision!r}: {added.stderr.strip()}")
         try:
-            out = Path(scratch) / "plan.json"
-            rendered = subprocess.run(
-                [sys.executable, "-m", "mlops_platform.cli", "--project-dir", str(tree),
-                 "plan", "--stack", stack, "--out", str(out)],
+            out = Path(scratch) / "plans"
+            out.mkdir()
+            # The revision's own packages, the pack's vocabulary included, come first.
+            path = os.pathsep.join([str(tree), str(tree / "policies")])
+            driven = subprocess.run(
+                [sys.executable, "-c", _RENDER_DRIVER, str(tree), str(out), *stacks],
                 cwd=tree,
-                env={**os.environ, "PYTHONPATH": str(tree)},
+                env={**os.environ, "PYTHONPATH": path},
                 capture_output=True,
                 text=True,
                 check=False,
-            )  # fmt: skip
-            if rendered.returncode != 0:
-                detail = "\n".join(rendered.stderr.strip().splitlines()[-10:])
-                raise DiffError(
-                    f"base revision {revision!r} does not render stack {stack}:\n{detail}"
-                )
-            resources: list[dict[str, Any]] = json.loads(out.read_text())["deployment"]["resources"]
-            return resources
+            )
+            rendered = {}
+            for stack in stacks:
+                record = out / f"{stack}.json"
+                if not record.is_file():
+                    failure = out / f"{stack}.error"
+                    reason = failure.read_text() if failure.is_file() else driven.stderr
+                    detail = "\n".join(reason.strip().splitlines()[-10:])
+                    raise DiffError(
+                        f"base revision {revision!r} does not render stack {stack}:\n{detail}"
+                    )
+                rendered[stack] = RenderedStack.from_record(json.loads(record.read_text()))
+            return rendered
         finally:
             subprocess.run(
                 ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)],
@@ -142,7 +225,7 @@ def compare(
     new = {r["urn"]: r for r in after if r.get("custom")}
     changes = []
     for urn in sorted(old.keys() | new.keys()):
-        if str(urn).split("::")[2].startswith("pulumi:providers:"):
+        if str(urn).split("::")[2].startswith(PROVIDER_TYPE_PREFIX):
             continue
         was, now = old.get(urn), new.get(urn)
         if was is None or now is None:

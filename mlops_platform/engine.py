@@ -4,11 +4,16 @@ Pulumi's mock monitor does not hand parent, dependencies or options to `Mocks.ne
 (pulumi/pulumi#14421), so `RecordingMonitor` records each RegisterResource request itself and
 then lets the SDK's monitor answer it. The program runs through `run_in_stack`, as the Python
 language host runs it under `pulumi up`, so its exports land on the stack resource.
+
+The engine drives SDK internals (the mock monitor and settings, `run_in_stack`, the RPC manager
+and the set of pending outputs); `pyproject.toml` pins the SDK to the releases this is tested on
+and `tests/mlops_platform/test_sdk_internals.py` fails by name when one of them changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import json
@@ -16,111 +21,26 @@ import logging
 import runpy
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.empty_pb2 import Empty
+from pulumi.runtime import stack as sdk_stack
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
-from pulumi.runtime.settings import configure
+from pulumi.runtime.settings import SETTINGS, _get_rpc_manager, configure
 from pulumi.runtime.stack import run_in_stack
 
+from mlops_guardrails.export import (
+    PROVIDER_TYPE_PREFIX,
+    SECRET_SIG,
+    SECRET_SIG_KEY,
+    STACK_TYPE,
+    urn,
+)
 from mlops_platform.mock_cloud import MockCloud
 from mlops_platform.project import PulumiProject, StackConfig
-
-STACK_TYPE = "pulumi:pulumi:Stack"
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-
-@dataclass
-class RecordedResource:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    id: str
-    parent: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
-    protect: bool
-    retain_on_delete: bool
-    provider: str
-    ignore_changes: list[str] = field(default_factory=list)
-    """Kept for review and tests; `pulumi stack export` has no place for it."""
-
-    def to_state(self) -> dict[str, Any]:
-        """This resource as an entry of `pulumi stack export`'s `deployment.resources`."""
-        state: dict[str, Any] = {"urn": self.urn, "custom": self.custom}
-        if self.custom:
-            state["id"] = self.id
-        state.update(
-            type=self.type,
-            inputs=self.inputs,
-            outputs=self.outputs,
-            parent=self.parent,
-            dependencies=self.dependencies,
-            propertyDependencies=self.property_dependencies,
-            protect=self.protect,
-            retainOnDelete=self.retain_on_delete,
-            provider=self.provider,
-        )
-        return state
-
-
-@dataclass
-class RenderedStack:
-    project: str
-    stack: str
-    resources: list[RecordedResource]
-    """In dependency order: everything a resource refers to comes before it."""
-    _by_urn: dict[str, RecordedResource] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._by_urn = {resource.urn: resource for resource in self.resources}
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        """The stack's exports."""
-        return self.of_type(STACK_TYPE)[0].outputs
-
-    def get(self, urn: str) -> RecordedResource:
-        return self._by_urn[urn]
-
-    def of_type(self, type_token: str) -> list[RecordedResource]:
-        return [resource for resource in self.resources if resource.type == type_token]
-
-    def children(self, urn: str) -> list[RecordedResource]:
-        return [resource for resource in self.resources if resource.parent == urn]
-
-    def dependents_through(self, urn: str, prop: str) -> list[RecordedResource]:
-        """Resources whose input `prop` was computed from the resource `urn`."""
-        return [
-            resource
-            for resource in self.resources
-            if urn in resource.property_dependencies.get(prop, [])
-        ]
-
-    def to_deployment(self) -> dict[str, Any]:
-        """The stack in the shape of `pulumi stack export` (a version 3 deployment)."""
-        return {
-            "version": 3,
-            "deployment": {
-                "manifest": {
-                    "time": "0001-01-01T00:00:00Z",
-                    "magic": "",
-                    "version": "mlops-platform offline plan",
-                },
-                "resources": [resource.to_state() for resource in self.resources],
-            },
-        }
-
-
-def dump_deployment(rendered: RenderedStack) -> str:
-    return json.dumps(rendered.to_deployment(), indent=2, sort_keys=True) + "\n"
+from mlops_platform.rendered import RecordedResource, RenderedStack
 
 
 class RecordingMonitor(MockMonitor):
@@ -136,7 +56,7 @@ class RecordingMonitor(MockMonitor):
         """URNs as the engine makes them: the parent's whole type chain, the stack left out."""
         parent_type = parent.split("::")[2] if parent else STACK_TYPE
         qualified = type_ if parent_type == STACK_TYPE else f"{parent_type}${type_}"
-        return f"urn:pulumi:{self.stack}::{self.project}::{qualified}::{name}"
+        return urn(self.stack, self.project, qualified, name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802  (gRPC method name)
         response = super().RegisterResource(request)
@@ -176,7 +96,7 @@ class RecordingMonitor(MockMonitor):
 def _takes_default_provider(type_token: str, custom: bool) -> bool:
     """Custom resources run on their package's default provider unless given one; providers
     themselves run on none."""
-    return custom and not type_token.startswith("pulumi:providers:")
+    return custom and not type_token.startswith(PROVIDER_TYPE_PREFIX)
 
 
 def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
@@ -230,7 +150,8 @@ def render_program(
         loop.set_default_executor(_ExecutorWithThreadLoops())
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(run_in_stack(program))
+            with _quiescence_in_one_pass():
+                loop.run_until_complete(run_in_stack(program))
         finally:
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
@@ -241,6 +162,43 @@ def render_program(
     contextvars.Context().run(run)
     resources = _with_default_providers(list(monitor.recorded.values()), project, stack, cloud)
     return RenderedStack(project=project, stack=stack, resources=_dependency_order(resources))
+
+
+@contextlib.contextmanager
+def _quiescence_in_one_pass() -> Iterator[None]:
+    """Wait for the program's outstanding work as the SDK does, in linear rather than
+    quadratic time.
+
+    After the program returns, the SDK's `wait_for_rpcs` waits for the first of all pending
+    outputs to finish, then starts over with the rest: O(outputs) per finished output, half of a
+    200-resource render. Waiting for all of them at once keeps its meaning (every RPC and output
+    finished, the first failure raised) and the plan byte for byte.
+    """
+    original = sdk_stack.wait_for_rpcs
+    sdk_stack.wait_for_rpcs = _wait_for_rpcs
+    try:
+        yield
+    finally:
+        sdk_stack.wait_for_rpcs = original
+
+
+async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
+    rpc_manager = _get_rpc_manager()
+    while True:
+        while rpc_manager.rpcs:
+            await asyncio.sleep(0)
+            await rpc_manager.rpcs.pop()
+        if rpc_manager.unhandled_exception is not None:
+            raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
+        while await_all_outstanding_tasks:
+            with SETTINGS.lock:
+                pending = list(SETTINGS.outputs)
+                SETTINGS.outputs.clear()
+            if not pending:
+                break
+            await asyncio.gather(*pending)
+        if not rpc_manager.rpcs:
+            return
 
 
 class _ExecutorWithThreadLoops(ThreadPoolExecutor):
@@ -296,17 +254,17 @@ def _with_default_providers(
         package = resource.type.split(":", 1)[0]
         version = resource.provider.removeprefix("default:")
         name = "default_" + version.replace(".", "_") if version else "default"
-        urn = f"urn:pulumi:{stack}::{project}::pulumi:providers:{package}::{name}"
-        if urn not in providers:
+        provider_urn = urn(stack, project, f"{PROVIDER_TYPE_PREFIX}{package}", name)
+        if provider_urn not in providers:
             inputs = {"version": version} if version else {}
             if package == "aws":
                 inputs["region"] = cloud.region
-            providers[urn] = RecordedResource(
-                urn=urn,
-                type=f"pulumi:providers:{package}",
+            providers[provider_urn] = RecordedResource(
+                urn=provider_urn,
+                type=f"{PROVIDER_TYPE_PREFIX}{package}",
                 name=name,
                 custom=True,
-                id=cloud.provider_id(urn),
+                id=cloud.provider_id(provider_urn),
                 parent="",
                 inputs=inputs,
                 outputs=dict(inputs),
@@ -316,7 +274,7 @@ def _with_default_providers(
                 retain_on_delete=False,
                 provider="",
             )
-        resource.provider = f"{urn}::{providers[urn].id}"
+        resource.provider = f"{provider_urn}::{providers[provider_urn].id}"
     return [*providers.values(), *resources]
 
 
@@ -324,23 +282,23 @@ def _dependency_order(resources: list[RecordedResource]) -> list[RecordedResourc
     """Topological order with ties broken by URN: stable whatever order RPCs completed in."""
     by_urn = {resource.urn: resource for resource in resources}
     prerequisites = {
-        urn: set(_refers_to(resource)) & by_urn.keys() for urn, resource in by_urn.items()
+        key: set(_refers_to(resource)) & by_urn.keys() for key, resource in by_urn.items()
     }
-    dependents: dict[str, list[str]] = {urn: [] for urn in by_urn}
-    for urn, needs in prerequisites.items():
+    dependents: dict[str, list[str]] = {key: [] for key in by_urn}
+    for key, needs in prerequisites.items():
         for need in needs:
-            dependents[need].append(urn)
+            dependents[need].append(key)
     # The stack resource leads, as in `pulumi stack export`.
     ready = [
-        (by_urn[urn].type != STACK_TYPE, urn) for urn, needs in prerequisites.items() if not needs
+        (by_urn[key].type != STACK_TYPE, key) for key, needs in prerequisites.items() if not needs
     ]
     heapq.heapify(ready)
     ordered = []
     while ready:
-        _, urn = heapq.heappop(ready)
-        ordered.append(by_urn[urn])
-        for dependent in dependents[urn]:
-            prerequisites[dependent].discard(urn)
+        _, key = heapq.heappop(ready)
+        ordered.append(by_urn[key])
+        for dependent in dependents[key]:
+            prerequisites[dependent].discard(key)
             if not prerequisites[dependent]:
                 heapq.heappush(ready, (True, dependent))
     return ordered

@@ -10,10 +10,6 @@ So what is checked here is exactly what the CLI loads.
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -26,8 +22,12 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.empty_pb2 import Empty
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-SECRET_SIG_KEY: Final = "4dabf18193072939515e22adb298388d"
-STARTUP_SECONDS: Final = 60
+from mlops_guardrails.export import PROVIDER_TYPE_PREFIX, SECRET_SIG_KEY, urn_name
+from mlops_platform.errors import PolicyCheckError
+from mlops_platform.pack_process import PackProcess
+
+__all__ = ["PackProcess", "PolicyCheckError", "PolicyPackServer"]
+
 CALL_SECONDS: Final = 120
 LEVELS: Final = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -42,10 +42,6 @@ SEVERITIES: Final = {
     analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
     analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
 }
-
-
-class PolicyCheckError(Exception):
-    """The pack would not start, its config is wrong, or the plan cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -84,49 +80,40 @@ class CheckResult:
 
 
 class PolicyPackServer:
-    """The pack's analyzer, started as the Pulumi CLI starts it; use as a context manager."""
+    """A client of the pack's analyzer.
 
-    def __init__(self, pack_dir: Path, python: str = sys.executable) -> None:
+    As a context manager it starts the pack and stops it on exit; `PackProcess.server()` gives
+    one for a pack already started.
+    """
+
+    def __init__(self, pack_dir: Path) -> None:
         self.pack_dir = pack_dir
-        self.python = python
+        self._process: PackProcess | None = None
 
-    def __enter__(self) -> PolicyPackServer:
-        self._process = subprocess.Popen(
-            [self.python, "__main__.py"],
-            cwd=self.pack_dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        port = self._read_port()
+    @classmethod
+    def connect(cls, port: int) -> PolicyPackServer:
+        server = cls(Path())
+        server._open(port)
+        return server
+
+    def _open(self, port: int) -> None:
         self._channel = grpc.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
         )
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> PolicyPackServer:
+        self._process = PackProcess.start(self.pack_dir)
+        self._open(self._process.port())
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._channel.close()
-        self._process.kill()
-        self._process.communicate()
-
-    def _read_port(self) -> int:
-        assert self._process.stdout is not None
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(
-            target=lambda: lines.put(self._process.stdout.readline()),  # type: ignore[union-attr]
-            daemon=True,
-        ).start()
-        try:
-            first = lines.get(timeout=STARTUP_SECONDS).strip()
-            return int(first)
-        except (queue.Empty, ValueError):
-            self._process.kill()
-            _, errors = self._process.communicate()
-            detail = "\n".join(errors.strip().splitlines()[-15:]) or "(no output)"
-            raise PolicyCheckError(
-                f"the policy pack in {self.pack_dir} failed to start:\n{detail}"
-            ) from None
+        self.close()
+        if self._process is not None:
+            self._process.stop()
 
     def rules(self) -> list[Rule]:
         info = self.stub.GetAnalyzerInfo(Empty(), timeout=CALL_SECONDS)
@@ -209,7 +196,7 @@ class StackView:
         self.providers = {
             f"{r['urn']}::{r.get('id', '')}": r
             for r in resources
-            if str(r.get("type", "")).startswith("pulumi:providers:")
+            if str(r.get("type", "")).startswith(PROVIDER_TYPE_PREFIX)
         }
         provider_urns = {p["urn"] for p in self.providers.values()}
         self.analyzed = [r for r in resources if r.get("custom") and r["urn"] not in provider_urns]
@@ -224,7 +211,7 @@ class StackView:
         return analyzer_pb2.AnalyzerProviderResource(
             type=provider["type"],
             urn=provider["urn"],
-            name=_name(provider["urn"]),
+            name=urn_name(provider["urn"]),
             properties=_struct(provider.get("inputs", {})),
         )
 
@@ -238,7 +225,7 @@ class StackView:
         return analyzer_pb2.AnalyzeRequest(
             type=resource["type"],
             urn=resource["urn"],
-            name=_name(resource["urn"]),
+            name=urn_name(resource["urn"]),
             properties=_struct(resource.get("inputs", {})),
             options=self._options(resource),
             provider=self._provider(resource),
@@ -250,7 +237,7 @@ class StackView:
                 analyzer_pb2.AnalyzerResource(
                     type=r["type"],
                     urn=r["urn"],
-                    name=_name(r["urn"]),
+                    name=urn_name(r["urn"]),
                     properties=_struct(r.get("outputs", {})),
                     options=self._options(r),
                     provider=self._provider(r),
@@ -264,10 +251,6 @@ class StackView:
                 for r in self.all
             ]
         )
-
-
-def _name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
 
 
 def _struct(properties: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -330,16 +313,6 @@ def resolve_config(
     return levels, properties
 
 
-def run_check(
-    pack_dir: Path,
-    resources: Sequence[Mapping[str, Any]],
-    config: Mapping[str, Any],
-    config_source: str,
-) -> CheckResult:
-    with PolicyPackServer(pack_dir) as server:
-        return server.check(resources, config, config_source)
-
-
 def _detail(diagnostic: analyzer_pb2.AnalyzeDiagnostic) -> str:
     """The SDK prefixes every message with the rule's description; keep what is specific."""
     message = diagnostic.message
@@ -352,7 +325,7 @@ def short_resource(urn: str) -> str:
     if not urn:
         return "(stack)"
     qualified_type = urn.split("::")[2]
-    return f"{qualified_type.rsplit('$', 1)[-1]}::{_name(urn)}"
+    return f"{qualified_type.rsplit('$', 1)[-1]}::{urn_name(urn)}"
 
 
 def render(result: CheckResult, fmt: str, title: str) -> str:
@@ -370,6 +343,14 @@ def render(result: CheckResult, fmt: str, title: str) -> str:
             + "\n"
         )
     return "\n".join((_markdown if fmt == "markdown" else _text)(result, title)) + "\n"
+
+
+def render_many(results: Mapping[str, CheckResult], fmt: str) -> str:
+    """Several checks in one report: their reports in turn, or a JSON list of them."""
+    if fmt == "json":
+        documents = [json.loads(render(result, fmt, title)) for title, result in results.items()]
+        return json.dumps(documents, indent=2) + "\n"
+    return "\n".join(render(result, fmt, title) for title, result in results.items())
 
 
 def _summary(result: CheckResult) -> str:

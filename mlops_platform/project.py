@@ -9,11 +9,13 @@ from typing import Any
 
 import yaml
 
+from mlops_platform.errors import UserError
+
 # The CLI decrypts `secure:` values; offline there is no key, so the program gets this marker.
 SECRET_PLACEHOLDER = "[secret: not decrypted offline]"
 
 
-class ProjectError(Exception):
+class ProjectError(UserError):
     """A project or stack file that cannot be read; the message says which and why."""
 
 

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Final
 
-from mlops_platform.engine import RenderedStack
-
-# Resource types that hold data or identity that cannot be recreated by a redeploy.
-STATEFUL_TYPES: Final = frozenset(
-    {
-        "aws:s3/bucket:Bucket",
-        "aws:kms/key:Key",
-        "aws:dynamodb/table:Table",
-        "aws:ecr/repository:Repository",
-        "aws:sagemaker/featureGroup:FeatureGroup",
-        "aws:cloudwatch/logGroup:LogGroup",
-        "aws:eks/cluster:Cluster",
-        "aws:amp/workspace:Workspace",
-    }
-)
+from mlops_guardrails.vocabulary import STATEFUL_TYPES
+from mlops_platform.rendered import RenderedStack
 
 
 def summarize(rendered: RenderedStack) -> str:

@@ -1,18 +1,29 @@
-"""Shared fixtures: the project, and each stack rendered once per test session."""
+"""Shared fixtures: the project, each stack rendered once (or read from the render cache), and a
+runner that renders one component with fixture arguments."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from mlops_platform.engine import RecordedResource, RenderedStack, render_program, render_stack
+from mlops_platform.engine import render_program
+from mlops_platform.policy_check import PolicyPackServer
 from mlops_platform.project import PulumiProject, StackConfig
+from mlops_platform.render_cache import RenderCache, render_stacks
+from mlops_platform.rendered import RecordedResource, RenderedStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def pack() -> Iterator[PolicyPackServer]:
+    """The policy pack, started once for the session as the Pulumi CLI starts it."""
+    with PolicyPackServer(REPO_ROOT / "policies") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +33,9 @@ def project() -> PulumiProject:
 
 @pytest.fixture(scope="session")
 def rendered_stacks(project: PulumiProject) -> dict[str, RenderedStack]:
-    return {stack: render_stack(project, stack) for stack in STACKS}
+    # Through the render cache, as the CLI renders them: the cache's own tests prove a hit is the
+    # render byte for byte.
+    return render_stacks(project, STACKS, RenderCache.for_project(project))
 
 
 @pytest.fixture(params=STACKS)

@@ -215,6 +215,7 @@ RULES = [
         check=_no_ssh,
         severity=Severity.HIGH,
         remediation="Remove remote_access; nodes are reached with SSM Session Manager.",
+        live=True,
     ),
     resource_rule(
         name="eks-nodegroup-launch-template",
@@ -223,6 +224,7 @@ RULES = [
         check=_launch_template,
         severity=Severity.MEDIUM,
         remediation="Pass launch_template(id, version) of one with IMDSv2 and encrypted EBS.",
+        live=True,
     ),
     resource_rule(
         name="gpu-capacity-ceiling",
@@ -265,6 +267,7 @@ RULES = [
             "Add the taint nvidia.com/gpu=true:NO_SCHEDULE (Neuron: aws.amazon.com/neuron) and "
             "tolerate it in accelerator workloads."
         ),
+        live=True,
     ),
     resource_rule(
         name="ec2-imdsv2-required",
@@ -278,6 +281,7 @@ RULES = [
             "pods get AWS access through Pod Identity or IRSA."
         ),
         tunables=IMDS_TUNABLES,
+        live=True,
     ),
     resource_rule(
         name="ec2-ebs-encrypted",
@@ -290,6 +294,7 @@ RULES = [
             "Map the root device with ebs(encrypted='true', kms_key_id=<key ARN>, "
             "volume_type='gp3')."
         ),
+        live=True,
     ),
     resource_rule(
         name="ec2-no-public-ip",
@@ -299,6 +304,7 @@ RULES = [
         severity=Severity.HIGH,
         framework=aws_fsbp("EC2.25"),
         remediation="Set associate_public_ip_address='false'; nodes sit in private subnets.",
+        live=True,
     ),
     resource_rule(
         name="ec2-no-secrets-in-user-data",
@@ -307,5 +313,6 @@ RULES = [
         check=_no_secrets_in_user_data,
         severity=Severity.HIGH,
         remediation="Fetch secrets at boot from Secrets Manager or SSM with the node's role.",
+        live=True,
     ),
 ]

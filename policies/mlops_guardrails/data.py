@@ -60,6 +60,7 @@ RULES = [
         check=_table_cmk,
         severity=Severity.MEDIUM,
         remediation="Set server_side_encryption(enabled=True, kms_key_arn=<key ARN>).",
+        live=True,
     ),
     resource_rule(
         name="dynamodb-point-in-time-recovery",
@@ -69,6 +70,7 @@ RULES = [
         severity=Severity.MEDIUM,
         framework=aws_fsbp("DynamoDB.2"),
         remediation="Set point_in_time_recovery(enabled=True).",
+        live=True,
     ),
     resource_rule(
         name="sagemaker-feature-group-encrypted",

@@ -75,6 +75,7 @@ RULES = [
         severity=Severity.MEDIUM,
         framework=aws_fsbp("ECR.2"),
         remediation="Set image_tag_mutability='IMMUTABLE'.",
+        live=True,
     ),
     resource_rule(
         name="ecr-kms-encryption",
@@ -83,6 +84,7 @@ RULES = [
         check=_kms,
         severity=Severity.MEDIUM,
         remediation="Set encryption_configurations=[{encryption_type: 'KMS', kms_key: <key ARN>}].",
+        live=True,
     ),
     resource_rule(
         name="ecr-not-public",
@@ -103,6 +105,7 @@ RULES = [
             "Add an aws.ecr.RegistryScanningConfiguration (ENHANCED) with a rule covering "
             "the repository."
         ),
+        live=True,
     ),
     stack_rule(
         name="ecr-lifecycle-policy",

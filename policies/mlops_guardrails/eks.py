@@ -11,20 +11,20 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import as_strings, is_true, mapping
 from mlops_guardrails.rule import resource_rule, setting
+from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES, KUBERNETES_VERSIONS
 
 CLUSTER: Final = "aws:eks/cluster:Cluster"
 ACCESS_ENTRY: Final = "aws:eks/accessEntry:AccessEntry"
 ACCESS_POLICY_ASSOCIATION: Final = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 ADDON: Final = "aws:eks/addon:Addon"
-ALL_LOG_TYPES: Final = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CLUSTER_ADMIN_POLICIES: Final = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
 OPEN_CIDRS: Final = frozenset({"0.0.0.0/0", "::/0"})
 
 LOGGING_TUNABLES: Final = {
     "requiredLogTypes": {
         "type": "array",
-        "items": {"enum": ALL_LOG_TYPES},
-        "default": ALL_LOG_TYPES,
+        "items": {"enum": list(CONTROL_PLANE_LOG_TYPES)},
+        "default": list(CONTROL_PLANE_LOG_TYPES),
         "description": "Control-plane log types every cluster must send to CloudWatch.",
     }
 }
@@ -32,8 +32,7 @@ VERSION_TUNABLES: Final = {
     "allowedVersions": {
         "type": "array",
         "items": {"type": "string", "pattern": "^1\\.[0-9]+$"},
-        # Versions in EKS standard support on 2026-11-22 (1.34's ends 2026-12-02).
-        "default": ["1.34", "1.35", "1.36"],
+        "default": list(KUBERNETES_VERSIONS),
         "description": "Kubernetes minor versions clusters may run.",
     }
 }
@@ -139,6 +138,7 @@ RULES = [
         severity=Severity.HIGH,
         framework=cis_eks("5.3.1"),
         remediation="Set encryption_config with resources=['secrets'] and provider.key_arn.",
+        live=True,
     ),
     resource_rule(
         name="eks-endpoint-private",
@@ -151,6 +151,7 @@ RULES = [
             "Set vpc_config.endpoint_public_access=False and endpoint_private_access=True; "
             "reach the API through the VPC (VPN, bastion or CI runners inside it)."
         ),
+        live=True,
     ),
     resource_rule(
         name="eks-public-endpoint-restricted",
@@ -160,6 +161,7 @@ RULES = [
         severity=Severity.CRITICAL,
         framework=cis_eks("5.4.1"),
         remediation="Set vpc_config.public_access_cidrs to your office or VPN ranges.",
+        live=True,
     ),
     resource_rule(
         name="eks-control-plane-logging",
@@ -170,6 +172,7 @@ RULES = [
         framework=cis_eks("2.1.1"),
         remediation="Add the missing types to enabled_cluster_log_types.",
         tunables=LOGGING_TUNABLES,
+        live=True,
     ),
     resource_rule(
         name="eks-api-authentication",
@@ -185,6 +188,7 @@ RULES = [
             "bootstrap_cluster_creator_admin_permissions=False) and grant access with "
             "AccessEntry and AccessPolicyAssociation."
         ),
+        live=True,
     ),
     resource_rule(
         name="eks-version-allowed",
@@ -195,6 +199,7 @@ RULES = [
         framework=aws_fsbp("EKS.2"),
         remediation="Pin an allowed minor version; upgrade before its standard support ends.",
         tunables=VERSION_TUNABLES,
+        live=True,
     ),
     resource_rule(
         name="eks-no-system-masters",

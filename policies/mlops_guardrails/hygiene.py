@@ -9,54 +9,8 @@ from pulumi_policy import ResourceValidationArgs, Severity
 
 from mlops_guardrails.props import is_true, mapping
 from mlops_guardrails.rule import resource_rule, setting
+from mlops_guardrails.vocabulary import STATEFUL_TYPES, TAGGABLE_TYPES
 
-# Must match mlops_platform.summary.STATEFUL_TYPES (a test keeps them equal; the pack may not
-# import the project).
-STATEFUL_TYPES: Final = frozenset(
-    {
-        "aws:s3/bucket:Bucket",
-        "aws:kms/key:Key",
-        "aws:dynamodb/table:Table",
-        "aws:ecr/repository:Repository",
-        "aws:sagemaker/featureGroup:FeatureGroup",
-        "aws:cloudwatch/logGroup:LogGroup",
-        "aws:eks/cluster:Cluster",
-        "aws:amp/workspace:Workspace",
-    }
-)
-TAGGABLE_TYPES: Final = STATEFUL_TYPES | frozenset(
-    {
-        "aws:iam/role:Role",
-        "aws:iam/policy:Policy",
-        "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
-        "aws:eks/nodeGroup:NodeGroup",
-        "aws:eks/addon:Addon",
-        "aws:eks/accessEntry:AccessEntry",
-        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
-        "aws:ec2/launchTemplate:LaunchTemplate",
-        "aws:ec2/vpc:Vpc",
-        "aws:ec2/subnet:Subnet",
-        "aws:ec2/natGateway:NatGateway",
-        "aws:ec2/eip:Eip",
-        "aws:ec2/internetGateway:InternetGateway",
-        "aws:ec2/routeTable:RouteTable",
-        "aws:ec2/securityGroup:SecurityGroup",
-        "aws:ec2/vpcEndpoint:VpcEndpoint",
-        "aws:ec2/flowLog:FlowLog",
-        "aws:sqs/queue:Queue",
-        "aws:sns/topic:Topic",
-        "aws:cloudwatch/eventRule:EventRule",
-        "aws:cloudwatch/metricAlarm:MetricAlarm",
-        "aws:glue/catalogDatabase:CatalogDatabase",
-        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-        "aws:ec2/placementGroup:PlacementGroup",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-        "aws:amp/workspace:Workspace",
-        "aws:amp/scraper:Scraper",
-        "aws:amp/ruleGroupNamespace:RuleGroupNamespace",
-        "aws:budgets/budget:Budget",
-    }
-)
 TAG_TUNABLES: Final = {
     "environment": {
         "type": "string",
@@ -126,6 +80,7 @@ RULES = [
             "required keys in the stack config's `tags`."
         ),
         tunables=TAG_TUNABLES,
+        live=True,
     ),
     resource_rule(
         name="stateful-resources-protected",

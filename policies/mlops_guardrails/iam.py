@@ -196,6 +196,7 @@ RULES = [
         severity=Severity.CRITICAL,
         framework=cis_aws("1.16"),
         remediation="Grant the specific actions and resources the workload uses.",
+        live=True,
     ),
     resource_rule(
         name="iam-no-service-wildcards",
@@ -207,6 +208,7 @@ RULES = [
         check=_no_service_wildcards,
         severity=Severity.HIGH,
         remediation="List the actions the workload calls (the grants in policy_documents do).",
+        live=True,
     ),
     resource_rule(
         name="iam-no-privilege-escalation",
@@ -218,6 +220,7 @@ RULES = [
             "Scope iam:PassRole, policy-editing and sts:AssumeRole actions to named role and "
             "policy ARNs (and iam:PassedToService conditions)."
         ),
+        live=True,
     ),
     resource_rule(
         name="iam-trust-scoped",
@@ -234,6 +237,7 @@ RULES = [
             "'system:serviceaccount:<namespace>:<name>' and '<issuer>:aud' = "
             "'sts.amazonaws.com'; prefer EKS Pod Identity."
         ),
+        live=True,
     ),
     resource_rule(
         name="iam-workload-permissions-boundary",
@@ -242,6 +246,7 @@ RULES = [
         check=_workload_boundary,
         severity=Severity.MEDIUM,
         remediation="Set permissions_boundary to the platform's workload boundary policy ARN.",
+        live=True,
     ),
     resource_rule(
         name="iam-no-long-lived-credentials",

@@ -54,6 +54,7 @@ RULES = [
         severity=Severity.MEDIUM,
         framework=cis_aws("3.6"),
         remediation="Set enable_key_rotation=True on the aws.kms.Key.",
+        live=True,
     ),
     resource_rule(
         name="kms-key-deletion-window",
@@ -74,5 +75,6 @@ RULES = [
             "Name the account root, roles or service principals that need the key; scope "
             "service principals with aws:SourceAccount (components.policy_documents.key_policy)."
         ),
+        live=True,
     ),
 ]

@@ -20,6 +20,7 @@ from mlops_guardrails import (
     network,
     s3,
 )
+from mlops_guardrails.rule import RULE_METADATA, RuleMetadata
 
 PACK_NAME: Final = "mlops-guardrails"
 
@@ -37,3 +38,8 @@ POLICIES: Final[list[Policy]] = [
     *alerting.RULES,
     *hygiene.RULES,
 ]
+
+RULES_BY_NAME: Final[dict[str, RuleMetadata]] = {p.name: RULE_METADATA[p.name] for p in POLICIES}
+"""What other runners (the audit, reports) need to know of each rule in the pack."""
+LIVE_RULES: Final = frozenset(name for name, rule in RULES_BY_NAME.items() if rule.live)
+"""The rules `mlops-platform audit` applies to resources read back from AWS."""

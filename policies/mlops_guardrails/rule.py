@@ -1,5 +1,9 @@
 """Builds the pack's policies: type filtering, tunables and exemptions, written once.
 
+Every rule built here is also listed in `RULE_METADATA` by name, with what a report or another
+runner needs to know of it: among that, whether it means the same of a resource read back from
+AWS (`live`), which is how `mlops-platform audit` picks the rules it applies.
+
 Every rule accepts an `exemptions` list in its policy-pack config (`--policy-pack-config`):
 `{"urn": ..., "reason": ..., "expires": "YYYY-MM-DD"}`. An exemption silences the rule for that
 URN until it expires; an expired exemption is itself a violation, so exemptions cannot outlive
@@ -47,6 +51,28 @@ EXEMPTIONS_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class RuleMetadata:
+    name: str
+    description: str
+    resource_types: frozenset[str]
+    stack: bool
+    """Judges several resources at once (their links), rather than one resource's properties."""
+    live: bool
+    """Means the same of resources read back from AWS as of planned ones: rules about deploy
+    options (protect), links only a plan records, or settings AWS does not report do not."""
+
+
+RULE_METADATA: dict[str, RuleMetadata] = {}
+"""Every rule built by `resource_rule` or `stack_rule`, by name."""
+
+
+def _register(metadata: RuleMetadata) -> None:
+    if metadata.name in RULE_METADATA:
+        raise ValueError(f"two rules are named {metadata.name}")
+    RULE_METADATA[metadata.name] = metadata
+
+
+@dataclass(frozen=True)
 class Exemption:
     urn: str
     reason: str
@@ -88,8 +114,10 @@ def resource_rule(
     remediation: str,
     framework: PolicyComplianceFramework | None = None,
     tunables: Mapping[str, Any] | None = None,
+    live: bool = False,
 ) -> ResourceValidationPolicy:
     """A rule decided by one resource's own properties."""
+    _register(RuleMetadata(name, description, frozenset(resource_types), False, live))
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type not in resource_types:
@@ -125,8 +153,10 @@ def stack_rule(
     remediation: str,
     framework: PolicyComplianceFramework | None = None,
     tunables: Mapping[str, Any] | None = None,
+    live: bool = False,
 ) -> StackValidationPolicy:
     """A rule that needs several resources at once, linked by parents or property dependencies."""
+    _register(RuleMetadata(name, description, frozenset(resource_types), True, live))
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         exempt = exemptions(args.get_config())

@@ -165,6 +165,7 @@ RULES = [
             "with kms_master_key_id set to a customer-managed key ARN, and "
             "bucket_key_enabled=True."
         ),
+        live=True,
     ),
     resource_rule(
         name="s3-public-access-block",
@@ -177,6 +178,7 @@ RULES = [
             "Set block_public_acls, block_public_policy, ignore_public_acls and "
             "restrict_public_buckets to True on the BucketPublicAccessBlock."
         ),
+        live=True,
     ),
     resource_rule(
         name="s3-versioning-enabled",
@@ -186,6 +188,7 @@ RULES = [
         severity=Severity.MEDIUM,
         framework=aws_fsbp("S3.14"),
         remediation="Set versioning_configuration.status='Enabled' on the BucketVersioning.",
+        live=True,
     ),
     resource_rule(
         name="s3-acls-disabled",
@@ -195,6 +198,7 @@ RULES = [
         severity=Severity.MEDIUM,
         framework=aws_fsbp("S3.12"),
         remediation="Set rule.object_ownership='BucketOwnerEnforced' on BucketOwnershipControls.",
+        live=True,
     ),
     resource_rule(
         name="s3-tls-only",
@@ -207,6 +211,7 @@ RULES = [
             "Add a Deny statement for s3:* on the bucket and its objects with condition "
             "Bool aws:SecureTransport=false (components.policy_documents.tls_only_statements)."
         ),
+        live=True,
     ),
     resource_rule(
         name="s3-not-public",
@@ -219,6 +224,7 @@ RULES = [
             "Remove Allow statements whose principal is '*' without conditions, and public "
             "canned ACLs; share data with named principals or through access points."
         ),
+        live=True,
     ),
     resource_rule(
         name="s3-lifecycle-hygiene",

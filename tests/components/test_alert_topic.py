@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named, run_component
 
 TOPIC = "aws:sns/topic:Topic"

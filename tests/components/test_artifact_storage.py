@@ -8,9 +8,10 @@ import pytest
 
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.common import ComponentArgsError
-from mlops_platform.engine import RenderedStack, render_stack
+from mlops_guardrails.vocabulary import STATEFUL_TYPES
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
-from mlops_platform.summary import STATEFUL_TYPES
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named, run_component
 
 

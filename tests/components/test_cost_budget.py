@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from components.cost_budget import budget_filters
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
 

@@ -11,12 +11,15 @@ import pytest
 from components.common import ComponentArgsError
 from components.eks_cluster import EksCluster, EksClusterArgs, SystemNodes
 from components.network import NetworkRef
-from mlops_platform.engine import RecordedResource, RenderedStack, render_stack
+from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
+from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 CLUSTER = "aws:eks/cluster:Cluster"
-ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+ALL_LOG_TYPES = list(CONTROL_PLANE_LOG_TYPES)
 
 
 def cluster_of(rendered: RenderedStack) -> RecordedResource:
@@ -212,7 +215,7 @@ def test_the_workload_boundary_keeps_iam_out_of_reach(rendered: RenderedStack) -
 def test_kubeconfig_is_a_secret_using_exec_auth(rendered: RenderedStack) -> None:
     [stack] = rendered.of_type("pulumi:pulumi:Stack")
     exported = stack.outputs["kubeconfig"]
-    assert exported["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert exported[SECRET_SIG_KEY] == SECRET_SIG
     config = json.loads(json.loads(exported["plaintext"]))
     [user] = config["users"]
     assert user["user"]["exec"]["command"] == "aws"

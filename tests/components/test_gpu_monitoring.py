@@ -12,7 +12,7 @@ from components.gpu_monitoring import (
     alertmanager_definition,
     scrape_configuration,
 )
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named
 
 THRESHOLDS = AlertThresholds(

@@ -9,8 +9,9 @@ import pytest
 
 from components.accelerators import pool_hardware
 from components.gpu_node_pool import GpuPoolSpec, PoolTaint, scale_from_zero_tags
-from mlops_platform.engine import RecordedResource, RenderedStack, render_stack
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

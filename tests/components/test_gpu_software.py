@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from components.gpu_software import time_slicing_configs
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 
     gc.collect()
 
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 
 Finding = tuple[str, str, str]  # resource type, issue, detail as JSON
 Allowed = Callable[[str, str, str], bool]

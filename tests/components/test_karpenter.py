@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlops_platform.engine import RecordedResource, RenderedStack
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named
 
 CUSTOM = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

@@ -9,7 +9,7 @@ import pytest
 
 from components.common import ComponentArgsError
 from components.kms_key import KmsKey, KmsKeyArgs
-from mlops_platform.engine import RecordedResource, RenderedStack
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 KEY = "aws:kms/key:Key"

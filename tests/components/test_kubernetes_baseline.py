@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named
 
 

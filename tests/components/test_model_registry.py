@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named
 
 REPOSITORY = "aws:ecr/repository:Repository"

@@ -9,8 +9,9 @@ import pytest
 
 from components.common import ComponentArgsError
 from components.network import Network, NetworkArgs
-from mlops_platform.engine import RecordedResource, RenderedStack, render_stack
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 SUBNET = "aws:ec2/subnet:Subnet"

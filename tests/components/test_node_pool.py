@@ -6,7 +6,7 @@ import pytest
 
 from components.common import ComponentArgsError
 from components.node_pool import NodePool, NodePoolArgs
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import run_component
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from components.common import ComponentArgsError
 from components.secure_bucket import AccessLogTarget, SecureBucket, SecureBucketArgs
-from mlops_platform.engine import RecordedResource, RenderedStack
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 
 SCHEMA_VERSION = "1.35.0"  # the clusters' Kubernetes version
 

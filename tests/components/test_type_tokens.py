@@ -9,7 +9,7 @@ import pkgutil
 import pulumi
 
 import components
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 
 
 def component_classes() -> list[type[pulumi.ComponentResource]]:

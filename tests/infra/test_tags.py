@@ -8,7 +8,7 @@ import inspect
 from functools import cache
 
 from mlops_guardrails.hygiene import TAGGABLE_TYPES
-from mlops_platform.engine import RenderedStack
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import named
 
 COST_ALLOCATION_KEYS = ("mlops:environment", "mlops:stack", "mlops:project", "cost-center")

@@ -13,8 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.audit import AuditResult, Declared, audit, render_audit
 from mlops_platform.cli import main
+from mlops_platform.policy_check import PolicyPackServer
 from tests.conftest import REPO_ROOT
 
 REGION = "us-east-1"
@@ -213,7 +215,7 @@ def deploy() -> Account:
         logging={
             "clusterLogging": [
                 {
-                    "types": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                    "types": list(CONTROL_PLANE_LOG_TYPES),
                     "enabled": True,
                 }
             ]
@@ -265,24 +267,33 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         yield deploy()
 
 
-def run_audit(client: Callable[[str], Any], declared: Declared | None = None) -> AuditResult:
+RunAudit = Callable[..., AuditResult]
+
+
+@pytest.fixture
+def run_audit(pack: PolicyPackServer) -> RunAudit:
+    """The audit of an account at prod's levels, judged by the session's one pack process."""
     config_path = REPO_ROOT / "policies" / "config" / "prod.json"
-    return audit(
-        client,
-        stack=STACK,
-        project=PROJECT,
-        pack_dir=REPO_ROOT / "policies",
-        policy_config=json.loads(config_path.read_text()),
-        config_source=str(config_path),
-        declared=declared,
-    )
+
+    def run(client: Callable[[str], Any], declared: Declared | None = None) -> AuditResult:
+        return audit(
+            client,
+            stack=STACK,
+            project=PROJECT,
+            pack=pack,
+            policy_config=json.loads(config_path.read_text()),
+            config_source=str(config_path),
+            declared=declared,
+        )
+
+    return run
 
 
 def findings(result: AuditResult) -> list[tuple[str, str]]:
     return [(f.rule, f.urn.rsplit("::", 1)[-1]) for f in result.check.findings]
 
 
-def test_a_compliant_account_gives_no_findings(account: Account) -> None:
+def test_a_compliant_account_gives_no_findings(account: Account, run_audit: RunAudit) -> None:
     result = run_audit(account.client)
     assert findings(result) == []
     # moto's EKS does not report accessConfig: that one check says so instead of guessing.
@@ -356,7 +367,9 @@ DRIFTS: dict[str, tuple[Callable[[Account], object], str | set[str], str | None]
 
 
 @pytest.mark.parametrize("drift", sorted(DRIFTS))
-def test_each_drift_gives_exactly_its_finding(account: Account, drift: str) -> None:
+def test_each_drift_gives_exactly_its_finding(
+    account: Account, drift: str, run_audit: RunAudit
+) -> None:
     change, rules, resource = DRIFTS[drift]
     change(account)
     found = run_audit(account.client).check.findings
@@ -392,7 +405,7 @@ def replacing(
     [("API", []), ("API_AND_CONFIG_MAP", [("eks-api-authentication", CLUSTER)])],
 )
 def test_an_authentication_mode_reopened_to_the_config_map_is_drift(
-    account: Account, mode: str, expected: list[tuple[str, str]]
+    account: Account, mode: str, expected: list[tuple[str, str]], run_audit: RunAudit
 ) -> None:
     def with_access_config(real: Any, **kwargs: Any) -> Any:
         # What EKS reports and moto leaves out.
@@ -404,7 +417,9 @@ def test_an_authentication_mode_reopened_to_the_config_map_is_drift(
     assert findings(result) == expected and result.unchecked == []
 
 
-def test_a_missing_permission_leaves_that_check_unchecked(account: Account) -> None:
+def test_a_missing_permission_leaves_that_check_unchecked(
+    account: Account, run_audit: RunAudit
+) -> None:
     def denied(_real: Any, **_kwargs: Any) -> Any:
         raise ClientError(
             {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
@@ -439,11 +454,13 @@ def declared_stack(trust: dict[str, Any] | None = None) -> Declared:
     )
 
 
-def test_against_its_export_the_stack_shows_no_drift(account: Account) -> None:
+def test_against_its_export_the_stack_shows_no_drift(account: Account, run_audit: RunAudit) -> None:
     assert findings(run_audit(account.client, declared_stack())) == []
 
 
-def test_a_policy_attached_outside_the_stack_is_role_drift(account: Account) -> None:
+def test_a_policy_attached_outside_the_stack_is_role_drift(
+    account: Account, run_audit: RunAudit
+) -> None:
     iam = account.client("iam")
     extra = iam.create_policy(
         PolicyName="extra-read",
@@ -460,7 +477,7 @@ def test_a_policy_attached_outside_the_stack_is_role_drift(account: Account) -> 
     assert found.message == f"policies the stack does not declare: {extra}"
 
 
-def test_a_widened_trust_is_role_drift(account: Account) -> None:
+def test_a_widened_trust_is_role_drift(account: Account, run_audit: RunAudit) -> None:
     widened = pod_trust()
     widened["Statement"].append(
         {
@@ -477,13 +494,17 @@ def test_a_widened_trust_is_role_drift(account: Account) -> None:
     assert "trust policy differs from the stack's" in {f.message for f in result.check.findings}
 
 
-def test_a_declared_resource_that_is_gone_is_reported(account: Account) -> None:
+def test_a_declared_resource_that_is_gone_is_reported(
+    account: Account, run_audit: RunAudit
+) -> None:
     account.client("ecr").delete_repository(repositoryName=REPOSITORY, force=True)
     [found] = run_audit(account.client, declared_stack()).check.findings
     assert (found.rule, found.urn.rsplit("::", 1)[-1]) == ("audit-resource-missing", REPOSITORY)
 
 
-def test_what_could_not_be_listed_is_unchecked_not_missing(account: Account) -> None:
+def test_what_could_not_be_listed_is_unchecked_not_missing(
+    account: Account, run_audit: RunAudit
+) -> None:
     def denied(_real: Any, **_kwargs: Any) -> Any:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListBuckets")
 
@@ -494,6 +515,7 @@ def test_what_could_not_be_listed_is_unchecked_not_missing(account: Account) -> 
 
 def test_a_resource_whose_tags_were_removed_is_still_found_through_the_export(
     account: Account,
+    run_audit: RunAudit,
 ) -> None:
     account.client("s3").delete_bucket_tagging(Bucket=BUCKET)
     assert findings(run_audit(account.client)) == []
@@ -520,6 +542,7 @@ def test_the_command_exits_by_what_it_found(
 
 def test_unreadable_registry_scanning_leaves_every_repositorys_scanning_unjudged(
     account: Account,
+    run_audit: RunAudit,
 ) -> None:
     ecr = account.client("ecr")
     ecr.put_image_scanning_configuration(

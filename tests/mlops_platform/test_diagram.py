@@ -10,8 +10,9 @@ import pytest
 
 from mlops_platform.cli import main
 from mlops_platform.diagram import change_marks, component_map
-from mlops_platform.engine import RenderedStack, render_stack
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
 STACK = "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s"

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
+
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b7c0a8e-0000-4000-8000-000000000000"
 ROLE_ARN = "arn:aws:iam::123456789012:role/ml-training"
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
@@ -78,7 +80,7 @@ CLUSTER = {
     "roleArn": ROLE_ARN,
     "vpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True, "subnetIds": ["s"]},
     "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": KEY_ARN}},
-    "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+    "enabledClusterLogTypes": list(CONTROL_PLANE_LOG_TYPES),
     "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
     "deletionProtection": True,
     "tags": TAGS,

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import pytest
-
-from mlops_platform.engine import RenderedStack
+from mlops_guardrails.export import resource_state, urn
 from mlops_platform.policy_check import Finding, PolicyPackServer
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
 PACK_DIR = REPO_ROOT / "policies"
@@ -20,12 +19,6 @@ PACK_DIR = REPO_ROOT / "policies"
 def environment_config(environment: str) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((PACK_DIR / "config" / f"{environment}.json").read_text())
     return config
-
-
-@pytest.fixture(scope="session")
-def pack() -> Iterator[PolicyPackServer]:
-    with PolicyPackServer(PACK_DIR) as server:
-        yield server
 
 
 def state(
@@ -37,20 +30,15 @@ def state(
     stack: str = "prod",
 ) -> dict[str, Any]:
     """A custom resource as it appears in a stack export."""
-    return {
-        "urn": f"urn:pulumi:{stack}::mlops-platform::{resource_type}::{name}",
-        "custom": True,
-        "id": f"{name}-id",
-        "type": resource_type,
-        "inputs": copy.deepcopy(dict(props)),
-        "outputs": copy.deepcopy(dict(props)),
-        "parent": "",
-        "dependencies": [],
-        "propertyDependencies": {},
-        "protect": protect,
-        "retainOnDelete": protect,
-        "provider": "",
-    }
+    return resource_state(
+        urn=urn(stack, "mlops-platform", resource_type, name),
+        type=resource_type,
+        id=f"{name}-id",
+        inputs=copy.deepcopy(dict(props)),
+        outputs=copy.deepcopy(dict(props)),
+        protect=protect,
+        retain_on_delete=protect,
+    )
 
 
 def check(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_platform.engine import RenderedStack
+from mlops_guardrails.vocabulary import STATEFUL_TYPES
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
-from mlops_platform.summary import STATEFUL_TYPES
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import STACKS
 from tests.policies.conftest import check, deployment_resources, environment_config, of_rule
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mlops_platform.engine import RenderedStack
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
+from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import TAGS
 from tests.policies.conftest import check, deployment_resources, of_rule, state
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mlops_guardrails.pack import POLICIES
-from mlops_platform.engine import RenderedStack
 from mlops_platform.policy_check import Finding, PolicyPackServer
+from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import CASES, RuleCase
 from tests.policies.conftest import check, deployment_resources, environment_config, of_rule, state
 from tests.policies.test_stack_rules import gpu_pool, repository

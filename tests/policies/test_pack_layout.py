@@ -8,8 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from mlops_guardrails.hygiene import STATEFUL_TYPES
-from mlops_platform.summary import STATEFUL_TYPES as PLAN_STATEFUL_TYPES
 from tests.policies.conftest import PACK_DIR
 
 ALLOWED_IMPORTS = {"pulumi_policy", "pulumi", "mlops_guardrails", "__future__"}
@@ -48,7 +46,3 @@ def test_policy_pack_project_files() -> None:
     assert project["version"]
     requirements = (PACK_DIR / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements
-
-
-def test_stateful_types_agree_between_the_pack_and_the_plan_summary() -> None:
-    assert STATEFUL_TYPES == PLAN_STATEFUL_TYPES

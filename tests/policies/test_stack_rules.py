@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from mlops_platform.engine import RenderedStack
+from mlops_guardrails.export import STACK_TYPE, resource_state, urn
 from mlops_platform.policy_check import PolicyPackServer
+from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import KEY_ARN, TAGS
 from tests.policies.conftest import check, deployment_resources, of_rule, state
 
@@ -181,13 +182,13 @@ def test_every_stack_stays_within_its_gpu_cap_and_has_an_alerting_budget(
 
 
 def test_a_budget_that_alerts_no_one_is_flagged_on_the_stack(pack: PolicyPackServer) -> None:
-    stack = {
-        "urn": "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack::mlops-platform-prod",
-        "type": "pulumi:pulumi:Stack",
-        "custom": False,
-        "inputs": {},
-        "outputs": {},
-    }
+    stack = resource_state(
+        urn=urn("prod", "mlops-platform", STACK_TYPE, "mlops-platform-prod"),
+        type=STACK_TYPE,
+        custom=False,
+        inputs={},
+        outputs={},
+    )
     silent = state("aws:budgets/budget:Budget", {"budgetType": "COST", "limitAmount": "10"})
     [finding] = of_rule(check(pack, [stack, silent]), "cost-budget-alerts")
     assert "has no cost budget that alerts anyone" in finding.message

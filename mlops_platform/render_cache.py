@@ -1,0 +1,254 @@
+"""Renders cached by a hash of everything a render reads.
+
+A render is a pure function of: the program's sources (the `infra` and `components` packages and
+the file `Pulumi.yaml`'s `main` runs), the engine's and mock cloud's sources, the vocabulary they
+share with the pack, `Pulumi.yaml`, the stack file, the Python version, the installed
+distributions and `PULUMI_*` environment variables. Those are hashed into the key (files by their
+git blob id, so a git revision's key is read from git without checking it out), and an unchanged
+stack is read back instead of re-rendered.
+
+Entries are written to a temporary file and renamed into place, so concurrent runs never see a
+partial entry; the last writer wins with the same content. This module imports neither the SDK
+nor the engine: a cache hit loads nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from mlops_platform.errors import UserError
+from mlops_platform.project import ProjectError, PulumiProject
+from mlops_platform.rendered import RenderedStack
+
+FORMAT: Final = 1
+"""Bumped whenever a cache entry's layout changes."""
+CACHE_ENV: Final = "MLOPS_PLATFORM_CACHE_DIR"
+DEFAULT_DIRECTORY: Final = Path(".cache") / "renders"
+KEEP_ENTRIES: Final = 200
+# Whole packages the program imports.
+PROGRAM_PACKAGES: Final = ("infra", "components")
+# Modules of the engine and of the pack's vocabulary a render imports; a test renders a stack in a
+# fresh process and fails if it imports or opens a project file not listed here.
+ENGINE_MODULES: Final = (
+    "mlops_platform/__init__.py",
+    "mlops_platform/engine.py",
+    "mlops_platform/errors.py",
+    "mlops_platform/mock_cloud.py",
+    "mlops_platform/project.py",
+    "mlops_platform/rendered.py",
+    "mlops_guardrails/__init__.py",
+    "mlops_guardrails/export.py",
+    "mlops_guardrails/vocabulary.py",
+)
+# Where each source package sits in this repository, for keys read from git.
+REPOSITORY_PATHS: Final = {
+    "infra": "infra",
+    "components": "components",
+    "mlops_platform": "mlops_platform",
+    "mlops_guardrails": "policies/mlops_guardrails",
+}
+
+
+class RenderError(UserError):
+    """The program refused to render (a config error, say); the message is the whole story."""
+
+
+def blob_id(content: bytes) -> str:
+    """The id git gives a file with this content."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ProjectError(f"package {package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def source_paths(project: PulumiProject, stack: str) -> dict[str, Path]:
+    """Every file a render of `stack` reads, by its name in the key."""
+    paths: dict[str, Path] = {}
+    for package in PROGRAM_PACKAGES:
+        directory = _package_dir(package)
+        for path in directory.rglob("*.py"):
+            paths[f"{package}/{path.relative_to(directory).as_posix()}"] = path
+    for module in ENGINE_MODULES:
+        package, rest = module.split("/", 1)
+        paths[module] = _package_dir(package) / rest
+    paths["Pulumi.yaml"] = project.root / "Pulumi.yaml"
+    paths["main"] = project.main / "__main__.py" if project.main.is_dir() else project.main
+    stack_file = project.stack_file(stack)
+    if not stack_file.is_file():
+        known = ", ".join(project.stacks()) or "none"
+        raise ProjectError(f"no stack file {stack_file.name} (stacks here: {known})")
+    paths["stack"] = stack_file
+    return {name: path for name, path in paths.items() if path.is_file()}
+
+
+def working_tree_sources(project: PulumiProject, stack: str) -> dict[str, str]:
+    """Blob ids of everything a render of `stack` reads, from the files on disk."""
+    return {name: blob_id(path.read_bytes()) for name, path in source_paths(project, stack).items()}
+
+
+def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str, str] | None:
+    """The same blob ids for the tree of a commit, read from git; None if the stack file is not
+    in it."""
+    wanted = {
+        *(REPOSITORY_PATHS[p] for p in PROGRAM_PACKAGES),
+        *(_repository_path(m) for m in ENGINE_MODULES),
+        "Pulumi.yaml",
+        main,
+        f"Pulumi.{stack}.yaml",
+    }
+    listing = subprocess.run(
+        ["git", "-C", str(root), "ls-tree", "-r", "--full-tree", commit, "--", *sorted(wanted)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    blobs = {}
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        blobs[path] = meta.split()[2]
+    if f"Pulumi.{stack}.yaml" not in blobs:
+        return None
+    sources = {}
+    for package in PROGRAM_PACKAGES:
+        prefix = REPOSITORY_PATHS[package] + "/"
+        for path, blob in blobs.items():
+            if path.startswith(prefix) and path.endswith(".py"):
+                sources[f"{package}/{path.removeprefix(prefix)}"] = blob
+    for module in ENGINE_MODULES:
+        if _repository_path(module) in blobs:
+            sources[module] = blobs[_repository_path(module)]
+    sources["Pulumi.yaml"] = blobs["Pulumi.yaml"]
+    if main in blobs:
+        sources["main"] = blobs[main]
+    sources["stack"] = blobs[f"Pulumi.{stack}.yaml"]
+    return sources
+
+
+def _repository_path(module: str) -> str:
+    package, rest = module.split("/", 1)
+    return f"{REPOSITORY_PATHS[package]}/{rest}"
+
+
+def environment_fingerprint() -> dict[str, Any]:
+    """The interpreter, every installed distribution (by its dist-info name, which carries the
+    version) and the `PULUMI_*` variables the SDK reads."""
+    distributions = sorted(
+        entry
+        for directory in sys.path
+        if os.path.isdir(directory)
+        for entry in os.listdir(directory)
+        if entry.endswith(".dist-info")
+    )
+    pulumi_variables = {k: v for k, v in os.environ.items() if k.startswith("PULUMI_")}
+    return {
+        "python": sys.version,
+        "distributions": distributions,
+        "environment": dict(sorted(pulumi_variables.items())),
+    }
+
+
+def render_key(project_name: str, stack: str, sources: Mapping[str, str]) -> str:
+    document = {
+        "format": FORMAT,
+        "project": project_name,
+        "stack": stack,
+        "sources": dict(sorted(sources.items())),
+        **environment_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RenderCache:
+    directory: Path | None
+    """None: caching is off."""
+
+    @classmethod
+    def for_project(cls, project: PulumiProject, enabled: bool = True) -> RenderCache:
+        if not enabled:
+            return cls(None)
+        configured = os.environ.get(CACHE_ENV)
+        return cls(Path(configured) if configured else project.root / DEFAULT_DIRECTORY)
+
+    def get(self, key: str) -> RenderedStack | None:
+        if self.directory is None:
+            return None
+        path = self.directory / f"{key}.json"
+        try:
+            record = json.loads(path.read_bytes())
+            rendered = RenderedStack.from_record(record)
+        except (OSError, ValueError, KeyError, TypeError):
+            # Absent, or written by something else: render again and overwrite it.
+            return None
+        # Recently used entries survive pruning.
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return rendered
+
+    def put(self, key: str, rendered: RenderedStack) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as file:
+                json.dump(rendered.to_record(), file, sort_keys=True)
+            os.replace(temporary, self.directory / f"{key}.json")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        self._prune()
+
+    def _prune(self) -> None:
+        """Keep the most recently used entries."""
+        assert self.directory is not None
+        entries = []
+        for path in self.directory.glob("*.json"):
+            try:
+                entries.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        for _, path in sorted(entries, reverse=True)[KEEP_ENTRIES:]:
+            path.unlink(missing_ok=True)
+
+
+def render_stacks(
+    project: PulumiProject, stacks: Iterable[str], cache: RenderCache
+) -> dict[str, RenderedStack]:
+    """Each stack from the cache, or rendered (all in this process) and cached."""
+    rendered = {}
+    for stack in stacks:
+        key = render_key(project.name, stack, working_tree_sources(project, stack))
+        hit = cache.get(key)
+        if hit is None:
+            hit = _render(project, stack)
+            cache.put(key, hit)
+        rendered[stack] = hit
+    return rendered
+
+
+def _render(project: PulumiProject, stack: str) -> RenderedStack:
+    # The SDK loads only on a miss.
+    import pulumi
+
+    from mlops_platform.engine import render_stack
+
+    try:
+        return render_stack(project, stack)
+    except pulumi.RunError as error:
+        raise RenderError(str(error)) from None

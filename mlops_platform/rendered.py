@@ -1,0 +1,139 @@
+"""A rendered stack: what the program registered, in the shape of `pulumi stack export`.
+
+Free of the Pulumi SDK, so a cached render is read, summarized and drawn without loading it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from mlops_guardrails.export import STACK_TYPE, deployment, resource_state, urn_name
+
+PRODUCER: Final = "mlops-platform offline plan"
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    id: str
+    parent: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
+    provider: str
+    ignore_changes: list[str] = field(default_factory=list)
+    """Kept for review and tests; `pulumi stack export` has no place for it."""
+
+    def to_state(self) -> dict[str, Any]:
+        """This resource as an entry of `pulumi stack export`'s `deployment.resources`."""
+        return resource_state(
+            urn=self.urn,
+            type=self.type,
+            custom=self.custom,
+            id=self.id,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            parent=self.parent,
+            dependencies=self.dependencies,
+            property_dependencies=self.property_dependencies,
+            protect=self.protect,
+            retain_on_delete=self.retain_on_delete,
+            provider=self.provider,
+        )
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], ignore_changes: list[str] | None = None
+    ) -> RecordedResource:
+        return cls(
+            urn=state["urn"],
+            type=state["type"],
+            name=urn_name(state["urn"]),
+            custom=state["custom"],
+            id=state.get("id", ""),
+            parent=state["parent"],
+            inputs=state["inputs"],
+            outputs=state["outputs"],
+            dependencies=state["dependencies"],
+            property_dependencies=state["propertyDependencies"],
+            protect=state["protect"],
+            retain_on_delete=state["retainOnDelete"],
+            provider=state["provider"],
+            ignore_changes=ignore_changes or [],
+        )
+
+
+@dataclass
+class RenderedStack:
+    project: str
+    stack: str
+    resources: list[RecordedResource]
+    """In dependency order: everything a resource refers to comes before it."""
+    _by_urn: dict[str, RecordedResource] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_urn = {resource.urn: resource for resource in self.resources}
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The stack's exports."""
+        return self.of_type(STACK_TYPE)[0].outputs
+
+    def get(self, urn: str) -> RecordedResource:
+        return self._by_urn[urn]
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def children(self, urn: str) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.parent == urn]
+
+    def dependents_through(self, urn: str, prop: str) -> list[RecordedResource]:
+        """Resources whose input `prop` was computed from the resource `urn`."""
+        return [
+            resource
+            for resource in self.resources
+            if urn in resource.property_dependencies.get(prop, [])
+        ]
+
+    def states(self) -> list[dict[str, Any]]:
+        """The resources as `pulumi stack export` lists them."""
+        return [resource.to_state() for resource in self.resources]
+
+    def to_deployment(self) -> dict[str, Any]:
+        """The stack in the shape of `pulumi stack export` (a version 3 deployment)."""
+        return deployment(self.states(), PRODUCER)
+
+    def dump(self) -> str:
+        """The plan file: byte-identical for the same inputs, so plans diff cleanly."""
+        return json.dumps(self.to_deployment(), indent=2, sort_keys=True) + "\n"
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything a render produced, for the render cache."""
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "deployment": self.to_deployment(),
+            "ignoreChanges": {r.urn: r.ignore_changes for r in self.resources if r.ignore_changes},
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> RenderedStack:
+        ignored = record["ignoreChanges"]
+        return cls(
+            project=record["project"],
+            stack=record["stack"],
+            resources=[
+                RecordedResource.from_state(state, ignored.get(state["urn"]))
+                for state in record["deployment"]["deployment"]["resources"]
+            ],
+        )

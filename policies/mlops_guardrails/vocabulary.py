@@ -1,0 +1,69 @@
+"""Facts the policy pack and the platform both rely on, defined here once.
+
+The pack owns them and ships them; the platform (`infra/`, `components/`, `mlops_platform/`)
+imports them from here, never the reverse, so the pack still runs alone from `policies/` under the
+Pulumi CLI. This module imports nothing beyond the standard library: the stack program loads it.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Final, Literal
+
+STATEFUL_TYPES: Final = frozenset(
+    {
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:dynamodb/table:Table",
+        "aws:ecr/repository:Repository",
+        "aws:sagemaker/featureGroup:FeatureGroup",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:eks/cluster:Cluster",
+        "aws:amp/workspace:Workspace",
+    }
+)
+"""Types that hold data or identity a redeploy cannot recreate: protected in staging and prod."""
+
+TAGGABLE_TYPES: Final = STATEFUL_TYPES | frozenset(
+    {
+        "aws:iam/role:Role",
+        "aws:iam/policy:Policy",
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:eks/addon:Addon",
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:ec2/flowLog:FlowLog",
+        "aws:sqs/queue:Queue",
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:glue/catalogDatabase:CatalogDatabase",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/placementGroup:PlacementGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:amp/scraper:Scraper",
+        "aws:amp/ruleGroupNamespace:RuleGroupNamespace",
+        "aws:budgets/budget:Budget",
+    }
+)
+"""Types that carry the platform's tags (the required-tags rule and cost allocation)."""
+
+KubernetesVersion = Literal["1.34", "1.35", "1.36"]
+KUBERNETES_VERSIONS: Final[tuple[KubernetesVersion, ...]] = typing.get_args(KubernetesVersion)
+"""Kubernetes minors in EKS standard support on 2026-11-22 (1.34's ends on 2026-12-02)."""
+
+ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CONTROL_PLANE_LOG_TYPES: Final[tuple[ControlPlaneLogType, ...]] = typing.get_args(
+    ControlPlaneLogType
+)
+"""Every EKS control-plane log type, in the order the EKS API lists them."""

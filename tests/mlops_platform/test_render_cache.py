@@ -1,0 +1,185 @@
+"""The render cache: a hit is the render byte for byte; every input of a render is in its key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlops_platform import render_cache
+from mlops_platform.engine import render_stack
+from mlops_platform.project import PulumiProject
+from mlops_platform.render_cache import (
+    RenderCache,
+    blob_id,
+    render_key,
+    render_stacks,
+    source_paths,
+    working_tree_sources,
+)
+from mlops_platform.rendered import RenderedStack
+from tests.conftest import REPO_ROOT
+
+# Renders dev in a fresh interpreter through the cache, and lists every project file the render
+# opened or imported (the cache module itself excepted: it stores renders, it does not make them).
+RECORDING_RENDER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from mlops_platform.project import PulumiProject
+    from mlops_platform.render_cache import RenderCache, render_stacks
+
+    opened = set()
+    sys.addaudithook(lambda event, args: event == "open" and opened.add(str(args[0])))
+    project = PulumiProject.load(Path(sys.argv[1]))
+    [plan] = render_stacks(project, ["dev"], RenderCache(Path(sys.argv[2]))).values()
+    Path(sys.argv[3]).write_text(plan.dump())
+    imported = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+    Path(sys.argv[4]).write_text(json.dumps(sorted(opened | set(imported))))
+    """
+)
+
+
+def project_file(path: str) -> Path | None:
+    """The project source behind a path a process opened, if it is one."""
+    file = Path(path)
+    if file.parent.name == "__pycache__":
+        file = file.parent.parent / (file.name.split(".")[0] + ".py")
+    if not file.is_absolute() or not file.is_relative_to(REPO_ROOT):
+        return None
+    if file.is_relative_to(REPO_ROOT / ".venv") or file.is_dir():
+        return None
+    return file.resolve()
+
+
+def test_a_render_is_a_pure_function_of_its_key(project: PulumiProject, tmp_path: Path) -> None:
+    """Two renders at once, under different hash seeds, into one empty cache: the same bytes,
+    one sound cache entry, and nothing read that the key does not hash."""
+    cache = tmp_path / "cache"
+    runs = []
+    for seed in ("1", "2"):
+        out, files = tmp_path / f"plan-{seed}.json", tmp_path / f"files-{seed}.json"
+        command = [sys.executable, "-c", RECORDING_RENDER, str(REPO_ROOT), str(cache), out, files]
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        runs.append((subprocess.Popen(command, env=env, stderr=subprocess.PIPE), out, files))
+    for process, _, _ in runs:
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors.decode()
+    [(_, first, read), (_, second, _)] = runs
+    assert first.read_bytes() == second.read_bytes()
+
+    [entry] = cache.iterdir()
+    assert (
+        entry.name
+        == f"{render_key(project.name, 'dev', working_tree_sources(project, 'dev'))}.json"
+    )
+    assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == first.read_text()
+
+    hashed = {path.resolve() for path in source_paths(project, "dev").values()}
+    loaded = {project_file(path) for path in json.loads(read.read_text())} - {None}
+    outside = loaded - hashed - {Path(render_cache.__file__).resolve()}
+    assert not outside, f"a render read files its cache key does not hash: {sorted(outside)}"
+
+
+def test_a_cache_hit_is_the_render_byte_for_byte(project: PulumiProject, tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path)
+    [missed] = render_stacks(project, ["staging"], cache).values()
+    [hit] = render_stacks(project, ["staging"], cache).values()
+    assert hit is not missed
+    assert hit.dump() == missed.dump() == render_stack(project, "staging").dump()
+    assert [r.ignore_changes for r in hit.resources] == [r.ignore_changes for r in missed.resources]
+
+
+def test_every_file_of_the_program_engine_and_vocabulary_is_hashed(project: PulumiProject) -> None:
+    names = set(source_paths(project, "dev"))
+    assert {"Pulumi.yaml", "stack", "main", "infra/program.py", "infra/config.py"} <= names
+    assert {f"components/{p.name}" for p in (REPO_ROOT / "components").glob("*.py")} <= names
+    assert {"mlops_platform/engine.py", "mlops_platform/mock_cloud.py"} <= names
+    assert {"mlops_guardrails/vocabulary.py", "mlops_guardrails/export.py"} <= names
+
+
+def test_a_change_to_any_source_changes_the_key(project: PulumiProject) -> None:
+    sources = working_tree_sources(project, "dev")
+    key = render_key(project.name, "dev", sources)
+    for name in sources:
+        changed = {**sources, name: blob_id(b"changed")}
+        assert render_key(project.name, "dev", changed) != key, name
+    assert render_key(project.name, "prod", sources) != key
+    assert render_key(project.name, "dev", {**sources, "infra/new.py": blob_id(b"")}) != key
+
+
+ENVIRONMENT_CHANGES: dict[str, Callable[[pytest.MonkeyPatch, Path], None]] = {
+    "Python version": lambda patch, _: patch.setattr(sys, "version", "3.99.0"),
+    "an SDK upgraded": lambda patch, directory: (
+        (directory / "pulumi-9.9.9.dist-info").mkdir(),
+        patch.syspath_prepend(str(directory)),
+    ),
+    "a PULUMI_ setting": lambda patch, _: patch.setenv("PULUMI_CONFIG", '{"a": "b"}'),
+}
+
+
+@pytest.mark.parametrize("change", ENVIRONMENT_CHANGES)
+def test_a_change_to_the_interpreter_packages_or_settings_changes_the_key(
+    project: PulumiProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, change: str
+) -> None:
+    sources = working_tree_sources(project, "dev")
+    key = render_key(project.name, "dev", sources)
+    ENVIRONMENT_CHANGES[change](monkeypatch, tmp_path)
+    assert render_key(project.name, "dev", sources) != key
+
+
+def test_a_changed_stack_file_misses(make_project: Callable[[str, str], PulumiProject]) -> None:
+    stack_file = (
+        "config:\n  aws:region: eu-west-1\n  mlops-platform:platform:\n    environment: dev\n"
+    )
+    project = make_project("dev", stack_file)
+    before = working_tree_sources(project, "dev")
+    project.stack_file("dev").write_text(stack_file.replace("eu-west-1", "eu-west-2"))
+    assert working_tree_sources(project, "dev")["stack"] != before["stack"]
+
+
+def test_readers_never_see_a_partly_written_entry(
+    rendered_stacks: dict[str, RenderedStack], tmp_path: Path
+) -> None:
+    cache = RenderCache(tmp_path)
+    plans = [rendered_stacks["prod"], rendered_stacks["dev"]]
+    expected = {plan.dump() for plan in plans}
+    seen: list[str | None] = []
+
+    def write(plan: RenderedStack) -> None:
+        for _ in range(3):
+            cache.put("same-key", plan)
+
+    def read() -> None:
+        for _ in range(15):
+            hit = cache.get("same-key")
+            seen.append(None if hit is None else hit.dump())
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in plans] + [
+        threading.Thread(target=read) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {dump for dump in seen if dump is not None} <= expected
+    assert [p.name for p in tmp_path.iterdir()] == ["same-key.json"]
+
+
+def test_a_config_error_is_not_cached(
+    make_project: Callable[[str, str], PulumiProject], tmp_path: Path
+) -> None:
+    project = make_project(
+        "dev", "config:\n  aws:region: eu-west-1\n  mlops-platform:platform:\n    environment: qa\n"
+    )
+    cache = RenderCache(tmp_path / "cache")
+    with pytest.raises(render_cache.RenderError, match="environment"):
+        render_stacks(project, ["dev"], cache)
+    assert not (tmp_path / "cache").exists()
