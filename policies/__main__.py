@@ -5,6 +5,8 @@
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
+from mlops_guardrails.analyzer import analyze_each_resource_once
 from mlops_guardrails.pack import PACK_NAME, POLICIES
 
+analyze_each_resource_once()
 PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)

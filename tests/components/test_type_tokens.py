@@ -1,4 +1,10 @@
-"""Every component's type token is `mlops:<module>:<Class>`: URNs, and so state, depend on it."""
+"""Component type tokens are part of every child's URN, and so of the state: they never change.
+
+Each component writes its token as a literal (`mlops:<module>:<Class>`, as pulumi-eks writes
+`eks:index:Cluster`); this list records them. Moving or renaming a module must not change a
+token: if one has to change, it ships with `aliases` and an upgrade note, and this list changes
+with it in the same review.
+"""
 
 from __future__ import annotations
 
@@ -11,30 +17,54 @@ import pulumi
 import components
 from mlops_platform.rendered import RenderedStack
 
+RECORDED_TOKENS = {
+    "AlertTopic": "mlops:alert_topic:AlertTopic",
+    "ArtifactStorage": "mlops:artifact_storage:ArtifactStorage",
+    "ClusterAutoscaler": "mlops:cluster_autoscaler:ClusterAutoscaler",
+    "CostBudget": "mlops:cost_budget:CostBudget",
+    "EksCluster": "mlops:eks_cluster:EksCluster",
+    "FeastStore": "mlops:feast_store:FeastStore",
+    "GpuMonitoring": "mlops:gpu_monitoring:GpuMonitoring",
+    "GpuNodePool": "mlops:gpu_node_pool:GpuNodePool",
+    "GpuSoftware": "mlops:gpu_software:GpuSoftware",
+    "Karpenter": "mlops:karpenter:Karpenter",
+    "KarpenterNodePool": "mlops:karpenter:KarpenterNodePool",
+    "KmsKey": "mlops:kms_key:KmsKey",
+    "KubernetesBaseline": "mlops:kubernetes_baseline:KubernetesBaseline",
+    "ModelRegistry": "mlops:model_registry:ModelRegistry",
+    "Network": "mlops:network:Network",
+    "NodePool": "mlops:node_pool:NodePool",
+    "PodRole": "mlops:pod_role:PodRole",
+    "SageMakerFeatureStore": "mlops:sagemaker_feature_store:SageMakerFeatureStore",
+    "SecureBucket": "mlops:secure_bucket:SecureBucket",
+    "TeamNamespaces": "mlops:team_namespaces:TeamNamespaces",
+}
 
-def component_classes() -> list[type[pulumi.ComponentResource]]:
-    found = []
+
+def component_classes() -> set[str]:
+    found = set()
     for module_info in pkgutil.iter_modules(components.__path__):
         module = importlib.import_module(f"components.{module_info.name}")
-        found += [
-            cls
-            for _, cls in inspect.getmembers(module, inspect.isclass)
+        found |= {
+            name
+            for name, cls in inspect.getmembers(module, inspect.isclass)
             if issubclass(cls, pulumi.ComponentResource) and cls.__module__ == module.__name__
-        ]
+        }
     return found
 
 
-def test_every_component_uses_its_module_and_class_name(
+def test_every_component_class_has_a_recorded_token() -> None:
+    assert component_classes() == set(RECORDED_TOKENS)
+
+
+def test_the_stacks_register_exactly_the_recorded_tokens(
     rendered_stacks: dict[str, RenderedStack],
 ) -> None:
-    """Across the stacks: each uses some components (Karpenter only in staging)."""
-    expected = {
-        f"mlops:{cls.__module__.split('.')[-1]}:{cls.__name__}" for cls in component_classes()
-    }
+    """Across the stacks every component is used (Karpenter only in staging)."""
     seen = {
         r.type
         for rendered in rendered_stacks.values()
         for r in rendered.resources
         if r.type.startswith("mlops:")
     }
-    assert seen == expected
+    assert seen == set(RECORDED_TOKENS.values())

@@ -56,6 +56,21 @@ def of_rule(findings: list[Finding], rule: str) -> list[Finding]:
     return [f for f in findings if f.rule == rule]
 
 
+def check_rule(
+    pack: PolicyPackServer,
+    rule: str,
+    resources: list[dict[str, Any]],
+    config: Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """The findings of one rule, at its level and with its settings in `config` (mandatory by
+    default), every other rule switched off: the pack then skips them, as the CLI's would."""
+    config = config if config is not None else {"all": "mandatory"}
+    entry = config.get(rule, {})
+    settings = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
+    settings.setdefault("enforcementLevel", config.get("all", "mandatory"))
+    return of_rule(check(pack, resources, {"all": "disabled", rule: settings}), rule)
+
+
 def deployment_resources(rendered: RenderedStack) -> list[dict[str, Any]]:
     resources: list[dict[str, Any]] = copy.deepcopy(
         rendered.to_deployment()["deployment"]["resources"]

@@ -8,7 +8,7 @@ from mlops_guardrails.vocabulary import STATEFUL_TYPES
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import STACKS
-from tests.policies.conftest import check, deployment_resources, environment_config, of_rule
+from tests.policies.conftest import check, check_rule, deployment_resources, environment_config
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -23,8 +23,8 @@ def test_unprotected_dev_state_is_advisory_in_dev_and_mandatory_in_prod(
     pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
 ) -> None:
     dev = deployment_resources(rendered_stacks["dev"])
-    in_dev = of_rule(check(pack, dev, environment_config("dev")), "stateful-resources-protected")
-    in_prod = of_rule(check(pack, dev, environment_config("prod")), "stateful-resources-protected")
+    in_dev = check_rule(pack, "stateful-resources-protected", dev, environment_config("dev"))
+    in_prod = check_rule(pack, "stateful-resources-protected", dev, environment_config("prod"))
     stateful = sum(r["type"] in STATEFUL_TYPES for r in dev)
     assert len(in_dev) == len(in_prod) == stateful > 10
     assert {f.level for f in in_dev} == {"advisory"}
@@ -36,7 +36,7 @@ def test_tags_must_name_the_environment_the_config_is_for(
 ) -> None:
     """A dev stack checked as prod is caught: its resources say mlops:environment=dev."""
     dev = deployment_resources(rendered_stacks["dev"])
-    tags = of_rule(check(pack, dev, environment_config("prod")), "required-tags")
+    tags = check_rule(pack, "required-tags", dev, environment_config("prod"))
     assert tags and all(
         "tag mlops:environment is 'dev', expected 'prod'" in f.message for f in tags
     )
@@ -47,7 +47,7 @@ def test_a_rule_disabled_by_config_reports_nothing(
 ) -> None:
     dev = deployment_resources(rendered_stacks["dev"])
     config = {**environment_config("dev"), "stateful-resources-protected": "disabled"}
-    assert of_rule(check(pack, dev, config), "stateful-resources-protected") == []
+    assert check_rule(pack, "stateful-resources-protected", dev, config) == []
 
 
 @pytest.mark.parametrize(

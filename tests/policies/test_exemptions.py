@@ -9,7 +9,7 @@ import pytest
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import TAGS
-from tests.policies.conftest import check, deployment_resources, of_rule, state
+from tests.policies.conftest import check, check_rule, deployment_resources, of_rule, state
 
 LATER = "2999-12-31"
 EARLIER = "2000-01-01"
@@ -38,8 +38,8 @@ def test_an_exemption_covers_only_its_urn(pack: PolicyPackServer) -> None:
 
 def test_an_expired_exemption_is_a_violation(pack: PolicyPackServer) -> None:
     key = unrotated_key()
-    [finding] = of_rule(
-        check(pack, [key], exempt("kms-key-rotation", key["urn"], EARLIER)), "kms-key-rotation"
+    [finding] = check_rule(
+        pack, "kms-key-rotation", [key], exempt("kms-key-rotation", key["urn"], EARLIER)
     )
     assert finding.message.startswith("exemption expired on 2000-01-01 (reason given: vendor chart")
     assert finding.level == "mandatory"
@@ -49,8 +49,8 @@ def test_an_expired_exemption_is_a_violation_even_once_the_resource_complies(
     pack: PolicyPackServer,
 ) -> None:
     key = state("aws:kms/key:Key", {"enableKeyRotation": True, "tags": TAGS})
-    findings = of_rule(
-        check(pack, [key], exempt("kms-key-rotation", key["urn"], EARLIER)), "kms-key-rotation"
+    findings = check_rule(
+        pack, "kms-key-rotation", [key], exempt("kms-key-rotation", key["urn"], EARLIER)
     )
     assert len(findings) == 1
 
@@ -65,13 +65,11 @@ def test_stack_rules_honour_and_expire_exemptions(
     ]
     bucket = next(r["urn"] for r in resources if r["urn"].endswith("::artifacts-models-bucket"))
     assert (
-        of_rule(
-            check(pack, resources, exempt("s3-bucket-guards", bucket, LATER)), "s3-bucket-guards"
-        )
+        check_rule(pack, "s3-bucket-guards", resources, exempt("s3-bucket-guards", bucket, LATER))
         == []
     )
-    [expired] = of_rule(
-        check(pack, resources, exempt("s3-bucket-guards", bucket, EARLIER)), "s3-bucket-guards"
+    [expired] = check_rule(
+        pack, "s3-bucket-guards", resources, exempt("s3-bucket-guards", bucket, EARLIER)
     )
     assert expired.message.startswith("exemption expired")
     assert expired.urn == bucket

@@ -16,7 +16,14 @@ from mlops_guardrails.pack import POLICIES
 from mlops_platform.policy_check import Finding, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import CASES, RuleCase
-from tests.policies.conftest import check, deployment_resources, environment_config, of_rule, state
+from tests.policies.conftest import (
+    check,
+    check_rule,
+    deployment_resources,
+    environment_config,
+    of_rule,
+    state,
+)
 from tests.policies.test_stack_rules import gpu_pool, repository
 
 Resources = list[dict[str, Any]]
@@ -96,5 +103,5 @@ def test_a_prod_plan_broken_one_way_is_caught_by_that_rule(
     assert of_rule(pristine_findings, rule) == []
     case_config = next((c.config for c in CASES if c.rule == rule), {})
     config = {**prod, rule: {**prod.get(rule, {}), **case_config}} if case_config else prod
-    findings = of_rule(check(pack, MUTATIONS[rule](pristine), config), rule)
+    findings = check_rule(pack, rule, MUTATIONS[rule](pristine), config)
     assert findings and {f.level for f in findings} == {"mandatory"}

@@ -8,7 +8,7 @@ from pulumi_policy import StackValidationPolicy
 from mlops_guardrails.pack import POLICIES
 from mlops_platform.policy_check import PolicyPackServer
 from tests.policies.cases import CASES, RuleCase
-from tests.policies.conftest import check, of_rule, state
+from tests.policies.conftest import check, check_rule, of_rule, state
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -24,7 +24,7 @@ def test_violating_resource_is_reported_on_that_resource(
 ) -> None:
     resource = state(case.resource_type, case.bad, protect=not case.bad_is_unprotected)
     config = {"all": "mandatory", case.rule: case.config}
-    findings = of_rule(check(pack, [resource], config), case.rule)
+    findings = check_rule(pack, case.rule, [resource], config)
     assert any(case.expect in finding.message for finding in findings), findings
     for finding in findings:
         assert finding.urn == resource["urn"]
@@ -55,7 +55,7 @@ def test_values_unknown_at_preview_are_advisory_not_failures(pack: PolicyPackSer
         "aws:s3/bucketVersioning:BucketVersioning",
         {"bucket": unknown, "versioningConfiguration": unknown},
     )
-    [finding] = of_rule(check(pack, [resource]), "s3-versioning-enabled")
+    [finding] = check_rule(pack, "s3-versioning-enabled", [resource])
     assert finding.level == "advisory"
     assert "during preview" in finding.message
 

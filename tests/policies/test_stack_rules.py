@@ -10,7 +10,7 @@ from mlops_guardrails.export import STACK_TYPE, resource_state, urn
 from mlops_platform.policy_check import PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import KEY_ARN, TAGS
-from tests.policies.conftest import check, deployment_resources, of_rule, state
+from tests.policies.conftest import check, check_rule, deployment_resources, of_rule, state
 
 REPOSITORY = "aws:ecr/repository:Repository"
 
@@ -22,7 +22,7 @@ def without(resources: list[dict[str, Any]], name_suffix: str) -> list[dict[str,
 def test_every_stack_passes_the_bucket_guards(
     pack: PolicyPackServer, rendered: RenderedStack
 ) -> None:
-    assert of_rule(check(pack, deployment_resources(rendered)), "s3-bucket-guards") == []
+    assert check_rule(pack, "s3-bucket-guards", deployment_resources(rendered)) == []
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_a_bucket_missing_a_guard_is_flagged_on_the_bucket(
     pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack], removed: str, missing: str
 ) -> None:
     resources = without(deployment_resources(rendered_stacks["prod"]), removed)
-    [finding] = of_rule(check(pack, resources), "s3-bucket-guards")
+    [finding] = check_rule(pack, "s3-bucket-guards", resources)
     assert finding.message == f"bucket artifacts-models-bucket lacks {missing}"
     assert finding.urn.endswith("::artifacts-models-bucket")
 
@@ -51,12 +51,12 @@ def test_the_log_target_bucket_needs_no_logs_of_its_own(
 ) -> None:
     resources = deployment_resources(rendered_stacks["dev"])
     assert not [r for r in resources if r["urn"].endswith("::artifacts-access-logs-access-logging")]
-    assert of_rule(check(pack, resources), "s3-bucket-guards") == []
+    assert check_rule(pack, "s3-bucket-guards", resources) == []
 
 
 def test_a_bucket_that_is_no_log_target_must_log(pack: PolicyPackServer) -> None:
     bucket = state("aws:s3/bucket:Bucket", {"tags": TAGS}, name="lonely")
-    [finding] = of_rule(check(pack, [bucket]), "s3-bucket-guards")
+    [finding] = check_rule(pack, "s3-bucket-guards", [bucket])
     assert finding.message.endswith("lifecycle rules, access logging")
 
 
@@ -79,7 +79,7 @@ def linked(
 
 def test_a_repository_without_any_scanning_is_flagged(pack: PolicyPackServer) -> None:
     unscanned = repository("models")
-    [finding] = of_rule(check(pack, [unscanned]), "ecr-image-scanning")
+    [finding] = check_rule(pack, "ecr-image-scanning", [unscanned])
     assert finding.urn == unscanned["urn"]
 
 
@@ -87,7 +87,7 @@ def test_scan_on_push_or_registry_scanning_satisfies_the_scanning_rule(
     pack: PolicyPackServer,
 ) -> None:
     on_push = repository("a", imageScanningConfiguration={"scanOnPush": True})
-    assert of_rule(check(pack, [on_push]), "ecr-image-scanning") == []
+    assert check_rule(pack, "ecr-image-scanning", [on_push]) == []
     registry = state(
         "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration",
         {
@@ -100,7 +100,7 @@ def test_scan_on_push_or_registry_scanning_satisfies_the_scanning_rule(
             ],
         },
     )
-    assert of_rule(check(pack, [repository("b"), registry]), "ecr-image-scanning") == []
+    assert check_rule(pack, "ecr-image-scanning", [repository("b"), registry]) == []
 
 
 def test_repositories_need_a_linked_lifecycle_policy(pack: PolicyPackServer) -> None:
@@ -108,7 +108,7 @@ def test_repositories_need_a_linked_lifecycle_policy(pack: PolicyPackServer) -> 
     policy = linked(
         "aws:ecr/lifecyclePolicy:LifecyclePolicy", "kept-lifecycle", kept, {"policy": "{}"}
     )
-    [finding] = of_rule(check(pack, [kept, bare, policy]), "ecr-lifecycle-policy")
+    [finding] = check_rule(pack, "ecr-lifecycle-policy", [kept, bare, policy])
     assert finding.urn == bare["urn"]
 
 
@@ -125,7 +125,7 @@ def test_a_vpc_without_flow_logs_is_flagged(
 ) -> None:
     resources = without(deployment_resources(rendered_stacks["prod"]), "network-flow-logs")
     resources = [r for r in resources if r["type"] != "aws:ec2/flowLog:FlowLog"]
-    [finding] = of_rule(check(pack, resources), "vpc-flow-logs")
+    [finding] = check_rule(pack, "vpc-flow-logs", resources)
     assert finding.urn.endswith("::network-vpc")
 
 
@@ -134,11 +134,11 @@ def test_a_default_security_group_left_alone_or_with_rules_is_flagged(
 ) -> None:
     resources = deployment_resources(rendered_stacks["prod"])
     left_alone = without(resources, "network-default-security-group")
-    [finding] = of_rule(check(pack, left_alone), "vpc-default-security-group-closed")
+    [finding] = check_rule(pack, "vpc-default-security-group-closed", left_alone)
     assert "left with AWS's open rules" in finding.message
     group = next(r for r in resources if r["urn"].endswith("::network-default-security-group"))
     group["outputs"]["ingress"] = [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
-    [finding] = of_rule(check(pack, resources), "vpc-default-security-group-closed")
+    [finding] = check_rule(pack, "vpc-default-security-group-closed", resources)
     assert finding.urn == group["urn"]
 
 
@@ -160,17 +160,17 @@ def gpu_pool(name: str, *, ceiling: int, vendor: str = "nvidia") -> dict[str, An
 def test_pools_together_may_not_pass_the_environments_gpu_cap(pack: PolicyPackServer) -> None:
     pools = [gpu_pool("train", ceiling=40), gpu_pool("serve", ceiling=30)]
     cap = {"all": "mandatory", "gpu-environment-ceiling": {"maxAccelerators": 64}}
-    [finding] = of_rule(check(pack, pools, cap), "gpu-environment-ceiling")
+    [finding] = check_rule(pack, "gpu-environment-ceiling", pools, cap)
     assert "ceilings add up to 70, above this environment's 64" in finding.message
     # Reported on the largest pool: the first place to look for room.
     assert finding.urn == pools[0]["urn"]
-    assert of_rule(check(pack, pools[:1], cap), "gpu-environment-ceiling") == []
+    assert check_rule(pack, "gpu-environment-ceiling", pools[:1], cap) == []
 
 
 def test_the_gpu_cap_counts_each_accelerator_kind_on_its_own(pack: PolicyPackServer) -> None:
     pools = [gpu_pool("gpus", ceiling=40), gpu_pool("neuron", ceiling=40, vendor="neuron")]
     cap = {"all": "mandatory", "gpu-environment-ceiling": {"maxAccelerators": 64}}
-    assert of_rule(check(pack, pools, cap), "gpu-environment-ceiling") == []
+    assert check_rule(pack, "gpu-environment-ceiling", pools, cap) == []
 
 
 def test_every_stack_stays_within_its_gpu_cap_and_has_an_alerting_budget(
@@ -190,8 +190,8 @@ def test_a_budget_that_alerts_no_one_is_flagged_on_the_stack(pack: PolicyPackSer
         outputs={},
     )
     silent = state("aws:budgets/budget:Budget", {"budgetType": "COST", "limitAmount": "10"})
-    [finding] = of_rule(check(pack, [stack, silent]), "cost-budget-alerts")
+    [finding] = check_rule(pack, "cost-budget-alerts", [stack, silent])
     assert "has no cost budget that alerts anyone" in finding.message
     assert finding.urn == stack["urn"]
-    [missing] = of_rule(check(pack, [stack]), "cost-budget-alerts")
+    [missing] = check_rule(pack, "cost-budget-alerts", [stack])
     assert "has no cost budget:" in missing.message
