@@ -19,8 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pulumi_policy.policy as sdk
+import pulumi_policy.policy
 
+# Private names of the SDK's analyzer module, patched by name.
+sdk: Any = pulumi_policy.policy
 PATCHED_NAMES = ("json_format", "deserialize_properties", "unknown_checking_proxy")
 REQUEST_METHODS = ("Analyze", "AnalyzeStack")
 
