@@ -1,7 +1,7 @@
 """`mlops-platform`: render and review the platform's stacks without cloud credentials."""
 
-# Each subcommand imports what it needs when it runs: `check --plan` never loads the Pulumi SDK or
-# boto3, and a cached `plan` loads neither the SDK nor the program.
+# Each subcommand imports what it needs when it runs: `check --plan` never loads the provider SDKs,
+# the program or boto3, and a cached `plan` loads no Pulumi SDK at all.
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ BUCKET, CLUSTER, GROUP, ROLE, TABLE, REPOSITORY = (
     "training-images-5e4d3c2",
 )
 INLINE_POLICY = "workload-trainer-policy-1a2b3c4"
+SESSION = boto3.session.Session(
+    region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+)
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """One client per service for the module, from one session: a new client reads its service
+    model from disk. moto's stub sits in every session, so the clients reach moto's account."""
+    return SESSION.client(service)
 
 
 def tag_list(key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
@@ -67,7 +78,7 @@ class Account:
     node_role: str
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+        return client(service)
 
     def node_group(self, version: str) -> None:
         self.client("eks").create_nodegroup(
@@ -110,11 +121,11 @@ def pod_trust() -> dict[str, Any]:
 
 
 def deploy() -> Account:
-    kms = boto3.client("kms", region_name=REGION)
+    kms = client("kms")
     key = kms.create_key(Tags=tag_list("TagKey", "TagValue"))["KeyMetadata"]
     kms.enable_key_rotation(KeyId=key["KeyId"])
 
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": tag_list()})
     s3.put_bucket_encryption(
@@ -162,7 +173,7 @@ def deploy() -> Account:
         OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
     )
 
-    iam = boto3.client("iam", region_name=REGION)
+    iam = client("iam")
     boundary = iam.create_policy(
         PolicyName="workload-boundary",
         PolicyDocument=json.dumps(
@@ -199,10 +210,10 @@ def deploy() -> Account:
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
 
-    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2 = client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    eks = boto3.client("eks", region_name=REGION)
+    eks = client("eks")
     eks.create_cluster(
         name=CLUSTER,
         version="1.35",
@@ -231,7 +242,7 @@ def deploy() -> Account:
     account = Account(key["Arn"], template["LaunchTemplateId"], subnet, cluster_role)
     account.node_group("1")
 
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb = client("dynamodb")
     table = dynamodb.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "entity_id", "KeyType": "HASH"}],
@@ -245,7 +256,7 @@ def deploy() -> Account:
         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
     )
 
-    boto3.client("ecr", region_name=REGION).create_repository(
+    client("ecr").create_repository(
         repositoryName=REPOSITORY,
         imageTagMutability="IMMUTABLE",
         imageScanningConfiguration={"scanOnPush": True},
@@ -261,6 +272,8 @@ def deploy() -> Account:
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # The audit reads no AMIs; moto would otherwise load thousands into every fresh account.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     # moto gives node groups created without remote access an SSH key; EKS gives them none.
     monkeypatch.setattr("moto.eks.models.DEFAULT_REMOTE_ACCESS", {})
     with mock_aws():

@@ -12,7 +12,7 @@ import pytest
 from mlops_platform.cli import main
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
 from mlops_platform.project import PulumiProject
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, STACKS
 
 ROOT = ["--project-dir", str(REPO_ROOT)]
 
@@ -24,12 +24,32 @@ def dev_plan(tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_every_stack_passes_its_own_environment(
-    stack: str, capsys: pytest.CaptureFixture[str]
+def test_every_stack_passes_its_own_environment_in_one_run(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main([*ROOT, "check", "--stack", stack]) == 0
-    assert f"policy check of stack {stack}: 0 mandatory" in capsys.readouterr().out
+    """The check CI runs: all stacks, each at its environment's levels, one pack process."""
+    assert main([*ROOT, "check", "--all-stacks"]) == 0
+    out = capsys.readouterr().out
+    for stack in STACKS:
+        assert f"policy check of stack {stack}: 0 mandatory" in out
+
+
+def test_one_mandatory_violation_in_any_stack_fails_the_run(
+    dev_plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two plans checked against prod's levels: the dev one fails, so the run does."""
+    prod_plan = tmp_path / "prod.json"
+    assert main([*ROOT, "plan", "--stack", "prod", "--out", str(prod_plan)]) == 0
+    prod_config = REPO_ROOT / "policies" / "config" / "prod.json"
+    args = ["check", "--plan", str(prod_plan), "--plan", str(dev_plan), "--format", "json"]
+    capsys.readouterr()
+    assert main([*ROOT, *args, "--policy-config", str(prod_config)]) == 1
+    reports = json.loads(capsys.readouterr().out)
+    mandatory = {
+        r["title"]: [f for f in r["findings"] if f["level"] == "mandatory"] for r in reports
+    }
+    assert list(mandatory) == [str(prod_plan), str(dev_plan)]
+    assert not mandatory[str(prod_plan)] and mandatory[str(dev_plan)]
 
 
 def test_a_plan_file_checked_against_prod_fails_with_grouped_violations(
@@ -113,7 +133,11 @@ def test_check_reports_a_broken_pack_without_traceback(
     (broken / "config").mkdir(parents=True)
     (broken / "config" / "dev.json").write_text("{}")
     (broken / "__main__.py").write_text("raise SystemExit('pack misconfigured')\n")
-    assert main(["--project-dir", str(project.root), "check", "--stack", "dev"]) == 2
+    plan = project.root / "plan.json"
+    plan.write_text(json.dumps({"version": 3, "deployment": {"resources": []}}))
+    config = broken / "config" / "dev.json"
+    args = ["check", "--plan", str(plan), "--policy-config", str(config)]
+    assert main(["--project-dir", str(project.root), *args]) == 2
     err = capsys.readouterr().err
     assert "failed to start" in err and "pack misconfigured" in err
     assert "Traceback" not in err.split("failed to start")[0]

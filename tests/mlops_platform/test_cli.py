@@ -15,7 +15,8 @@ from infra.config import ConfigError
 from mlops_platform.cli import main
 from mlops_platform.engine import RecordingMonitor, render_stack
 from mlops_platform.project import PulumiProject
-from tests.conftest import REPO_ROOT
+from mlops_platform.rendered import RenderedStack
+from tests.conftest import REPO_ROOT, STACKS
 
 BAD_PROD = """
 config:
@@ -50,6 +51,55 @@ def test_summary_flags_unprotected_stateful_resources(capsys: pytest.CaptureFixt
     counted = re.search(r"stateful resources \((\d+), (\d+) unprotected\):", printed)
     assert counted is not None and counted.group(1) == counted.group(2)
     assert "UNPROTECTED  aws:kms/key:Key" in printed
+
+
+def test_several_stacks_render_in_one_run_into_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["--project-dir", str(REPO_ROOT), "plan", "--all-stacks", "--out", str(tmp_path)]) == 0
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{s}.json" for s in sorted(STACKS)]
+    printed = capsys.readouterr().out
+    assert [
+        line.split(" of ")[0] for line in printed.splitlines() if " of mlops-platform" in line
+    ] == [f"stack {s}" for s in sorted(STACKS)]
+
+
+# What a command loaded, printed by a fresh interpreter after running it.
+LOADED_AFTER = (
+    "import sys; from mlops_platform.cli import main; main(sys.argv[1:]); "
+    "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)"
+)
+
+
+def loaded_by(*args: str) -> set[str]:
+    process = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER, "--project-dir", str(REPO_ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(process.stderr.split())
+
+
+def test_a_cached_plan_loads_no_pulumi_sdk_and_not_the_program(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """rendered_stacks went through the same cache, so this plan is a hit."""
+    loaded = loaded_by("plan", "--stack", "dev")
+    assert not loaded & {"pulumi", "pulumi_aws", "pulumi_kubernetes", "infra", "components"}
+    assert not loaded & {"pydantic", "boto3", "grpc"}
+
+
+def test_checking_a_plan_file_loads_neither_providers_program_nor_boto3(tmp_path: Path) -> None:
+    plan = tmp_path / "dev.json"
+    assert (
+        main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "dev", "--out", str(plan)]) == 0
+    )
+    loaded = loaded_by("check", "--plan", str(plan))
+    assert not loaded & {"pulumi_aws", "pulumi_kubernetes", "infra", "components", "pydantic"}
+    assert not loaded & {"boto3", "botocore"}
 
 
 def test_unknown_stack_lists_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:

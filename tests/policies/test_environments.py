@@ -7,16 +7,7 @@ import pytest
 from mlops_guardrails.vocabulary import STATEFUL_TYPES
 from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
-from tests.conftest import STACKS
 from tests.policies.conftest import check, check_rule, deployment_resources, environment_config
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_stack_passes_its_environment_config_with_no_mandatory_violation(
-    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack], stack: str
-) -> None:
-    findings = check(pack, deployment_resources(rendered_stacks[stack]), environment_config(stack))
-    assert [f for f in findings if f.level == "mandatory"] == []
 
 
 def test_unprotected_dev_state_is_advisory_in_dev_and_mandatory_in_prod(
