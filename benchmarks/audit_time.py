@@ -3,30 +3,45 @@
     python -m benchmarks.audit_time [--runs 3]   (from the repository root: it reuses the
     moto account the audit tests deploy)
 
-moto answers in-process, so this measures the audit's own work (reading, reshaping, one policy
-pack run), not AWS latency: against AWS each bucket costs six read calls, each tens of ms.
+moto answers in-process, so this measures the audit's own work (reading, reshaping, judging by
+one already started policy pack), not AWS latency: against AWS each bucket costs six read calls,
+each tens of ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
+from typing import Any
 
 import moto.eks.models
 from moto import mock_aws
 
-from tests.mlops_platform.test_audit import BUCKET, deploy, run_audit
+from benchmarks.common import ROOT
+from mlops_platform.audit import audit
+from mlops_platform.policy_check import PolicyPackServer
+from tests.mlops_platform.test_audit import BUCKET, PROJECT, STACK, deploy
 
 EXTRA_BUCKETS = 100
+CONFIG = ROOT / "policies" / "config" / "prod.json"
 
 
-def timed(account_client: object, runs: int) -> tuple[float, int]:
+def timed(pack: PolicyPackServer, client: Any, runs: int) -> tuple[float, int]:
     samples, checked = [], 0
     for _ in range(runs):
         start = time.perf_counter()
-        result = run_audit(account_client)  # type: ignore[arg-type]
+        result = audit(
+            client,
+            stack=STACK,
+            project=PROJECT,
+            pack=pack,
+            policy_config=json.loads(CONFIG.read_text()),
+            config_source=str(CONFIG),
+            declared=None,
+        )
         samples.append(time.perf_counter() - start)
         checked = result.check.resources_checked
     return statistics.median(samples), checked
@@ -38,17 +53,18 @@ def main() -> None:
     runs = parser.parse_args().runs
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "benchmark")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "benchmark")
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     moto.eks.models.DEFAULT_REMOTE_ACCESS = {}  # type: ignore[assignment]
-    with mock_aws():
+    with mock_aws(), PolicyPackServer(ROOT / "policies") as pack:
         account = deploy()
-        base, base_checked = timed(account.client, runs)
+        base, base_checked = timed(pack, account.client, runs)
         s3 = account.client("s3")
         tags = s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]
         for index in range(EXTRA_BUCKETS):
             name = f"extra-{index:03d}"
             s3.create_bucket(Bucket=name)
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
-        grown, grown_checked = timed(account.client, runs)
+        grown, grown_checked = timed(pack, account.client, runs)
     per_resource = (grown - base) / (grown_checked - base_checked) * 1000
     print(f"audit, compliant account: {base:.2f} s for {base_checked} resources")
     print(f"audit, +{EXTRA_BUCKETS} buckets: {grown:.2f} s for {grown_checked} resources")

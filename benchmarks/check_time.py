@@ -1,77 +1,73 @@
-"""Policy check time: the prod stack, and synthetic plans of 500 and 5,000 resources.
+"""`check` wall time beside the pack's own start floor, on this machine, in this run.
 
-    python benchmarks/check_time.py [--runs 5]
+    python -m benchmarks.check_time [--runs 7]
 
-Synthetic plans repeat the prod plan's resources under new names, links included, so stack rules
-see as many buckets and guard resources as there are copies. Linear cost means the per-resource
-time stays flat as the plan grows tenfold.
+Every figure is the median of --runs whole processes:
+- pack floor: a process that starts the pack (`policies/__main__.py`, as the Pulumi CLI does),
+  connects, and has it answer one analyzer call (GetAnalyzerInfo); it starts the pack before
+  loading gRPC, as `check` does;
+- `check --plan <stack>.json` for each stack's plan file;
+- `check --all-stacks` (cached renders, one pack for all three).
+checkov on the same prod resources as a Terraform plan took 4.8 s (issue 12's measurement; not
+repeated here).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import time
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
 
-from mlops_platform.engine import STACK_TYPE, render_stack
-from mlops_platform.policy_check import PolicyPackServer, StackView, run_check
-from mlops_platform.project import PulumiProject
+from benchmarks.common import CLI, ROOT, process_seconds, table
 
-ROOT = Path(__file__).resolve().parent.parent
-PACK = ROOT / "policies"
-PROD_CONFIG = json.loads((PACK / "config" / "prod.json").read_text())
-
-Resource = dict[str, Any]
-
-
-def synthetic(resources: list[Resource], size: int) -> list[Resource]:
-    """At least `size` custom resources: copies of the plan with every URN suffixed per copy."""
-    shared = [
-        r for r in resources if r["type"] == STACK_TYPE or r["type"].startswith("pulumi:providers:")
-    ]
-    own = [r for r in resources if r not in shared]
-    per_copy = sum(1 for r in own if r["custom"])
-    plan = list(shared)
-    for copy in range((size + per_copy - 1) // per_copy):
-        renamed = {r["urn"]: f"{r['urn']}-{copy}" for r in own}
-        text = json.dumps(own)
-        for old, new in renamed.items():
-            text = text.replace(f'"{old}"', f'"{new}"')
-        plan += json.loads(text)
-    return plan
-
-
-def median(action: Any, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+STACKS = ("dev", "staging", "prod")
+PACK_FLOOR = f"""
+import subprocess, sys
+pack = subprocess.Popen(
+    [sys.executable, "__main__.py"], cwd={str(ROOT / "policies")!r}, stdout=subprocess.PIPE
+)
+import grpc
+from google.protobuf.empty_pb2 import Empty
+from pulumi.runtime.proto import analyzer_pb2_grpc
+port = int(pack.stdout.readline())
+channel = grpc.insecure_channel(f"127.0.0.1:{{port}}")
+analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(Empty())
+channel.close()
+pack.kill()
+pack.wait()
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     runs = parser.parse_args().runs
-    prod = render_stack(PulumiProject.load(ROOT), "prod").to_deployment()["deployment"]["resources"]
-
-    cold = median(lambda: run_check(PACK, prod, PROD_CONFIG, "prod.json"), runs)
-    print(f"median of {runs} runs")
-    print(f"{'plan':32}{'resources':>10}{'seconds':>10}{'ms/resource':>13}")
-    print(f"{'prod, pack start included':32}{len(StackView(prod).analyzed):10d}{cold:10.2f}")
-    with PolicyPackServer(PACK) as server:
-        for label, plan in (
-            ("prod", prod),
-            ("synthetic 500", synthetic(prod, 500)),
-            ("synthetic 5,000", synthetic(prod, 5000)),
-        ):
-            count = len(StackView(plan).analyzed)
-            seconds = median(lambda plan=plan: server.check(plan, PROD_CONFIG, "prod.json"), runs)
-            print(f"{label:32}{count:10d}{seconds:10.2f}{1000 * seconds / count:13.2f}")
+    floor = process_seconds([sys.executable, "-c", PACK_FLOOR], runs)
+    rows: list[list[object]] = [["pack floor: start + one analyzer call", floor, "", ""]]
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run(
+            [CLI, "plan", "--all-stacks", "--out", scratch],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        for stack in STACKS:
+            plan = Path(scratch) / f"{stack}.json"
+            seconds = process_seconds([CLI, "check", "--plan", str(plan)], runs)
+            rows.append(
+                [
+                    f"check --plan {stack}.json",
+                    seconds,
+                    f"{seconds - floor:+.2f}",
+                    f"{4.8 / seconds:.1f}x" if stack == "prod" else "",
+                ]
+            )
+        every = process_seconds([CLI, "check", "--all-stacks"], runs)
+        rows.append(["check --all-stacks (cached renders)", every, f"{every - floor:+.2f}", ""])
+    print(f"median of {runs} processes, seconds")
+    print(table(rows, ["", "seconds", "over floor", "vs checkov 4.8 s"]))
 
 
 if __name__ == "__main__":
