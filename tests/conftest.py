@@ -52,6 +52,16 @@ def named(rendered: RenderedStack, type_token: str, name: str) -> RecordedResour
     return resource
 
 
+def attached(
+    rendered: RenderedStack, bucket: RecordedResource, type_token: str
+) -> RecordedResource:
+    """The one resource of `type_token` whose `bucket` input came from this bucket."""
+    [resource] = [
+        r for r in rendered.dependents_through(bucket.urn, "bucket") if r.type == type_token
+    ]
+    return resource
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[[str, str], PulumiProject]:
     """A project in a temporary directory running the real infra/ program with one stack file."""

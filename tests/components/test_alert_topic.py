@@ -1,52 +1,89 @@
-"""The alert topic in each stack's plan, and its subscriptions."""
+"""The alert topic: encrypted, published to only by the account's monitors, delivering to each
+configured subscriber; and the topic every stack alerts through."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
+from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
+from tests.components.data_fixtures import ACCOUNT, KEY_ARN, TAGS
+from tests.configs import stack_platform_config
 from tests.conftest import named, run_component
 
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+PAGER = AlertSubscription("https", "https://events.example.com/v2/enqueue")
+MAIL = AlertSubscription("email", "team@example.com")
 
 
-def test_the_topic_is_encrypted_under_the_monitoring_key(rendered: RenderedStack) -> None:
+def render_topic(*subscriptions: AlertSubscription) -> RenderedStack:
+    args = AlertTopicArgs(kms_key_arn=KEY_ARN, subscriptions=subscriptions, tags=TAGS)
+    return run_component(lambda: AlertTopic("alerts", args))
+
+
+@pytest.fixture(scope="module")
+def alerts() -> RenderedStack:
+    return render_topic(PAGER, MAIL)
+
+
+def test_the_topic_is_encrypted_under_the_key_it_is_given(alerts: RenderedStack) -> None:
+    [topic] = alerts.of_type(TOPIC)
+    assert topic.inputs["kmsMasterKeyId"] == KEY_ARN
+    assert topic.inputs["tags"] == TAGS
+    [component] = alerts.of_type(AlertTopic.TYPE)
+    assert component.outputs == {"arn": topic.outputs["arn"]}
+
+
+def test_only_this_accounts_monitors_may_publish_to_the_topic(alerts: RenderedStack) -> None:
+    [topic] = alerts.of_type(TOPIC)
+    [policy] = alerts.of_type("aws:sns/topicPolicy:TopicPolicy")
+    assert policy.inputs["arn"] == topic.outputs["arn"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert {s["Resource"] for s in statements} == {topic.outputs["arn"]}
+    assert statements[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+
+
+@pytest.mark.parametrize(
+    "subscriptions", [(), (MAIL,), (PAGER, MAIL)], ids=["none", "email", "https-and-email"]
+)
+def test_alerts_reach_exactly_the_configured_subscribers(
+    subscriptions: tuple[AlertSubscription, ...],
+) -> None:
+    rendered = render_topic(*subscriptions)
+    [topic] = rendered.of_type(TOPIC)
+    delivered = rendered.of_type(SUBSCRIPTION)
+    assert sorted((s.inputs["protocol"], s.inputs["endpoint"]) for s in delivered) == sorted(
+        (s.protocol, s.endpoint) for s in subscriptions
+    )
+    assert all(s.inputs["topic"] == topic.outputs["arn"] for s in delivered)
+
+
+def test_reordering_subscriptions_in_config_replaces_none(alerts: RenderedStack) -> None:
+    # A replaced email subscription would have to be confirmed again by its recipient.
+    reordered = render_topic(MAIL, PAGER)
+    urns = {r.urn for r in alerts.of_type(SUBSCRIPTION)}
+    assert urns == {r.urn for r in reordered.of_type(SUBSCRIPTION)}
+    assert len(urns) == 2
+
+
+def test_every_stack_encrypts_its_alert_topic_under_the_monitoring_key(
+    rendered: RenderedStack,
+) -> None:
     [topic] = rendered.of_type(TOPIC)
     key = named(rendered, "aws:kms/key:Key", "monitoring-key")
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert rendered.outputs["alertTopicArn"] == topic.outputs["arn"]
 
 
-def test_the_topic_policy_is_built_for_the_topic_and_the_account(rendered: RenderedStack) -> None:
-    [topic] = rendered.of_type(TOPIC)
-    [policy] = rendered.of_type("aws:sns/topicPolicy:TopicPolicy")
-    statements = json.loads(policy.inputs["policy"])["Statement"]
-    assert {s["Resource"] for s in statements} == {topic.outputs["arn"]}
-    assert statements[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
-
-
-def test_prod_alerts_reach_the_on_call_address(rendered_stacks: dict[str, RenderedStack]) -> None:
-    [subscription] = rendered_stacks["prod"].of_type(SUBSCRIPTION)
-    assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == (
-        "email",
-        "ml-platform-oncall@example.com",
+def test_every_stack_alerts_exactly_the_subscribers_its_config_names(
+    rendered: RenderedStack, project: PulumiProject
+) -> None:
+    configured = stack_platform_config(project, rendered.stack).monitoring.subscriptions
+    delivered = rendered.of_type(SUBSCRIPTION)
+    assert sorted((s.inputs["protocol"], s.inputs["endpoint"]) for s in delivered) == sorted(
+        (s.protocol, s.endpoint) for s in configured
     )
-    assert rendered_stacks["dev"].of_type(SUBSCRIPTION) == []
-
-
-def test_reordering_subscriptions_in_config_replaces_none() -> None:
-    pager = AlertSubscription("https", "https://events.example.com/v2/enqueue")
-    mail = AlertSubscription("email", "team@example.com")
-
-    def names(order: tuple[AlertSubscription, ...]) -> set[str]:
-        rendered = run_component(
-            lambda: AlertTopic(
-                "alerts", AlertTopicArgs(kms_key_arn="arn:k", subscriptions=order, tags={})
-            )
-        )
-        return {r.urn for r in rendered.of_type(SUBSCRIPTION)}
-
-    assert names((pager, mail)) == names((mail, pager))
-    assert len(names((pager, mail))) == 2

@@ -1,40 +1,116 @@
-"""Device plugins and GPU metrics land only on GPU nodes; time slicing per pool."""
+"""Device plugins and GPU metrics land only on their vendor's nodes, GPU sharing per pool, and
+the chart versions and pools of a stack's config reaching them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
 import yaml
 
-from components.gpu_software import time_slicing_configs
+from components.accelerators import Vendor
+from components.gpu_software import GpuSoftware, GpuSoftwareArgs, time_slicing_configs
 from mlops_platform.rendered import RenderedStack
-from tests.conftest import named
+from tests.components.gpu_fixtures import PLATFORM_GPU, gpu_platform
+from tests.configs import profile
+from tests.conftest import named, run_component
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
-GPU_PLACEMENT = {
-    "nodeSelector": {"mlops.platform/accelerator": "nvidia"},
-    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+VERSIONS = {
+    "nvidia-device-plugin": "0.17.4",
+    "dcgm-exporter": "4.0.1",
+    "neuron-device-plugin": "1.0.9",
 }
 
 
-def test_the_device_plugin_and_dcgm_exporter_run_only_on_gpu_nodes(rendered: RenderedStack) -> None:
-    for name in ("gpu-software-nvidia-device-plugin", "gpu-software-dcgm-exporter"):
-        values = named(rendered, RELEASE, name).inputs["values"]
-        assert values["nodeSelector"] == GPU_PLACEMENT["nodeSelector"]
-        assert values["tolerations"] == GPU_PLACEMENT["tolerations"]
+def software_args(vendors: Sequence[Vendor], time_slicing: dict[str, int]) -> GpuSoftwareArgs:
+    return GpuSoftwareArgs(
+        vendors=vendors,
+        time_slicing=time_slicing,
+        nvidia_device_plugin_version=VERSIONS["nvidia-device-plugin"],
+        dcgm_exporter_version=VERSIONS["dcgm-exporter"],
+        neuron_device_plugin_version=VERSIONS["neuron-device-plugin"],
+        metrics_namespace="metrics",
+    )
 
 
-def test_chart_versions_are_pinned_from_config(rendered: RenderedStack) -> None:
-    versions = {r.inputs["name"]: r.inputs["version"] for r in rendered.of_type(RELEASE)}
-    assert versions["nvidia-device-plugin"] == "0.18.0"
-    assert versions["dcgm-exporter"] == "4.1.3"
+@pytest.fixture(scope="module")
+def software() -> RenderedStack:
+    return run_component(
+        lambda: GpuSoftware(
+            "gpu-software", software_args(["neuron", "nvidia"], {"chat": 4, "batch": 2})
+        )
+    )
 
 
-def test_dev_inference_gpus_are_shared_four_ways(rendered_stacks: dict[str, RenderedStack]) -> None:
-    values = named(rendered_stacks["dev"], RELEASE, "gpu-software-nvidia-device-plugin").inputs[
-        "values"
+def releases(rendered: RenderedStack) -> dict[str, dict[str, Any]]:
+    return {r.inputs["name"]: r.inputs for r in rendered.of_type(RELEASE)}
+
+
+@pytest.mark.parametrize(
+    ("release", "placed_by", "node_selector", "toleration"),
+    [
+        ("nvidia-device-plugin", (), {"mlops.platform/accelerator": "nvidia"}, "nvidia.com/gpu"),
+        ("dcgm-exporter", (), {"mlops.platform/accelerator": "nvidia"}, "nvidia.com/gpu"),
+        (
+            "neuron-device-plugin",
+            ("devicePlugin",),
+            {"mlops.platform/accelerator": "neuron"},
+            "aws.amazon.com/neuron",
+        ),
+    ],
+    ids=["nvidia-device-plugin", "dcgm-exporter", "neuron-device-plugin"],
+)
+def test_device_plugins_and_gpu_metrics_run_only_on_their_vendors_nodes(
+    software: RenderedStack,
+    release: str,
+    placed_by: tuple[str, ...],
+    node_selector: dict[str, str],
+    toleration: str,
+) -> None:
+    values = releases(software)[release]["values"]
+    for key in placed_by:
+        values = values[key]
+    assert values["nodeSelector"] == node_selector
+    assert values["tolerations"] == [
+        {"key": toleration, "operator": "Exists", "effect": "NoSchedule"}
     ]
-    configs = values["config"]["map"]
-    assert values["config"]["default"] == "default"
-    sharing = yaml.safe_load(configs["inference"])["sharing"]["timeSlicing"]["resources"]
+
+
+def test_each_chart_is_installed_at_the_version_it_is_given(software: RenderedStack) -> None:
+    installed = releases(software)
+    assert {name: release["version"] for name, release in installed.items()} == VERSIONS
+    namespaces = {name: release["namespace"] for name, release in installed.items()}
+    assert namespaces == {
+        "nvidia-device-plugin": "kube-system",
+        "dcgm-exporter": "metrics",
+        "neuron-device-plugin": "kube-system",
+    }
+
+
+@pytest.mark.parametrize(
+    ("vendors", "installed"),
+    [
+        (["nvidia"], ["dcgm-exporter", "nvidia-device-plugin"]),
+        (["neuron"], ["neuron-device-plugin"]),
+    ],
+    ids=["nvidia", "neuron"],
+)
+def test_only_the_clusters_accelerator_vendors_get_their_software(
+    vendors: list[Vendor], installed: list[str]
+) -> None:
+    rendered = run_component(lambda: GpuSoftware("gpu-software", software_args(vendors, {})))
+    assert sorted(releases(rendered)) == installed
+
+
+def test_time_sliced_pools_share_each_gpu_among_their_replicas(software: RenderedStack) -> None:
+    config = releases(software)["nvidia-device-plugin"]["values"]["config"]
+    assert config["default"] == "default"
+    assert sorted(config["map"]) == ["batch", "chat", "default"]
+    sharing = yaml.safe_load(config["map"]["chat"])["sharing"]["timeSlicing"]["resources"]
     assert sharing == [{"name": "nvidia.com/gpu", "replicas": 4}]
 
 
@@ -42,3 +118,88 @@ def test_pools_without_sharing_get_whole_gpus() -> None:
     configs = time_slicing_configs({})
     assert list(configs) == ["default"]
     assert "sharing" not in yaml.safe_load(configs["default"])
+
+
+def test_gpu_charts_default_to_pinned_versions() -> None:
+    charts = profile("dev").gpu.charts
+    assert (
+        charts.nvidia_device_plugin,
+        charts.dcgm_exporter,
+        charts.neuron_device_plugin,
+        charts.cluster_autoscaler,
+        charts.karpenter,
+    ) == ("0.18.0", "4.1.3", "1.1.1", "9.43.2", "1.12.1")
+
+
+CHART_CONFIG_KEYS = {
+    "nvidia-device-plugin": "nvidiaDevicePlugin",
+    "dcgm-exporter": "dcgmExporter",
+    "neuron-device-plugin": "neuronDevicePlugin",
+    "cluster-autoscaler": "clusterAutoscaler",
+    "karpenter": "karpenter",
+    "kube-state-metrics": "kubeStateMetrics",
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "installed"),
+    [
+        (
+            # NVIDIA and Neuron pools.
+            "managed-node-groups",
+            [
+                "cluster-autoscaler",
+                "dcgm-exporter",
+                "kube-state-metrics",
+                "neuron-device-plugin",
+                "nvidia-device-plugin",
+            ],
+        ),
+        (
+            # NVIDIA pools only.
+            "karpenter",
+            ["dcgm-exporter", "karpenter", "kube-state-metrics", "nvidia-device-plugin"],
+        ),
+    ],
+    ids=["managed-node-groups", "karpenter"],
+)
+def test_the_stacks_pools_and_chart_pins_decide_which_charts_run_at_which_version(
+    backend: str, installed: list[str]
+) -> None:
+    """The program derives the vendors from the pools and passes on the stack's chart pins."""
+    versions = {name: r["version"] for name, r in releases(gpu_platform(backend)).items()}
+    charts = PLATFORM_GPU[backend]["charts"]
+    assert versions == {name: charts[CHART_CONFIG_KEYS[name]] for name in installed}
+
+
+def node_labels(rendered: RenderedStack) -> dict[str, dict[str, str]]:
+    """Each GPU pool's node labels, from whichever backend runs it."""
+    labels = {
+        group.inputs["labels"]["mlops.platform/pool"]: group.inputs["labels"]
+        for group in rendered.of_type("aws:eks/nodeGroup:NodeGroup")
+        if group.name.startswith("gpu-")
+    }
+    for pool in rendered.of_type(NODE_POOL):
+        labels[pool.inputs["metadata"]["name"]] = pool.inputs["spec"]["template"]["metadata"][
+            "labels"
+        ]
+    return labels
+
+
+@pytest.mark.parametrize("backend", ["managed-node-groups", "karpenter"])
+def test_a_time_sliced_pools_nodes_pick_a_device_plugin_config_that_shares_their_gpus(
+    backend: str,
+) -> None:
+    """Pool labels and the device plugin's configs come from two components; the names meet."""
+    rendered = gpu_platform(backend)
+    plugin = named(rendered, RELEASE, "gpu-software-nvidia-device-plugin")
+    configs = plugin.inputs["values"]["config"]["map"]
+    shared = {
+        pool: labels[DEVICE_PLUGIN_CONFIG_LABEL]
+        for pool, labels in node_labels(rendered).items()
+        if DEVICE_PLUGIN_CONFIG_LABEL in labels
+    }
+    assert shared == {"chat": "chat"}
+    sharing = yaml.safe_load(configs[shared["chat"]])["sharing"]["timeSlicing"]["resources"]
+    replicas = PLATFORM_GPU[backend]["pools"]["chat"]["timeSlicingReplicas"]
+    assert sharing == [{"name": "nvidia.com/gpu", "replicas": replicas}]

@@ -1,84 +1,235 @@
-"""The Karpenter backend in the staging plan: controller, interruption handling, per-pool
-NodePool and EC2NodeClass."""
+"""The Karpenter backend: the controller and its interruption handling, a NodePool and
+EC2NodeClass per pool in each pool mode, and how the program wires them to the cluster."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from components.cluster_autoscaler import ClusterAutoscaler
+from components.gpu_node_pool import GpuPoolSpec, PoolTaint
+from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from mlops_platform.rendered import RecordedResource, RenderedStack
-from tests.conftest import named
+from tests.components.gpu_fixtures import (
+    CLUSTER_NAME,
+    EBS_KEY_ARN,
+    NODE_ROLE_ARN,
+    RESERVATION_ID,
+    TAGS,
+    gpu_platform,
+    gpu_spec,
+)
+from tests.conftest import named, run_component
 
-CUSTOM = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/ml-test-boundary"
+ZONES = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+
+# One pool per mode, each with the zones it may use.
+POOLS: dict[str, tuple[GpuPoolSpec, Sequence[str]]] = {
+    spec.name: (spec, zones)
+    for spec, zones in (
+        (gpu_spec("train", ("g6e.12xlarge",), max_accelerators=8), ZONES),
+        (
+            gpu_spec(
+                "chat",
+                ("g6.xlarge", "g6.2xlarge"),
+                purpose="inference",
+                capacity="spot",
+                max_accelerators=4,
+                root_volume_gib=300,
+                time_slicing_replicas=4,
+                labels={"team": "research"},
+                taints=(PoolTaint("team", "research", "NoExecute"),),
+            ),
+            ZONES,
+        ),
+        (
+            gpu_spec("block", capacity="capacity-block", reservation_id=RESERVATION_ID),
+            ZONES[:1],
+        ),
+        (
+            gpu_spec(
+                "reserved",
+                ("g6e.12xlarge",),
+                capacity="reservation",
+                reservation_id="cr-0fedcba9876543210",
+            ),
+            ZONES[1:2],
+        ),
+        (gpu_spec("serve", ("inf2.xlarge",), purpose="inference"), ZONES),
+    )
+}
 
 
-@pytest.fixture
-def staging(rendered_stacks: dict[str, RenderedStack]) -> RenderedStack:
-    return rendered_stacks["staging"]
+def karpenter_args() -> KarpenterArgs:
+    return KarpenterArgs(
+        cluster_name=CLUSTER_NAME,
+        cluster_arn=f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER_NAME}",
+        cluster_endpoint="https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        node_role_arn=NODE_ROLE_ARN,
+        permissions_boundary_arn=BOUNDARY_ARN,
+        chart_version="1.11.0",
+        node_selector={"mlops.platform/pool": "system"},
+        tags=TAGS,
+    )
+
+
+def karpenter_with_pools() -> None:
+    karpenter = Karpenter("karpenter", karpenter_args())
+    for name, (spec, zones) in POOLS.items():
+        KarpenterNodePool(
+            f"gpu-{name}",
+            KarpenterNodePoolArgs(
+                spec=spec,
+                cluster_name=CLUSTER_NAME,
+                node_role_arn=NODE_ROLE_ARN,
+                ebs_kms_key_arn=EBS_KEY_ARN,
+                zones=zones,
+                tags=TAGS,
+                karpenter_release=karpenter.release,
+            ),
+        )
+
+
+@pytest.fixture(scope="module")
+def karpenter() -> RenderedStack:
+    return run_component(karpenter_with_pools)
 
 
 def by_name(rendered: RenderedStack, type_token: str) -> dict[str, RecordedResource]:
     return {r.inputs["metadata"]["name"]: r for r in rendered.of_type(type_token)}
 
 
-def test_the_backend_switch_replaces_node_groups_with_karpenter(staging: RenderedStack) -> None:
-    node_groups = [g.name for g in staging.of_type("aws:eks/nodeGroup:NodeGroup")]
-    assert node_groups == ["eks-system-node-group"]
-    assert sorted(by_name(staging, NODE_POOL)) == ["inference", "training"]
-    assert staging.of_type("mlops:cluster_autoscaler:ClusterAutoscaler") == []
+def node_pool_spec(rendered: RenderedStack, pool: str) -> dict[str, Any]:
+    spec: dict[str, Any] = by_name(rendered, NODE_POOL)[pool].inputs["spec"]
+    return spec
 
 
-def test_node_classes_keep_the_node_hardening(staging: RenderedStack) -> None:
-    ebs_key = named(staging, "aws:kms/key:Key", "ebs-key").outputs["arn"]
-    node_role = named(staging, "aws:iam/role:Role", "eks-node-role").outputs["name"]
-    for node_class in by_name(staging, CUSTOM).values():
-        spec = node_class.inputs["spec"]
-        assert spec["role"] == node_role
-        assert spec["metadataOptions"]["httpTokens"] == "required"
-        assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
-        [root] = spec["blockDeviceMappings"]
+def requirements(rendered: RenderedStack, pool: str) -> dict[str, list[str]]:
+    template = node_pool_spec(rendered, pool)["template"]["spec"]
+    return {r["key"]: r["values"] for r in template["requirements"]}
+
+
+def statements(resource: RecordedResource, field: str) -> dict[str, Any]:
+    return {s["Sid"]: s for s in json.loads(resource.inputs[field])["Statement"]}
+
+
+def test_node_classes_keep_the_node_hardening(karpenter: RenderedStack) -> None:
+    node_classes = by_name(karpenter, NODE_CLASS)
+    assert sorted(node_classes) == sorted(POOLS)
+    for pool, (spec, _) in POOLS.items():
+        node_class = node_classes[pool].inputs["spec"]
+        # Karpenter takes the node role by name and makes the instance profile itself.
+        assert node_class["role"] == "ml-test-nodes"
+        assert node_class["metadataOptions"]["httpTokens"] == "required"
+        assert node_class["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        [root] = node_class["blockDeviceMappings"]
         assert root["ebs"]["encrypted"] is True
-        assert root["ebs"]["kmsKeyID"] == ebs_key
-        assert spec["subnetSelectorTerms"] == [
-            {"tags": {"karpenter.sh/discovery": "mlops-platform-staging"}}
+        assert root["ebs"]["kmsKeyID"] == EBS_KEY_ARN
+        assert root["ebs"]["volumeSize"] == f"{spec.root_volume_gib}Gi"
+        assert node_class["subnetSelectorTerms"] == [
+            {"tags": {"karpenter.sh/discovery": CLUSTER_NAME}}
         ]
+        assert node_class["tags"] == {**TAGS, "mlops:gpu-pool": pool}
 
 
-def test_node_pools_limit_gpus_taint_and_consolidate_by_purpose(staging: RenderedStack) -> None:
-    pools = by_name(staging, NODE_POOL)
-    training, inference = pools["training"].inputs["spec"], pools["inference"].inputs["spec"]
-    assert training["limits"] == {"nvidia.com/gpu": "8"}
-    assert inference["limits"] == {"nvidia.com/gpu": "4"}
-    assert training["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "1h"}
-    assert inference["disruption"] == {
+@pytest.mark.parametrize(
+    ("pool", "limits"),
+    [("train", {"nvidia.com/gpu": "8"}), ("serve", {"aws.amazon.com/neuron": "2"})],
+)
+def test_node_pools_cap_the_pools_accelerators(
+    karpenter: RenderedStack, pool: str, limits: dict[str, str]
+) -> None:
+    assert node_pool_spec(karpenter, pool)["limits"] == limits
+
+
+@pytest.mark.parametrize(("pool", "after"), [("train", "1h"), ("chat", "10m")])
+def test_training_nodes_stay_longer_than_inference_nodes_once_empty(
+    karpenter: RenderedStack, pool: str, after: str
+) -> None:
+    assert node_pool_spec(karpenter, pool)["disruption"] == {
         "consolidationPolicy": "WhenEmpty",
-        "consolidateAfter": "10m",
+        "consolidateAfter": after,
     }
-    template = training["template"]["spec"]
-    assert template["taints"][0] == {
-        "key": "nvidia.com/gpu",
-        "value": "true",
-        "effect": "NoSchedule",
+
+
+@pytest.mark.parametrize(
+    ("pool", "taints"),
+    [
+        ("train", [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]),
+        ("serve", [{"key": "aws.amazon.com/neuron", "value": "true", "effect": "NoSchedule"}]),
+        (
+            "chat",
+            [
+                {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"},
+                {"key": "team", "value": "research", "effect": "NoExecute"},
+            ],
+        ),
+    ],
+)
+def test_node_pools_taint_nodes_for_their_accelerator_first(
+    karpenter: RenderedStack, pool: str, taints: list[dict[str, str]]
+) -> None:
+    assert node_pool_spec(karpenter, pool)["template"]["spec"]["taints"] == taints
+
+
+def test_node_pools_label_nodes_as_the_node_group_backend_does(karpenter: RenderedStack) -> None:
+    assert node_pool_spec(karpenter, "chat")["template"]["metadata"]["labels"] == {
+        "team": "research",
+        "mlops.platform/pool": "chat",
+        "mlops.platform/purpose": "inference",
+        "mlops.platform/accelerator": "nvidia",
+        "nvidia.com/device-plugin.config": "chat",
     }
-    requirements = {r["key"]: r["values"] for r in template["requirements"]}
-    assert requirements["node.kubernetes.io/instance-type"] == ["g6e.12xlarge"]
-    assert requirements["karpenter.sh/capacity-type"] == ["on-demand"]
-    assert len(requirements["topology.kubernetes.io/zone"]) == 3
 
 
-def test_node_pools_wait_for_karpenters_crds(staging: RenderedStack) -> None:
-    release = named(staging, "kubernetes:helm.sh/v3:Release", "karpenter-release")
-    for resource in [*staging.of_type(NODE_POOL), *staging.of_type(CUSTOM)]:
-        assert release.urn in resource.dependencies
+@pytest.mark.parametrize(
+    ("pool", "capacity", "reservation"),
+    [
+        ("train", "on-demand", None),
+        ("chat", "spot", None),
+        ("block", "reserved", RESERVATION_ID),
+        ("reserved", "reserved", "cr-0fedcba9876543210"),
+    ],
+)
+def test_the_capacity_type_decides_what_karpenter_buys(
+    karpenter: RenderedStack, pool: str, capacity: str, reservation: str | None
+) -> None:
+    assert requirements(karpenter, pool)["karpenter.sh/capacity-type"] == [capacity]
+    node_class = by_name(karpenter, NODE_CLASS)[pool].inputs["spec"]
+    assert node_class.get("capacityReservationSelectorTerms") == (
+        [{"id": reservation}] if reservation else None
+    )
 
 
-def test_interruptions_reach_an_encrypted_tls_only_queue(staging: RenderedStack) -> None:
-    queue = named(staging, "aws:sqs/queue:Queue", "karpenter-interruptions")
+@pytest.mark.parametrize("pool", ["train", "chat", "block", "reserved"])
+def test_node_pools_launch_only_their_instance_types_in_their_zones(
+    karpenter: RenderedStack, pool: str
+) -> None:
+    spec, zones = POOLS[pool]
+    launches = requirements(karpenter, pool)
+    assert launches["node.kubernetes.io/instance-type"] == list(spec.instance_types)
+    assert launches["topology.kubernetes.io/zone"] == list(zones)
+
+
+def test_node_pools_wait_for_karpenters_crds(karpenter: RenderedStack) -> None:
+    release = named(karpenter, "kubernetes:helm.sh/v3:Release", "karpenter-release")
+    node_classes = by_name(karpenter, NODE_CLASS)
+    for pool, node_pool in by_name(karpenter, NODE_POOL).items():
+        assert {release.urn, node_classes[pool].urn} <= set(node_pool.dependencies)
+    for node_class in node_classes.values():
+        assert release.urn in node_class.dependencies
+
+
+def test_interruptions_reach_an_encrypted_tls_only_queue(karpenter: RenderedStack) -> None:
+    queue = named(karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions")
     assert queue.inputs["sqsManagedSseEnabled"] is True
-    rules = staging.of_type("aws:cloudwatch/eventRule:EventRule")
+    rules = karpenter.of_type("aws:cloudwatch/eventRule:EventRule")
     detail_types = sorted(json.loads(r.inputs["eventPattern"])["detail-type"][0] for r in rules)
     assert detail_types == [
         "AWS Health Event",
@@ -86,46 +237,126 @@ def test_interruptions_reach_an_encrypted_tls_only_queue(staging: RenderedStack)
         "EC2 Instance State-change Notification",
         "EC2 Spot Instance Interruption Warning",
     ]
-    targets = staging.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    targets = karpenter.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
-    policy = named(staging, "aws:sqs/queuePolicy:QueuePolicy", "karpenter-interruptions")
+    policy = named(karpenter, "aws:sqs/queuePolicy:QueuePolicy", "karpenter-interruptions")
     denies = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Effect"] == "Deny"]
     assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def statements(resource: RecordedResource, field: str) -> dict[str, Any]:
-    return {s["Sid"]: s for s in json.loads(resource.inputs[field])["Statement"]}
-
-
-def test_the_controller_may_pass_only_the_node_role(staging: RenderedStack) -> None:
-    node_role = named(staging, "aws:iam/role:Role", "eks-node-role").outputs["arn"]
+def test_the_controller_may_pass_only_the_node_role_and_retire_only_its_nodes(
+    karpenter: RenderedStack,
+) -> None:
     policy = statements(
-        named(staging, "aws:iam/rolePolicy:RolePolicy", "karpenter-controller-inline"), "policy"
+        named(karpenter, "aws:iam/rolePolicy:RolePolicy", "karpenter-controller-inline"), "policy"
     )
-    assert policy["PassTheNodeRole"]["Resource"] == node_role
+    assert policy["PassTheNodeRole"]["Resource"] == NODE_ROLE_ARN
     assert policy["PassTheNodeRole"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
     }
     assert policy["RetireOnlyThisClustersNodes"]["Condition"] == {
-        "StringEquals": {"aws:ResourceTag/kubernetes.io/cluster/mlops-platform-staging": "owned"}
+        "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{CLUSTER_NAME}": "owned"}
     }
-    boundary = statements(
-        named(staging, "aws:iam/policy:Policy", "eks-workload-boundary"), "policy"
-    )
-    assert boundary["PassTheNodeRole"]["Resource"] == node_role
 
 
-def test_the_controller_role_trusts_exactly_its_service_account(staging: RenderedStack) -> None:
-    role = named(staging, "aws:iam/role:Role", "karpenter-controller-role")
+def test_the_controller_role_trusts_exactly_its_service_account(karpenter: RenderedStack) -> None:
+    role = named(karpenter, "aws:iam/role:Role", "karpenter-controller-role")
+    assert role.inputs["permissionsBoundary"] == BOUNDARY_ARN
     condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"][
         "StringEquals"
     ]
     assert condition["aws:RequestTag/kubernetes-namespace"] == "kube-system"
     assert condition["aws:RequestTag/kubernetes-service-account"] == "karpenter"
-    release = named(staging, "kubernetes:helm.sh/v3:Release", "karpenter-release")
+    release = named(karpenter, "kubernetes:helm.sh/v3:Release", "karpenter-release")
     assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-    assert release.inputs["version"] == "1.12.1"
-    assert (
-        release.inputs["values"]["settings"]["interruptionQueue"]
-        == named(staging, "aws:sqs/queue:Queue", "karpenter-interruptions").outputs["name"]
+    assert release.inputs["version"] == "1.11.0"
+    assert release.inputs["values"]["nodeSelector"] == {"mlops.platform/pool": "system"}
+    assert release.inputs["values"]["settings"] == {
+        "clusterName": CLUSTER_NAME,
+        "clusterEndpoint": "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        "interruptionQueue": named(
+            karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions"
+        ).outputs["name"],
+    }
+
+
+@pytest.fixture(scope="module")
+def karpenter_platform() -> RenderedStack:
+    return gpu_platform("karpenter")
+
+
+@pytest.mark.parametrize(
+    ("backend", "node_groups", "node_pools", "provisioner"),
+    [
+        (
+            "managed-node-groups",
+            [
+                "eks-system-node-group",
+                "gpu-chat-node-group",
+                "gpu-serve-node-group",
+                "gpu-train-node-group",
+            ],
+            [],
+            ClusterAutoscaler.TYPE,
+        ),
+        ("karpenter", ["eks-system-node-group"], ["chat", "train"], Karpenter.TYPE),
+    ],
+    ids=["managed-node-groups", "karpenter"],
+)
+def test_the_backend_decides_what_provisions_the_gpu_pools(
+    backend: str, node_groups: list[str], node_pools: list[str], provisioner: str
+) -> None:
+    """The stack's `gpu.backend` picks the components the program builds for its pools."""
+    rendered = gpu_platform(backend)
+    assert sorted(g.name for g in rendered.of_type("aws:eks/nodeGroup:NodeGroup")) == node_groups
+    assert sorted(by_name(rendered, NODE_POOL)) == node_pools
+    provisioners = {ClusterAutoscaler.TYPE, Karpenter.TYPE}
+    assert [r.type for r in rendered.resources if r.type in provisioners] == [provisioner]
+
+
+def test_karpenter_pools_use_the_networks_zones_unless_pinned(
+    karpenter_platform: RenderedStack,
+) -> None:
+    """The program turns the network's zone count and a pool's `zone` into zone names."""
+    subnet_zones = [
+        named(karpenter_platform, "aws:ec2/subnet:Subnet", f"network-private-az{zone}").inputs[
+            "availabilityZone"
+        ]
+        for zone in (1, 2)
+    ]
+    assert requirements(karpenter_platform, "train")["topology.kubernetes.io/zone"] == subnet_zones
+    assert requirements(karpenter_platform, "chat")["topology.kubernetes.io/zone"] == [
+        subnet_zones[0]
+    ]
+
+
+def test_karpenter_nodes_get_the_clusters_node_role_key_and_private_subnets(
+    karpenter_platform: RenderedStack,
+) -> None:
+    """Node classes find their subnets by the tag the network puts on the private ones only."""
+    node_role = named(karpenter_platform, "aws:iam/role:Role", "eks-node-role").outputs["name"]
+    ebs_key = named(karpenter_platform, "aws:kms/key:Key", "ebs-key").outputs["arn"]
+    subnets = karpenter_platform.of_type("aws:ec2/subnet:Subnet")
+    for node_class in by_name(karpenter_platform, NODE_CLASS).values():
+        spec = node_class.inputs["spec"]
+        assert spec["role"] == node_role
+        assert spec["blockDeviceMappings"][0]["ebs"]["kmsKeyID"] == ebs_key
+        [selector] = spec["subnetSelectorTerms"]
+        selected = [s.name for s in subnets if selector["tags"].items() <= s.inputs["tags"].items()]
+        assert selected == ["network-private-az1", "network-private-az2"]
+
+
+def test_the_controller_and_its_boundary_both_allow_passing_the_node_role(
+    karpenter_platform: RenderedStack,
+) -> None:
+    """The controller's role is capped by the cluster's workload boundary, which must leave
+    room for the one IAM action Karpenter needs."""
+    node_role = named(karpenter_platform, "aws:iam/role:Role", "eks-node-role").outputs["arn"]
+    boundary = named(karpenter_platform, "aws:iam/policy:Policy", "eks-workload-boundary")
+    role = named(karpenter_platform, "aws:iam/role:Role", "karpenter-controller-role")
+    assert role.inputs["permissionsBoundary"] == boundary.outputs["arn"]
+    policy = named(
+        karpenter_platform, "aws:iam/rolePolicy:RolePolicy", "karpenter-controller-inline"
     )
+    assert statements(boundary, "policy")["PassTheNodeRole"]["Resource"] == node_role
+    assert statements(policy, "policy")["PassTheNodeRole"]["Resource"] == node_role

@@ -1,20 +1,54 @@
-"""Model image registries in each stack's plan."""
+"""Model image registries: immutable, scanned, encrypted, account-only repositories that expire
+old images; and the registry in every stack."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
+from components.common import ComponentArgsError
+from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
+from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
-from tests.conftest import named
+from tests.components.data_fixtures import (
+    ACCOUNT,
+    KEY_ARN,
+    REGION,
+    TAGS,
+)
+from tests.configs import stack_platform_config
+from tests.conftest import named, run_component
 
 REPOSITORY = "aws:ecr/repository:Repository"
+SCANNING = "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
+TRAINING = RepositorySpec("training-images", keep_tagged_images=200, untagged_days=7)
+SERVING = RepositorySpec("serving-images", keep_tagged_images=50, untagged_days=3)
 
 
-def test_repositories_are_immutable_encrypted_and_never_force_deleted(
-    rendered: RenderedStack,
+def registry_args(**overrides: object) -> ModelRegistryArgs:
+    defaults: dict[str, object] = {
+        "repositories": (TRAINING, SERVING),
+        "kms_key_arn": KEY_ARN,
+        "tags": TAGS,
+    }
+    return ModelRegistryArgs(**{**defaults, **overrides})  # type: ignore[arg-type]
+
+
+def render_registry(**overrides: object) -> RenderedStack:
+    args = registry_args(**overrides)
+    return run_component(lambda: ModelRegistry("registry", args))
+
+
+@pytest.fixture(scope="module")
+def registry() -> RenderedStack:
+    return render_registry()
+
+
+def test_repositories_are_immutable_encrypted_scanned_on_push_and_never_force_deleted(
+    registry: RenderedStack,
 ) -> None:
-    key = named(rendered, "aws:kms/key:Key", "registry-key").outputs["arn"]
-    repositories = rendered.of_type(REPOSITORY)
+    repositories = registry.of_type(REPOSITORY)
     assert sorted(r.name for r in repositories) == [
         "registry-serving-images",
         "registry-training-images",
@@ -22,41 +56,91 @@ def test_repositories_are_immutable_encrypted_and_never_force_deleted(
     for repository in repositories:
         assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
         assert repository.inputs["encryptionConfigurations"] == [
-            {"encryptionType": "KMS", "kmsKey": key}
+            {"encryptionType": "KMS", "kmsKey": KEY_ARN}
         ]
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repository.inputs["forceDelete"] is False
-        assert repository.protect == (rendered.stack != "dev")
+        key = repository.name.removeprefix("registry-")
+        assert repository.inputs["tags"] == {**TAGS, "mlops:repository": key}
 
 
-def test_the_whole_registry_is_scanned_continuously(rendered: RenderedStack) -> None:
-    [scanning] = rendered.of_type(
-        "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"
-    )
+@pytest.mark.parametrize("protect", [True, False])
+def test_a_protected_registry_keeps_its_repositories_and_nothing_else_is_pinned(
+    protect: bool,
+) -> None:
+    rendered = render_registry(protect=protect)
+    for repository in rendered.of_type(REPOSITORY):
+        assert (repository.protect, repository.retain_on_delete) == (protect, protect)
+    # Lifecycle and repository policies stay replaceable: pinning them would block fixes.
+    assert {r.type for r in rendered.resources if r.protect} == ({REPOSITORY} if protect else set())
+
+
+@pytest.mark.parametrize(
+    ("continuous", "frequency"), [(True, "CONTINUOUS_SCAN"), (False, "SCAN_ON_PUSH")]
+)
+def test_every_repository_of_the_registry_is_scanned_as_often_as_configured(
+    continuous: bool, frequency: str
+) -> None:
+    [scanning] = render_registry(continuous_scanning=continuous).of_type(SCANNING)
     assert scanning.inputs["scanType"] == "ENHANCED"
     [rule] = scanning.inputs["rules"]
-    assert rule["scanFrequency"] == "CONTINUOUS_SCAN"
+    assert rule["scanFrequency"] == frequency
     assert rule["repositoryFilters"] == [{"filter": "*", "filterType": "WILDCARD"}]
 
 
-def test_each_repository_has_a_lifecycle_and_an_account_only_policy(
-    rendered: RenderedStack,
-) -> None:
-    for repository in rendered.of_type(REPOSITORY):
-        lifecycle = named(rendered, "aws:ecr/lifecyclePolicy:LifecyclePolicy", repository.name)
+def test_each_repository_expires_images_by_its_own_lifecycle(registry: RenderedStack) -> None:
+    for spec in (TRAINING, SERVING):
+        repository = named(registry, REPOSITORY, f"registry-{spec.key}")
+        lifecycle = named(registry, "aws:ecr/lifecyclePolicy:LifecyclePolicy", repository.name)
         rules = json.loads(lifecycle.inputs["policy"])["rules"]
-        assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "tagged"]
+        assert [(r["selection"]["tagStatus"], r["selection"]["countNumber"]) for r in rules] == [
+            ("untagged", spec.untagged_days),
+            ("tagged", spec.keep_tagged_images),
+        ]
         assert lifecycle.property_dependencies["repository"] == [repository.urn]
-        policy = named(rendered, "aws:ecr/repositoryPolicy:RepositoryPolicy", repository.name)
+
+
+def test_only_principals_of_the_account_may_use_a_repository(registry: RenderedStack) -> None:
+    for repository in registry.of_type(REPOSITORY):
+        policy = named(registry, "aws:ecr/repositoryPolicy:RepositoryPolicy", repository.name)
         [statement] = json.loads(policy.inputs["policy"])["Statement"]
         assert statement["Effect"] == "Deny"
-        assert statement["Condition"] == {
-            "StringNotEquals": {"aws:PrincipalAccount": "123456789012"}
-        }
+        assert statement["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT}}
+        assert policy.property_dependencies["repository"] == [repository.urn]
 
 
-def test_repository_urls_are_stack_outputs(rendered: RenderedStack) -> None:
-    urls = rendered.outputs["repositoryUrls"]
-    assert sorted(urls) == ["serving-images", "training-images"]
+def test_the_registry_hands_out_each_repositorys_url_and_arn(registry: RenderedStack) -> None:
+    [component] = registry.of_type(ModelRegistry.TYPE)
+    repositories = {r.inputs["tags"]["mlops:repository"]: r for r in registry.of_type(REPOSITORY)}
+    assert component.outputs == {
+        "repositoryUrls": {k: r.outputs["repositoryUrl"] for k, r in repositories.items()},
+        "repositoryArns": {k: r.outputs["arn"] for k, r in repositories.items()},
+    }
     assert all(
-        url.startswith("123456789012.dkr.ecr.us-east-1.amazonaws.com/") for url in urls.values()
+        url.startswith(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/")
+        for url in component.outputs["repositoryUrls"].values()
     )
+
+
+def test_two_repositories_with_one_key_are_refused() -> None:
+    with pytest.raises(ComponentArgsError, match="duplicate repository keys"):
+        render_registry(repositories=(TRAINING, TRAINING))
+
+
+def test_every_stack_encrypts_its_images_under_the_registry_key_and_guards_them_as_configured(
+    rendered: RenderedStack, project: PulumiProject
+) -> None:
+    protect = stack_platform_config(project, rendered.stack).protect_stateful_resources
+    key = named(rendered, "aws:kms/key:Key", "registry-key").outputs["arn"]
+    for repository in rendered.of_type(REPOSITORY):
+        assert repository.inputs["encryptionConfigurations"] == [
+            {"encryptionType": "KMS", "kmsKey": key}
+        ]
+        assert (repository.protect, repository.retain_on_delete) == (protect, protect)
+
+
+def test_every_stack_exports_the_url_of_each_repository_it_builds(rendered: RenderedStack) -> None:
+    assert rendered.outputs.get("repositoryUrls", {}) == {
+        r.inputs["tags"]["mlops:repository"]: r.outputs["repositoryUrl"]
+        for r in rendered.of_type(REPOSITORY)
+    }

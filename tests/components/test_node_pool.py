@@ -1,48 +1,21 @@
-"""Every node group runs on the secure launch template."""
+"""Node pools: the secure launch template in every capacity mode, with and without EFA, and in
+every node group of every stack."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from components.common import ComponentArgsError
-from components.node_pool import NodePool, NodePoolArgs
-from mlops_platform.rendered import RenderedStack
-from tests.conftest import run_component
+from components.node_pool import NodePool, NodePoolArgs, Taint
+from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.conftest import named, run_component
 
-
-def test_every_node_group_uses_a_hardened_launch_template(rendered: RenderedStack) -> None:
-    templates = {t.id: t for t in rendered.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
-    ebs_key = next(k for k in rendered.of_type("aws:kms/key:Key") if k.name == "ebs-key")
-    node_groups = rendered.of_type("aws:eks/nodeGroup:NodeGroup")
-    assert node_groups
-    for node_group in node_groups:
-        template = templates[node_group.inputs["launchTemplate"]["id"]]
-        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
-        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
-        [root] = template.inputs["blockDeviceMappings"]
-        assert root["ebs"]["encrypted"] == "true"
-        assert root["ebs"]["volumeType"] == "gp3"
-        assert root["ebs"]["kmsKeyId"] == ebs_key.outputs["arn"]
-        for interface in template.inputs.get("networkInterfaces", []):
-            assert interface.get("associatePublicIpAddress") != "true"
-        assert "remoteAccess" not in node_group.inputs
-
-
-def test_system_nodes_repair_themselves_and_leave_size_to_the_autoscaler(
-    rendered_stacks: dict[str, RenderedStack],
-) -> None:
-    for stack, sizes in {"dev": (1, 2, 3), "prod": (3, 3, 6)}.items():
-        [node_group] = [
-            g
-            for g in rendered_stacks[stack].of_type("aws:eks/nodeGroup:NodeGroup")
-            if g.name == "eks-system-node-group"
-        ]
-        scaling = node_group.inputs["scalingConfig"]
-        assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == sizes
-        assert node_group.inputs["nodeRepairConfig"] == {"enabled": True}
-        assert node_group.inputs["capacityType"] == "ON_DEMAND"
-        assert node_group.inputs["amiType"] == "AL2023_x86_64_STANDARD"
-        assert node_group.inputs["labels"] == {"mlops.platform/pool": "system"}
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EBS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/e"
+RESERVATION = "cr-0123456789abcdef0"
 
 
 def pool_args(**overrides: object) -> NodePoolArgs:
@@ -57,19 +30,240 @@ def pool_args(**overrides: object) -> NodePoolArgs:
         "max_size": 2,
         "root_volume_gib": 50,
         "root_volume_throughput": 125,
-        "ebs_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/e",
+        "ebs_kms_key_arn": EBS_KEY,
         "tags": {},
     }
     return NodePoolArgs(**{**defaults, **overrides})  # type: ignore[arg-type]
+
+
+POOLS = {
+    "on-demand": pool_args(tags={"team": "platform"}),
+    "spot": pool_args(capacity_type="SPOT", min_size=0, desired_size=0, max_size=4),
+    "reservation": pool_args(capacity_reservation_id=RESERVATION),
+    "capacity-block": pool_args(
+        capacity_type="CAPACITY_BLOCK",
+        capacity_reservation_id=RESERVATION,
+        ami_type="AL2023_x86_64_NVIDIA",
+        root_volume_gib=200,
+        root_volume_throughput=500,
+    ),
+    "efa": pool_args(
+        subnet_ids=["subnet-az1"],
+        efa=True,
+        security_group_ids=["sg-cluster"],
+        placement_group_name="training",
+        labels={"mlops.platform/pool": "training"},
+        taints=(Taint("nvidia.com/gpu", "true", "NO_SCHEDULE"),),
+    ),
+}
+EVERY_POOL = pytest.mark.parametrize("pool", list(POOLS))
+
+
+@pytest.fixture(scope="module")
+def pools() -> dict[str, RenderedStack]:
+    return {
+        pool: run_component(lambda args=args: NodePool("p", args)) for pool, args in POOLS.items()
+    }
+
+
+def parts(rendered: RenderedStack) -> tuple[RecordedResource, RecordedResource]:
+    """The pool's node group and its launch template."""
+    return named(rendered, NODE_GROUP, "p-node-group"), named(
+        rendered, TEMPLATE, "p-launch-template"
+    )
+
+
+@EVERY_POOL
+def test_every_pool_launches_with_imdsv2_only_and_an_encrypted_gp3_root(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    args = POOLS[pool]
+    _, template = parts(pools[pool])
+    # Hop limit 1: pods cannot reach the node role through the metadata service.
+    assert template.inputs["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+        "instanceMetadataTags": "disabled",
+    }
+    assert template.inputs["blockDeviceMappings"] == [
+        {
+            "deviceName": "/dev/xvda",
+            "ebs": {
+                "volumeType": "gp3",
+                "volumeSize": args.root_volume_gib,
+                "throughput": args.root_volume_throughput,
+                "encrypted": "true",
+                "kmsKeyId": EBS_KEY,
+                "deleteOnTermination": "true",
+            },
+        }
+    ]
+
+
+@EVERY_POOL
+def test_instances_volumes_and_interfaces_carry_the_pools_tags(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    _, template = parts(pools[pool])
+    tags = dict(POOLS[pool].tags)
+    assert template.inputs.get("tagSpecifications") == [
+        {"resourceType": kind, "tags": tags} for kind in ("instance", "volume", "network-interface")
+    ]
+
+
+@EVERY_POOL
+def test_nodes_have_no_ssh_and_no_public_address(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    node_group, template = parts(pools[pool])
+    assert "remoteAccess" not in node_group.inputs
+    for interface in template.inputs.get("networkInterfaces", []):
+        assert interface.get("associatePublicIpAddress") != "true"
+
+
+@EVERY_POOL
+def test_the_node_group_runs_the_latest_template_version(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    node_group, template = parts(pools[pool])
+    assert node_group.inputs["launchTemplate"] == {
+        "id": template.id,
+        "version": str(template.outputs["latestVersion"]),
+    }
+    assert template.inputs["updateDefaultVersion"] is True
+
+
+@EVERY_POOL
+def test_pools_repair_themselves_and_leave_their_running_size_to_the_autoscaler(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    args = POOLS[pool]
+    node_group, _ = parts(pools[pool])
+    assert node_group.inputs["scalingConfig"] == {
+        "minSize": args.min_size,
+        "desiredSize": args.desired_size,
+        "maxSize": args.max_size,
+    }
+    # `pulumi up` must not reset what the autoscaler has scaled to.
+    assert node_group.ignore_changes == ["scalingConfig.desiredSize"]
+    assert node_group.inputs["nodeRepairConfig"] == {"enabled": True}
+    assert node_group.inputs["updateConfig"] == {"maxUnavailablePercentage": 33}
+
+
+@EVERY_POOL
+def test_the_node_group_runs_the_given_ami_instances_and_subnets(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    args = POOLS[pool]
+    node_group, _ = parts(pools[pool])
+    inputs = node_group.inputs
+    assert (inputs["clusterName"], inputs["nodeRoleArn"]) == (args.cluster_name, args.node_role_arn)
+    assert (inputs["amiType"], inputs["instanceTypes"]) == (
+        args.ami_type,
+        list(args.instance_types),
+    )
+    assert inputs["subnetIds"] == args.subnet_ids
+
+
+RESERVED = {"capacityReservationTarget": {"capacityReservationId": RESERVATION}}
+
+
+@pytest.mark.parametrize(
+    ("pool", "capacity_type", "market", "reservation"),
+    [
+        ("on-demand", "ON_DEMAND", None, None),
+        ("spot", "SPOT", None, None),
+        ("reservation", "ON_DEMAND", None, RESERVED),
+        ("capacity-block", "CAPACITY_BLOCK", {"marketType": "capacity-block"}, RESERVED),
+    ],
+)
+def test_capacity_is_bought_and_reserved_as_asked(
+    pools: dict[str, RenderedStack],
+    pool: str,
+    capacity_type: str,
+    market: dict[str, str] | None,
+    reservation: dict[str, Any] | None,
+) -> None:
+    node_group, template = parts(pools[pool])
+    assert node_group.inputs["capacityType"] == capacity_type
+    assert template.inputs.get("instanceMarketOptions") == market
+    assert template.inputs.get("capacityReservationSpecification") == reservation
+
+
+def test_an_efa_pool_has_an_efa_interface_in_the_given_groups_and_its_placement_group(
+    pools: dict[str, RenderedStack],
+) -> None:
+    _, template = parts(pools["efa"])
+    assert template.inputs["networkInterfaces"] == [
+        {
+            "deviceIndex": 0,
+            "networkCardIndex": 0,
+            "interfaceType": "efa",
+            "deleteOnTermination": "true",
+            "securityGroups": ["sg-cluster"],
+        }
+    ]
+    assert template.inputs["placement"] == {"groupName": "training"}
+
+
+def test_a_pool_without_efa_leaves_interfaces_and_placement_to_eks(
+    pools: dict[str, RenderedStack],
+) -> None:
+    _, template = parts(pools["on-demand"])
+    assert "networkInterfaces" not in template.inputs
+    assert "placement" not in template.inputs
+
+
+@pytest.mark.parametrize(
+    ("pool", "labels", "taints"),
+    [
+        ("on-demand", {}, []),
+        (
+            "efa",
+            {"mlops.platform/pool": "training"},
+            [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+        ),
+    ],
+)
+def test_the_pools_labels_and_taints_reach_its_nodes(
+    pools: dict[str, RenderedStack], pool: str, labels: dict[str, str], taints: list[Any]
+) -> None:
+    node_group, _ = parts(pools[pool])
+    assert node_group.inputs["labels"] == labels
+    assert node_group.inputs["taints"] == taints
 
 
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
         ({"min_size": 3}, "min_size <= desired_size <= max_size"),
+        ({"min_size": -1, "desired_size": 0}, "0 <= min_size"),
         ({"instance_types": ()}, "at least one instance type"),
+        ({"efa": True}, "EFA interfaces need security_group_ids"),
+        ({"capacity_type": "CAPACITY_BLOCK"}, "a capacity block needs its reservation id"),
     ],
 )
 def test_inconsistent_pools_are_refused(overrides: dict[str, object], problem: str) -> None:
     with pytest.raises(ComponentArgsError, match=problem):
         run_component(lambda: NodePool("p", pool_args(**overrides)))
+
+
+def test_every_node_group_uses_a_hardened_launch_template(rendered: RenderedStack) -> None:
+    """A stack-wide invariant: whatever component made it, no node group in any stack runs
+    without IMDSv2, an encrypted gp3 root under the stack's EBS key, or with SSH or public IPs."""
+    templates = {t.id: t for t in rendered.of_type(TEMPLATE)}
+    ebs_key = named(rendered, "aws:kms/key:Key", "ebs-key")
+    node_groups = rendered.of_type(NODE_GROUP)
+    assert node_groups
+    for node_group in node_groups:
+        template = templates[node_group.inputs["launchTemplate"]["id"]]
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        [root] = template.inputs["blockDeviceMappings"]
+        assert root["ebs"]["encrypted"] == "true"
+        assert root["ebs"]["volumeType"] == "gp3"
+        assert root["ebs"]["kmsKeyId"] == ebs_key.outputs["arn"]
+        for interface in template.inputs.get("networkInterfaces", []):
+            assert interface.get("associatePublicIpAddress") != "true"
+        assert "remoteAccess" not in node_group.inputs

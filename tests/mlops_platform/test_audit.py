@@ -274,6 +274,9 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     # The audit reads no AMIs; moto would otherwise load thousands into every fresh account.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # moto checks role ARNs against a new boto3 session's partitions, reading them from disk
+    # each time; the module's session answers the same from memory.
+    monkeypatch.setattr("moto.eks.utils.Session", lambda: SESSION)
     # moto gives node groups created without remote access an SSH key; EKS gives them none.
     monkeypatch.setattr("moto.eks.models.DEFAULT_REMOTE_ACCESS", {})
     with mock_aws():

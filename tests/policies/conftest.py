@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_guardrails.export import resource_state, urn
+from mlops_guardrails.pack import RULES_BY_NAME
 from mlops_platform.policy_check import Finding, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
@@ -63,11 +64,16 @@ def check_rule(
     config: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """The findings of one rule, at its level and with its settings in `config` (mandatory by
-    default), every other rule switched off: the pack then skips them, as the CLI's would."""
+    default), every other rule switched off: the pack then skips them, as the CLI's would. A
+    resource rule judges each resource alone and ignores other types, so only resources of its
+    types are sent."""
     config = config if config is not None else {"all": "mandatory"}
     entry = config.get(rule, {})
     settings = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
     settings.setdefault("enforcementLevel", config.get("all", "mandatory"))
+    metadata = RULES_BY_NAME[rule]
+    if not metadata.stack:
+        resources = [r for r in resources if r["type"] in metadata.resource_types]
     return of_rule(check(pack, resources, {"all": "disabled", rule: settings}), rule)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +17,13 @@ SOURCE_TREES = ("infra", "components", "mlops_platform", "policies", "tests", "b
 EXPORT_KEYS = {"urn", "custom", "type", "inputs", "outputs", "propertyDependencies", "protect"}
 
 
-def literals(path: Path) -> Iterator[ast.AST]:
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, (ast.Set, ast.List, ast.Tuple, ast.Dict, ast.Constant)):
-            yield node
+@functools.cache
+def literals(path: Path) -> list[ast.AST]:
+    return [
+        node
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.Set, ast.List, ast.Tuple, ast.Dict, ast.Constant))
+    ]
 
 
 def strings(node: ast.AST) -> set[str]:

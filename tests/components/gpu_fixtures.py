@@ -1,0 +1,118 @@
+"""Fixture arguments shared by the GPU tests: pool specs, the cluster the pools join, and the
+whole platform rendered from a small config for each GPU backend."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, Final
+
+from components.accelerators import INSTANCE_TYPES, pool_hardware
+from components.gpu_node_pool import GpuPoolSpec
+from infra.program import build_platform
+from mlops_platform.rendered import RenderedStack
+from tests.configs import profile
+from tests.conftest import run_component
+
+CLUSTER_NAME: Final = "ml-test"
+NODE_ROLE_ARN: Final = "arn:aws:iam::123456789012:role/ml-test-nodes"
+EBS_KEY_ARN: Final = "arn:aws:kms:eu-west-1:123456789012:key/ebs"
+TAGS: Final = {"mlops:environment": "dev"}
+RESERVATION_ID: Final = "cr-0123456789abcdef0"
+
+
+def gpu_spec(
+    name: str, instance_types: Sequence[str] = ("p5.48xlarge",), **overrides: Any
+) -> GpuPoolSpec:
+    """A pool spec whose hardware follows from its instance types, as `pool_spec` derives it."""
+    hardware = pool_hardware(instance_types)
+    defaults: dict[str, Any] = {
+        "purpose": "training",
+        "capacity": "on-demand",
+        "min_nodes": 0,
+        "desired_nodes": 0,
+        "max_nodes": 2,
+        "max_accelerators": 2 * hardware.max_per_node,
+        "root_volume_gib": 200,
+        "root_volume_throughput": 500,
+    }
+    return GpuPoolSpec(
+        name=name,
+        instance_types=tuple(instance_types),
+        hardware=hardware,
+        min_per_node=min(INSTANCE_TYPES[t].count for t in instance_types),
+        **{**defaults, **overrides},
+    )
+
+
+# Each backend with a pinned-zone pool, a time-sliced pool and chart versions off the defaults,
+# so a test can tell config values from defaults; the node-group stack also mixes in Neuron.
+PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
+    "managed-node-groups": {
+        "pools": {
+            "train": {
+                "purpose": "training",
+                "instanceTypes": ["p5.48xlarge"],
+                "maxNodes": 2,
+                "maxGpus": 16,
+                "efa": True,
+                "zone": 2,
+            },
+            "chat": {
+                "purpose": "inference",
+                "instanceTypes": ["g6.xlarge"],
+                "capacity": {"type": "spot"},
+                "maxNodes": 2,
+                "maxGpus": 2,
+                "timeSlicingReplicas": 4,
+            },
+            "serve": {
+                "purpose": "inference",
+                "instanceTypes": ["inf2.xlarge"],
+                "maxNodes": 2,
+                "maxGpus": 2,
+            },
+        },
+        "teams": {"research": {"gpuQuota": 16, "neuronQuota": 2}},
+        "charts": {
+            "nvidiaDevicePlugin": "0.17.4",
+            "dcgmExporter": "4.0.1",
+            "neuronDevicePlugin": "1.0.9",
+            "clusterAutoscaler": "9.40.0",
+            "kubeStateMetrics": "6.0.0",
+        },
+    },
+    "karpenter": {
+        "backend": "karpenter",
+        "pools": {
+            "train": {
+                "purpose": "training",
+                "instanceTypes": ["g6e.12xlarge"],
+                "maxNodes": 2,
+                "maxGpus": 8,
+            },
+            "chat": {
+                "purpose": "inference",
+                "instanceTypes": ["g6.xlarge"],
+                "maxNodes": 2,
+                "maxGpus": 2,
+                "zone": 1,
+                "timeSlicingReplicas": 4,
+            },
+        },
+        "charts": {
+            "nvidiaDevicePlugin": "0.17.4",
+            "dcgmExporter": "4.0.1",
+            "karpenter": "1.11.0",
+            "kubeStateMetrics": "6.0.0",
+        },
+    },
+}
+
+
+@functools.cache
+def gpu_platform(backend: str) -> RenderedStack:
+    """The whole program for the config above, rendered once per session: only for behaviour
+    that spans components (config reaching them, one component's output feeding another)."""
+    config = profile("dev", gpu=PLATFORM_GPU[backend])
+    return run_component(lambda: build_platform(config, stack="test", project="mlops-platform"))
