@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -171,22 +170,22 @@ class PolicyPackServer:
     def analyze(
         self, resources: Sequence[Mapping[str, Any]]
     ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
-        """Resource rules for each custom resource, then stack rules for all of them."""
+        """Resource rules for each custom resource and stack rules for all of them, all requests
+        in flight at once (the pack serves them on its own threads)."""
         stack = StackView(resources)
+        stack_call = self.stub.AnalyzeStack.future(
+            stack.analyze_stack_request(), timeout=CALL_SECONDS
+        )
         requests = [stack.analyze_request(r) for r in stack.analyzed]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            responses = list(
-                pool.map(lambda req: self.stub.Analyze(req, timeout=CALL_SECONDS), requests)
-            )
+        calls = [self.stub.Analyze.future(request, timeout=CALL_SECONDS) for request in requests]
         diagnostics = []
-        for request, response in zip(requests, responses, strict=True):
-            for diagnostic in response.diagnostics:
+        for request, call in zip(requests, calls, strict=True):
+            for diagnostic in call.result().diagnostics:
                 # As the engine does: a resource rule's violation belongs to the resource analyzed.
                 if not diagnostic.urn:
                     diagnostic.urn = request.urn
                 diagnostics.append(diagnostic)
-        stack_response = self.stub.AnalyzeStack(stack.analyze_stack_request(), timeout=CALL_SECONDS)
-        return [*diagnostics, *stack_response.diagnostics]
+        return [*diagnostics, *stack_call.result().diagnostics]
 
 
 class StackView:
