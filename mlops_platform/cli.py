@@ -150,19 +150,20 @@ def _diff(args: argparse.Namespace) -> int:
     pack = _start_pack(project)
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (
+        RevisionRender,
         capacity,
         compare,
         load_prices,
         render_report,
-        render_revision,
     )
     from mlops_platform.render_cache import RenderCache
 
     cache = RenderCache.for_project(project, enabled=args.cache)
     try:
-        # Config errors in the working tree first: they need no base render to be found.
-        after = _render(project, stacks, args.cache)
-        before = render_revision(project, args.base, stacks, cache)
+        # The base renders in the background, on the other core, while the working tree does.
+        with RevisionRender(project, args.base, stacks, cache) as base:
+            after = _render(project, stacks, args.cache)
+            before = base.result()
         prices = load_prices()
         reports = []
         mandatory = False

@@ -84,32 +84,99 @@ class ResourceChange:
         return any(p.replaces for p in self.properties)
 
 
-def render_revision(
-    project: PulumiProject, revision: str, stacks: Sequence[str], cache: RenderCache
-) -> dict[str, RenderedStack]:
-    """The stacks as the code at `revision` renders them: from the cache when that code and
-    those stack files were rendered before, otherwise by that revision's own code, all stacks in
-    one process."""
-    commit = _commit(project.root, revision)
-    main = (project.main / "__main__.py" if project.main.is_dir() else project.main).relative_to(
-        project.root
-    )
-    keys: dict[str, str] = {}
-    rendered: dict[str, RenderedStack] = {}
-    for stack in stacks:
-        sources = revision_sources(project.root, commit, stack, main.as_posix())
-        if sources is None:
-            raise DiffError(f"stack {stack} has no Pulumi.{stack}.yaml at {revision}")
-        keys[stack] = render_key(project.name, stack, sources)
-        hit = cache.get(keys[stack])
-        if hit is not None:
-            rendered[stack] = hit
-    missing = [stack for stack in stacks if stack not in rendered]
-    if missing:
-        for stack, fresh in _render_in_worktree(project.root, commit, revision, missing).items():
-            cache.put(keys[stack], fresh)
-            rendered[stack] = fresh
-    return rendered
+class RevisionRender:
+    """The stacks as the code at a revision renders them, started in the background.
+
+    From the cache when that code and those stack files were rendered before (keyed from git's
+    own record of the files, no checkout needed); otherwise by that revision's own code in a
+    detached worktree, all missing stacks in one process, running on the other core while the
+    caller renders the working tree. Use as a context manager; `result()` waits for it.
+    """
+
+    def __init__(
+        self, project: PulumiProject, revision: str, stacks: Sequence[str], cache: RenderCache
+    ) -> None:
+        self.revision = revision
+        self.cache = cache
+        self.root = project.root
+        commit = _commit(project.root, revision)
+        main = project.main / "__main__.py" if project.main.is_dir() else project.main
+        self.keys: dict[str, str] = {}
+        self.rendered: dict[str, RenderedStack] = {}
+        for stack in stacks:
+            sources = revision_sources(
+                project.root, commit, stack, main.relative_to(project.root).as_posix()
+            )
+            if sources is None:
+                raise DiffError(f"stack {stack} has no Pulumi.{stack}.yaml at {revision}")
+            self.keys[stack] = render_key(project.name, stack, sources)
+            hit = cache.get(self.keys[stack])
+            if hit is not None:
+                self.rendered[stack] = hit
+        self.missing = [stack for stack in stacks if stack not in self.rendered]
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._driver: subprocess.Popen[str] | None = None
+        if self.missing:
+            self._start(commit)
+
+    def _start(self, commit: str) -> None:
+        self._scratch = tempfile.TemporaryDirectory()
+        scratch = Path(self._scratch.name)
+        self.tree, self.out = scratch / "tree", scratch / "plans"
+        added = subprocess.run(
+            ["git", "-C", str(self.root), "worktree", "add", "--detach", str(self.tree), commit],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if added.returncode != 0:
+            self._scratch.cleanup()
+            self._scratch = None
+            raise DiffError(f"cannot check out {self.revision!r}: {added.stderr.strip()}")
+        self.out.mkdir()
+        # The revision's own packages, the pack's vocabulary included, come first.
+        path = os.pathsep.join([str(self.tree), str(self.tree / "policies")])
+        self._driver = subprocess.Popen(
+            [sys.executable, "-c", _RENDER_DRIVER, str(self.tree), str(self.out), *self.missing],
+            cwd=self.tree,
+            env={**os.environ, "PYTHONPATH": path},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def result(self) -> dict[str, RenderedStack]:
+        if self._driver is not None:
+            _, errors = self._driver.communicate()
+            for stack in self.missing:
+                record = self.out / f"{stack}.json"
+                if not record.is_file():
+                    failure = self.out / f"{stack}.error"
+                    reason = failure.read_text() if failure.is_file() else errors
+                    detail = "\n".join(reason.strip().splitlines()[-10:])
+                    raise DiffError(
+                        f"base revision {self.revision!r} does not render stack {stack}:\n{detail}"
+                    )
+                fresh = RenderedStack.from_record(json.loads(record.read_text()))
+                self.cache.put(self.keys[stack], fresh)
+                self.rendered[stack] = fresh
+            self._driver = None
+        return self.rendered
+
+    def __enter__(self) -> RevisionRender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._driver is not None:
+            self._driver.kill()
+            self._driver.communicate()
+        if self._scratch is not None:
+            subprocess.run(
+                ["git", "-C", str(self.root), "worktree", "remove", "--force", str(self.tree)],
+                capture_output=True,
+                check=False,
+            )
+            self._scratch.cleanup()
 
 
 def _commit(root: Path, revision: str) -> str:
@@ -151,52 +218,6 @@ for stack in sys.argv[3:]:
     }
     (out / f"{stack}.json").write_text(json.dumps(record))
 """
-
-
-def _render_in_worktree(
-    root: Path, commit: str, revision: str, stacks: Sequence[str]
-) -> dict[str, RenderedStack]:
-    with tempfile.TemporaryDirectory() as scratch:
-        tree = Path(scratch) / "tree"
-        added = subprocess.run(
-            ["git", "-C", str(root), "worktree", "add", "--detach", str(tree), commit],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if added.returncode != 0:
-            raise DiffError(f"cannot check out {revision!r}: {added.stderr.strip()}")
-        try:
-            out = Path(scratch) / "plans"
-            out.mkdir()
-            # The revision's own packages, the pack's vocabulary included, come first.
-            path = os.pathsep.join([str(tree), str(tree / "policies")])
-            driven = subprocess.run(
-                [sys.executable, "-c", _RENDER_DRIVER, str(tree), str(out), *stacks],
-                cwd=tree,
-                env={**os.environ, "PYTHONPATH": path},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            rendered = {}
-            for stack in stacks:
-                record = out / f"{stack}.json"
-                if not record.is_file():
-                    failure = out / f"{stack}.error"
-                    reason = failure.read_text() if failure.is_file() else driven.stderr
-                    detail = "\n".join(reason.strip().splitlines()[-10:])
-                    raise DiffError(
-                        f"base revision {revision!r} does not render stack {stack}:\n{detail}"
-                    )
-                rendered[stack] = RenderedStack.from_record(json.loads(record.read_text()))
-            return rendered
-        finally:
-            subprocess.run(
-                ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)],
-                capture_output=True,
-                check=False,
-            )
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

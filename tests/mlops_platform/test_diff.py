@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from mlops_platform.cli import main
-from mlops_platform.diff import Capacity, capacity, compare, flatten, load_prices, render_report
+from mlops_platform.diff import (
+    Capacity,
+    RevisionRender,
+    capacity,
+    compare,
+    flatten,
+    load_prices,
+    render_report,
+)
 from tests.conftest import REPO_ROOT
 
 
@@ -92,6 +100,24 @@ def test_the_comment_carries_the_component_map_with_the_change_marked(report: st
     )
     assert "SageMakerFeatureStore · 4 resources, 1 protected<br/><b>changed</b>" in picture
     assert "removed</b>" not in picture
+
+
+def test_the_base_revision_is_rendered_once(
+    report: str,
+    changed_clone: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The report fixture rendered HEAD's prod; diffing against HEAD again needs no worktree."""
+
+    def no_second_render(*_: object) -> None:
+        raise AssertionError("the base was rendered again")
+
+    monkeypatch.setattr(RevisionRender, "_start", no_second_render)
+    args = ["--project-dir", str(changed_clone), "diff", "--stack", "prod", "--base", "HEAD"]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[0] == report.splitlines()[0].removeprefix("### ")
 
 
 def test_a_base_revision_that_does_not_exist_is_a_clear_error(
