@@ -2,8 +2,10 @@
 
     python -m benchmarks.diff_time [--runs 5]
 
-Medians of --runs whole processes, in a scratch render cache:
-- the first diff against the revision (base rendered by its own code in a worktree);
+In a scratch clone of HEAD whose prod stack file is edited (so the working tree's render and the
+base's are different cache entries), medians of --runs whole processes:
+- the first diff against the revision (base rendered by its own code in a worktree, in the
+  background, while the working tree renders);
 - base cached, working tree cached (a PR comment re-run, or CI after `plan`);
 - base cached, working tree rendered (a local edit since the last plan).
 """
@@ -26,12 +28,12 @@ from mlops_platform.render_cache import CACHE_ENV, render_key, working_tree_sour
 DIFF = [CLI, "diff", "--stack", "prod", "--base", "HEAD"]
 
 
-def timed(cache: Path, before: Callable[[], object] | None = None) -> float:
+def timed(clone: Path, cache: Path, before: Callable[[], object] | None = None) -> float:
     if before is not None:
         before()
     start = time.perf_counter()
     subprocess.run(
-        DIFF, cwd=ROOT, env={**os.environ, CACHE_ENV: str(cache)}, check=True, capture_output=True
+        DIFF, cwd=clone, env={**os.environ, CACHE_ENV: str(cache)}, check=True, capture_output=True
     )
     return time.perf_counter() - start
 
@@ -40,16 +42,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    project = PulumiProject.load(ROOT)
-    head_entry = render_key(project.name, "prod", working_tree_sources(project, "prod"))
     with tempfile.TemporaryDirectory() as scratch:
-        cache = Path(scratch)
-        first = timed(cache)
-        both = statistics.median(timed(cache) for _ in range(runs))
-        # Unless the working tree is HEAD itself, its render is a separate entry: drop it.
+        clone, cache = Path(scratch) / "clone", Path(scratch) / "cache"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        stack_file = clone / "Pulumi.prod.yaml"
+        stack_file.write_text(stack_file.read_text() + "# edited\n")
+        project = PulumiProject.load(clone)
+        head_entry = (
+            cache
+            / f"{render_key(project.name, 'prod', working_tree_sources(project, 'prod'))}.json"
+        )
+        first = timed(clone, cache)
+        both = statistics.median(timed(clone, cache) for _ in range(runs))
         head_only = statistics.median(
-            timed(cache, lambda: (cache / f"{head_entry}.json").unlink(missing_ok=True))
-            for _ in range(runs)
+            timed(clone, cache, lambda: head_entry.unlink(missing_ok=True)) for _ in range(runs)
         )
     print(f"median of {runs} processes, seconds (diff of prod against HEAD)")
     print(
