@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import CLI, process_seconds, synthetic_project, table
+from benchmarks.common import CLI, ROOT, process_seconds, synthetic_project, table
 
 
 def main() -> None:
@@ -36,10 +35,9 @@ def main() -> None:
             resources = sum(
                 r["custom"] for r in json.loads(plan.read_text())["deployment"]["resources"]
             )
-            # dev's levels: the check runs every rule, and the run is judged by its time alone.
-            checked_command = [*base, "check", "--plan", str(plan)]
-            subprocess.run(checked_command, check=True, capture_output=True)
-            checked = process_seconds(checked_command, args.runs, cwd=project)
+            # The repository's pack at dev's levels (the plan's environment output).
+            checked_command = [CLI, "--project-dir", str(ROOT), "check", "--plan", str(plan)]
+            checked = process_seconds(checked_command, args.runs)
         marginal = ["", ""]
         if previous is not None:
             count, plan_seconds, check_seconds = previous

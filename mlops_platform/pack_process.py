@@ -31,6 +31,8 @@ class PackProcess:
     @classmethod
     def start(cls, pack_dir: Path, python: str = sys.executable) -> PackProcess:
         """Start `__main__.py` in the pack's directory; it prints its port when it is ready."""
+        if not (pack_dir / "__main__.py").is_file():
+            raise PolicyCheckError(f"no policy pack in {pack_dir} (no __main__.py)")
         process = subprocess.Popen(
             [python, "__main__.py"],
             cwd=pack_dir,

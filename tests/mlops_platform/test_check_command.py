@@ -121,6 +121,14 @@ def test_a_pack_that_fails_to_start_is_a_clear_error(tmp_path: Path) -> None:
     assert "No module named 'mlops_missing_module'" in str(caught.value)
 
 
+def test_a_project_without_a_pack_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: mlops-platform\nruntime: python\n")
+    assert main(["--project-dir", str(tmp_path), "check", "--plan", "plan.json"]) == 2
+    assert f"no policy pack in {tmp_path / 'policies'}" in capsys.readouterr().err
+
+
 def test_check_reports_a_broken_pack_without_traceback(
     make_project: Callable[[str, str], PulumiProject], capsys: pytest.CaptureFixture[str]
 ) -> None:
