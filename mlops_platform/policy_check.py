@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -170,22 +171,24 @@ class PolicyPackServer:
     def analyze(
         self, resources: Sequence[Mapping[str, Any]]
     ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
-        """Resource rules for each custom resource and stack rules for all of them, all requests
-        in flight at once (the pack serves them on its own threads)."""
+        """Resource rules for each custom resource, then stack rules for all of them. A few calls
+        are in flight at a time, as many as the pack serves at once (its server has four threads):
+        with every call of a 1,300-resource check in flight at once, calls were cancelled."""
         stack = StackView(resources)
-        stack_call = self.stub.AnalyzeStack.future(
-            stack.analyze_stack_request(), timeout=CALL_SECONDS
-        )
         requests = [stack.analyze_request(r) for r in stack.analyzed]
-        calls = [self.stub.Analyze.future(request, timeout=CALL_SECONDS) for request in requests]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            responses = list(
+                pool.map(lambda req: self.stub.Analyze(req, timeout=CALL_SECONDS), requests)
+            )
         diagnostics = []
-        for request, call in zip(requests, calls, strict=True):
-            for diagnostic in call.result().diagnostics:
+        for request, response in zip(requests, responses, strict=True):
+            for diagnostic in response.diagnostics:
                 # As the engine does: a resource rule's violation belongs to the resource analyzed.
                 if not diagnostic.urn:
                     diagnostic.urn = request.urn
                 diagnostics.append(diagnostic)
-        return [*diagnostics, *stack_call.result().diagnostics]
+        stack_response = self.stub.AnalyzeStack(stack.analyze_stack_request(), timeout=CALL_SECONDS)
+        return [*diagnostics, *stack_response.diagnostics]
 
 
 class StackView:
