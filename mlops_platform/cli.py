@@ -9,6 +9,7 @@ import argparse
 import gc
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ def run() -> NoReturn:
     # Loading the SDKs allocates millions of long-lived objects; with the default thresholds the
     # collector walks them over and over (a third of a cold plan). Collect rarely instead.
     gc.set_threshold(200_000, 50, 100)
+    # Terminated (a CI job cancelled), it still stops the pack and removes a diff's worktree.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -61,7 +64,7 @@ def _plan(args: argparse.Namespace) -> int:
     for number, (stack, plan) in enumerate(rendered.items()):
         out = None
         if args.out is not None:
-            out = args.out / f"{stack}.json" if len(stacks) > 1 else args.out
+            out = args.out / f"{stack}.json" if _several(args) else args.out
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(plan.dump())
         if number:
@@ -103,11 +106,11 @@ def _check(args: argparse.Namespace) -> int:
         pack.stop()
     from mlops_platform.policy_check import render, render_many
 
-    if len(results) == 1:
+    if _several(args):
+        print(render_many(results, args.format), end="")
+    else:
         [(title, result)] = results.items()
         print(render(result, args.format, title), end="")
-    else:
-        print(render_many(results, args.format), end="")
     return EXIT_VIOLATIONS if any(r.mandatory for r in results.values()) else EXIT_OK
 
 
@@ -295,6 +298,13 @@ def _stacks(project: PulumiProject, args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(args.stack))
 
 
+def _several(args: argparse.Namespace) -> bool:
+    """Whether the command line names several stacks or plans (the shape of the output follows
+    the flags, not how many stack files there happen to be)."""
+    named = getattr(args, "stack", None) or getattr(args, "plan", None) or []
+    return bool(getattr(args, "all_stacks", False)) or len(named) > 1
+
+
 def _render(project: PulumiProject, stacks: list[str], cache: bool) -> dict[str, RenderedStack]:
     from mlops_platform.render_cache import RenderCache, RenderError, render_stacks
 
@@ -359,9 +369,8 @@ def _cache_argument(command: argparse.ArgumentParser) -> None:
         dest="cache",
         action="store_false",
         help=(
-            "render even if an identical render is cached (the cache is keyed by every file, "
-            "version and setting a render reads; default directory .cache/renders, or "
-            "$MLOPS_PLATFORM_CACHE_DIR)"
+            "render even if a render of the same sources, stack file, Python and packages is "
+            "cached (in .cache/renders, or $MLOPS_PLATFORM_CACHE_DIR)"
         ),
     )
 
@@ -388,7 +397,10 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--out",
         type=Path,
-        help="write the rendered stack as JSON to this file (several stacks: <dir>/<stack>.json)",
+        help=(
+            "write the rendered stack as JSON to this file; with several stacks or --all-stacks, "
+            "a directory that gets <stack>.json each"
+        ),
     )
     plan.add_argument(
         "--format",

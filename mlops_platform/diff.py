@@ -108,7 +108,9 @@ class RevisionRender:
                 project.root, commit, stack, main.relative_to(project.root).as_posix()
             )
             if sources is None:
-                raise DiffError(f"stack {stack} has no Pulumi.{stack}.yaml at {revision}")
+                raise DiffError(
+                    f"{revision} has no Pulumi.yaml and Pulumi.{stack}.yaml to render stack {stack}"
+                )
             self.keys[stack] = render_key(project.name, stack, sources)
             hit = cache.get(self.keys[stack])
             if hit is not None:
@@ -120,6 +122,8 @@ class RevisionRender:
             self._start(commit)
 
     def _start(self, commit: str) -> None:
+        # Worktrees of runs that were killed are forgotten before a new one is added.
+        subprocess.run(["git", "-C", str(self.root), "worktree", "prune"], check=False)
         self._scratch = tempfile.TemporaryDirectory()
         scratch = Path(self._scratch.name)
         self.tree, self.out = scratch / "tree", scratch / "plans"
@@ -192,9 +196,11 @@ def _commit(root: Path, revision: str) -> str:
 
 
 # Runs in the base revision's worktree, on that revision's engine: only the API every revision
-# has (render_stack, to_deployment) is used.
+# has (render_stack, to_deployment) is used. The project's editable install would otherwise lend
+# the working tree's modules to whatever the revision lacks, which its key does not cover.
 _RENDER_DRIVER = """
 import gc, json, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 from pathlib import Path
 from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject

@@ -170,9 +170,10 @@ def _quiescence_in_one_pass() -> Iterator[None]:
     quadratic time.
 
     After the program returns, the SDK's `wait_for_rpcs` waits for the first of all pending
-    outputs to finish, then starts over with the rest: O(outputs) per finished output, half of a
-    200-resource render. Waiting for all of them at once keeps its meaning (every RPC and output
-    finished, the first failure raised) and the plan byte for byte.
+    outputs to finish, then starts over with all the others: O(outputs) per finished output,
+    half of a 200-resource render. Here each output is watched once, from when it appears, with
+    the same meaning: every RPC and output finished, outputs created meanwhile included, the
+    first failure raised as soon as it happens (even while another output never resolves).
     """
     original = sdk_stack.wait_for_rpcs
     sdk_stack.wait_for_rpcs = _wait_for_rpcs
@@ -190,15 +191,44 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
             await rpc_manager.rpcs.pop()
         if rpc_manager.unhandled_exception is not None:
             raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
-        while await_all_outstanding_tasks:
-            with SETTINGS.lock:
-                pending = list(SETTINGS.outputs)
-                SETTINGS.outputs.clear()
-            if not pending:
-                break
-            await asyncio.gather(*pending)
+        if await_all_outstanding_tasks:
+            await _outputs_settled()
         if not rpc_manager.rpcs:
             return
+
+
+async def _outputs_settled() -> None:
+    """Until no output is pending; each output gets one done-callback, so this is linear."""
+    pending: set[asyncio.Future[Any]] = set()
+    failed: list[asyncio.Future[Any]] = []
+    woken = asyncio.Event()
+
+    def settled(output: asyncio.Future[Any]) -> None:
+        pending.discard(output)
+        if output.cancelled() or output.exception() is not None:
+            failed.append(output)
+        woken.set()
+
+    while True:
+        with SETTINGS.lock:
+            appeared = list(SETTINGS.outputs)
+            SETTINGS.outputs.clear()
+        for output in appeared:
+            if output not in pending:
+                pending.add(output)
+                output.add_done_callback(settled)
+        if failed:
+            # A failed input fails, a few turns later, the registration that awaited it, with a
+            # message naming the resource and input; let that happen and raise it (as the SDK's
+            # `await task` raises a failure).
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await failed[-1]
+        if not pending and not appeared:
+            return
+        if pending:
+            woken.clear()
+            await woken.wait()
 
 
 class _ExecutorWithThreadLoops(ThreadPoolExecutor):

@@ -54,6 +54,8 @@ class Rule:
     remediation: str
     config_schema: dict[str, Any]
     resource_types: list[str]
+    stack: bool
+    """Judges the whole stack (AnalyzeStack) rather than one resource at a time (Analyze)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class PolicyPackServer:
                 remediation=policy.remediation_steps,
                 config_schema=json_format.MessageToDict(policy.configSchema),
                 resource_types=list(policy.tags),
+                stack=policy.policy_type == analyzer_pb2.POLICY_TYPE_STACK,
             )
             for policy in info.policies
         ]
@@ -161,7 +164,11 @@ class PolicyPackServer:
                     message=_detail(d),
                     remediation=remediation.get(d.policyName, ""),
                 )
-                for d in self.analyze(resources)
+                for d in self.analyze(
+                    resources,
+                    resource_rules=any(levels[r.name] != "disabled" for r in rules if not r.stack),
+                    stack_rules=any(levels[r.name] != "disabled" for r in rules if r.stack),
+                )
             ),
             key=lambda f: (f.level != "mandatory", f.rule, f.urn, f.message),
         )
@@ -169,13 +176,18 @@ class PolicyPackServer:
         return CheckResult(findings=findings, rules=rules, levels=levels, resources_checked=checked)
 
     def analyze(
-        self, resources: Sequence[Mapping[str, Any]]
+        self,
+        resources: Sequence[Mapping[str, Any]],
+        *,
+        resource_rules: bool = True,
+        stack_rules: bool = True,
     ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
-        """Resource rules for each custom resource, then stack rules for all of them. A few calls
-        are in flight at a time, as many as the pack serves at once (its server has four threads):
-        with every call of a 1,300-resource check in flight at once, calls were cancelled."""
+        """Resource rules for each custom resource, then stack rules for all of them; a kind of
+        rule that is all disabled is not asked (it would answer nothing). A few calls are in
+        flight at a time, as many as the pack serves at once (its server has four threads): with
+        every call of a 1,300-resource check in flight at once, calls were cancelled."""
         stack = StackView(resources)
-        requests = [stack.analyze_request(r) for r in stack.analyzed]
+        requests = [stack.analyze_request(r) for r in stack.analyzed] if resource_rules else []
         with ThreadPoolExecutor(max_workers=4) as pool:
             responses = list(
                 pool.map(lambda req: self.stub.Analyze(req, timeout=CALL_SECONDS), requests)
@@ -187,6 +199,8 @@ class PolicyPackServer:
                 if not diagnostic.urn:
                     diagnostic.urn = request.urn
                 diagnostics.append(diagnostic)
+        if not stack_rules:
+            return diagnostics
         stack_response = self.stub.AnalyzeStack(stack.analyze_stack_request(), timeout=CALL_SECONDS)
         return [*diagnostics, *stack_response.diagnostics]
 

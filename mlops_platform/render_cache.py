@@ -1,11 +1,11 @@
 """Renders cached by a hash of everything a render reads.
 
 A render is a pure function of: the program's sources (the `infra` and `components` packages and
-the file `Pulumi.yaml`'s `main` runs), the engine's and mock cloud's sources, the vocabulary they
-share with the pack, `Pulumi.yaml`, the stack file, the Python version, the installed
-distributions and `PULUMI_*` environment variables. Those are hashed into the key (files by their
-git blob id, so a git revision's key is read from git without checking it out), and an unchanged
-stack is read back instead of re-rendered.
+the file `Pulumi.yaml`'s `main` runs), the engine's (`mlops_platform`) and the vocabulary it
+shares with the pack (`mlops_guardrails`), `Pulumi.yaml`, the stack file, the Python version, the
+installed distributions and `PULUMI_*` environment variables. Those are hashed into the key
+(files by their git blob id, so a git revision's key is read from git without checking it out),
+and an unchanged stack is read back instead of re-rendered.
 
 Entries are written to a temporary file and renamed into place, so concurrent runs never see a
 partial entry; the last writer wins with the same content. This module imports neither the SDK
@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,23 +37,12 @@ FORMAT: Final = 1
 CACHE_ENV: Final = "MLOPS_PLATFORM_CACHE_DIR"
 DEFAULT_DIRECTORY: Final = Path(".cache") / "renders"
 KEEP_ENTRIES: Final = 200
-# Whole packages the program imports.
-PROGRAM_PACKAGES: Final = ("infra", "components")
-# Modules of the engine and of the pack's vocabulary a render imports; a test renders a stack in a
-# fresh process and fails if it imports or opens a project file not listed here.
-ENGINE_MODULES: Final = (
-    "mlops_platform/__init__.py",
-    "mlops_platform/engine.py",
-    "mlops_platform/errors.py",
-    "mlops_platform/mock_cloud.py",
-    "mlops_platform/project.py",
-    "mlops_platform/rendered.py",
-    "mlops_guardrails/__init__.py",
-    "mlops_guardrails/export.py",
-    "mlops_guardrails/vocabulary.py",
-)
-# Where each source package sits in this repository, for keys read from git.
-REPOSITORY_PATHS: Final = {
+STALE_TEMPORARY_SECONDS: Final = 3600
+# Every source of the packages a render imports, where each sits in this repository. Whole
+# packages, not the modules today's code happens to import: a git revision's key must cover what
+# that revision's code reads. A test renders a stack in a fresh interpreter and fails if it opens
+# or imports a project file outside these.
+SOURCE_PACKAGES: Final = {
     "infra": "infra",
     "components": "components",
     "mlops_platform": "mlops_platform",
@@ -79,13 +69,10 @@ def _package_dir(package: str) -> Path:
 def source_paths(project: PulumiProject, stack: str) -> dict[str, Path]:
     """Every file a render of `stack` reads, by its name in the key."""
     paths: dict[str, Path] = {}
-    for package in PROGRAM_PACKAGES:
+    for package in SOURCE_PACKAGES:
         directory = _package_dir(package)
         for path in directory.rglob("*.py"):
             paths[f"{package}/{path.relative_to(directory).as_posix()}"] = path
-    for module in ENGINE_MODULES:
-        package, rest = module.split("/", 1)
-        paths[module] = _package_dir(package) / rest
     paths["Pulumi.yaml"] = project.root / "Pulumi.yaml"
     paths["main"] = project.main / "__main__.py" if project.main.is_dir() else project.main
     stack_file = project.stack_file(stack)
@@ -104,15 +91,9 @@ def working_tree_sources(project: PulumiProject, stack: str) -> dict[str, str]:
 def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str, str] | None:
     """The same blob ids for the tree of a commit, read from git; None if the stack file is not
     in it."""
-    wanted = {
-        *(REPOSITORY_PATHS[p] for p in PROGRAM_PACKAGES),
-        *(_repository_path(m) for m in ENGINE_MODULES),
-        "Pulumi.yaml",
-        main,
-        f"Pulumi.{stack}.yaml",
-    }
+    wanted = {*SOURCE_PACKAGES.values(), "Pulumi.yaml", main, f"Pulumi.{stack}.yaml"}
     listing = subprocess.run(
-        ["git", "-C", str(root), "ls-tree", "-r", "--full-tree", commit, "--", *sorted(wanted)],
+        ["git", "-C", str(root), "ls-tree", "-r", commit, "--", *sorted(wanted)],
         capture_output=True,
         text=True,
         check=True,
@@ -121,17 +102,14 @@ def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str
     for line in listing.splitlines():
         meta, path = line.split("\t", 1)
         blobs[path] = meta.split()[2]
-    if f"Pulumi.{stack}.yaml" not in blobs:
+    if f"Pulumi.{stack}.yaml" not in blobs or "Pulumi.yaml" not in blobs:
         return None
     sources = {}
-    for package in PROGRAM_PACKAGES:
-        prefix = REPOSITORY_PATHS[package] + "/"
+    for package, location in SOURCE_PACKAGES.items():
+        prefix = location + "/"
         for path, blob in blobs.items():
             if path.startswith(prefix) and path.endswith(".py"):
                 sources[f"{package}/{path.removeprefix(prefix)}"] = blob
-    for module in ENGINE_MODULES:
-        if _repository_path(module) in blobs:
-            sources[module] = blobs[_repository_path(module)]
     sources["Pulumi.yaml"] = blobs["Pulumi.yaml"]
     if main in blobs:
         sources["main"] = blobs[main]
@@ -139,16 +117,15 @@ def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str
     return sources
 
 
-def _repository_path(module: str) -> str:
-    package, rest = module.split("/", 1)
-    return f"{REPOSITORY_PATHS[package]}/{rest}"
-
-
 def environment_fingerprint() -> dict[str, Any]:
-    """The interpreter, every installed distribution (by its dist-info name, which carries the
-    version) and the `PULUMI_*` variables the SDK reads."""
+    """The interpreter, every installed distribution and the `PULUMI_*` variables the SDK reads.
+
+    A distribution is its dist-info name (name and version) and when its file list was last
+    written, which any install, upgrade or reinstall does. An SDK installed editable from a
+    working copy is not hashed file by file: after changing one, render with --no-cache.
+    """
     distributions = sorted(
-        entry
+        f"{entry}@{_written(Path(directory, entry, 'RECORD'))}"
         for directory in sys.path
         if os.path.isdir(directory)
         for entry in os.listdir(directory)
@@ -160,6 +137,13 @@ def environment_fingerprint() -> dict[str, Any]:
         "distributions": distributions,
         "environment": dict(sorted(pulumi_variables.items())),
     }
+
+
+def _written(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def render_key(project_name: str, stack: str, sources: Mapping[str, str]) -> str:
@@ -201,28 +185,41 @@ class RenderCache:
         return rendered
 
     def put(self, key: str, rendered: RenderedStack) -> None:
+        """Store a render; a cache that cannot be written only costs the next run a render."""
         if self.directory is None:
             return
+        try:
+            self._write(key, rendered)
+            self._prune()
+        except OSError as error:
+            print(f"warning: render not cached in {self.directory}: {error}", file=sys.stderr)
+
+    def _write(self, key: str, rendered: RenderedStack) -> None:
+        assert self.directory is not None
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
         try:
+            # mkstemp makes the file private; others who share the cache may read entries.
+            os.fchmod(handle, 0o644)
             with os.fdopen(handle, "w") as file:
                 json.dump(rendered.to_record(), file, sort_keys=True)
             os.replace(temporary, self.directory / f"{key}.json")
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        self._prune()
 
     def _prune(self) -> None:
-        """Keep the most recently used entries."""
+        """Keep the most recently used entries, and drop what killed writers left behind."""
         assert self.directory is not None
         entries = []
-        for path in self.directory.glob("*.json"):
-            try:
-                entries.append((path.stat().st_mtime, path))
-            except OSError:
-                continue
+        now = time.time()
+        for path in self.directory.iterdir():
+            with contextlib.suppress(OSError):
+                modified = path.stat().st_mtime
+                if path.suffix == ".json":
+                    entries.append((modified, path))
+                elif path.suffix == ".tmp" and now - modified > STALE_TEMPORARY_SECONDS:
+                    path.unlink()
         for _, path in sorted(entries, reverse=True)[KEEP_ENTRIES:]:
             path.unlink(missing_ok=True)
 

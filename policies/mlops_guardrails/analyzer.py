@@ -1,15 +1,16 @@
 """Read each resource's properties once per analyzer request, not once per rule.
 
 pulumi-policy's analyzer (`pulumi_policy/policy.py`, 1.21) converts a resource's properties from
-protobuf, deserializes them and wraps them in an unknown-checking proxy inside its loop over the
-pack's policies: for every rule, even the rules that do not apply to the resource's type. With
-sixty rules that is sixty conversions of the same message, three quarters of a check's time in
-`pulumi preview --policy-pack` as in `mlops-platform check`. Each step builds a new structure
-from its input without changing it, so within one request the result for the same message is
-the same; `analyze_each_resource_once` remembers it for the length of the request.
+protobuf and deserializes them inside its loop over the pack's policies: for every rule, even the
+rules that do not apply to the resource's type. With sixty rules that is sixty conversions of the
+same message, most of a check's time in `pulumi preview --policy-pack` as in `mlops-platform
+check`. Both steps build a new structure from their input without changing it, so within one
+request the result for the same message is the same; `analyze_each_resource_once` remembers it
+for the length of the request. The unknown-checking proxy each rule reads is still built per
+rule: it copies the structure, so what one rule does to its properties no other rule sees.
 
-Should a pulumi-policy release move the names this relies on, nothing is changed and the pack
-runs as before (a test names them on the pinned release).
+The names patched exist in the pulumi-policy release `policies/requirements.txt` pins; should
+they move, nothing is changed and the pack runs as before.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pulumi_policy.policy
 
 # Private names of the SDK's analyzer module, patched by name.
 sdk: Any = pulumi_policy.policy
-PATCHED_NAMES = ("json_format", "deserialize_properties", "unknown_checking_proxy")
+PATCHED_NAMES = ("json_format", "deserialize_properties")
 REQUEST_METHODS = ("Analyze", "AnalyzeStack")
 
 
@@ -85,12 +86,13 @@ def analyze_each_resource_once() -> bool:
     if isinstance(sdk.json_format, _RememberingJsonFormat):
         return True
     deserialize = sdk.deserialize_properties
-    proxy = sdk.unknown_checking_proxy
+
+    def deserialize_once(props: Any, *args: Any, **kwargs: Any) -> Any:
+        kind = f"deserialized:{args}:{sorted(kwargs.items())}"
+        return _remembered(kind, props, lambda: deserialize(props, *args, **kwargs))
+
     sdk.json_format = _RememberingJsonFormat(sdk.json_format)
-    sdk.deserialize_properties = lambda props, proxy_secrets=False: _remembered(
-        f"deserialized:{proxy_secrets}", props, lambda: deserialize(props, proxy_secrets)
-    )
-    sdk.unknown_checking_proxy = lambda value: _remembered("proxy", value, lambda: proxy(value))
+    sdk.deserialize_properties = deserialize_once
     for name in REQUEST_METHODS:
         setattr(servicer, name, _one_request(getattr(servicer, name)))
     return True

@@ -18,6 +18,13 @@ from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT, STACKS
 
+DEV = """
+config:
+  aws:region: eu-west-1
+  mlops-platform:platform:
+    environment: dev
+    eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}
+"""
 BAD_PROD = """
 config:
   aws:region: us-east-1
@@ -64,6 +71,17 @@ def test_several_stacks_render_in_one_run_into_a_directory(
     assert [
         line.split(" of ")[0] for line in printed.splitlines() if " of mlops-platform" in line
     ] == [f"stack {s}" for s in sorted(STACKS)]
+
+
+def test_all_stacks_writes_a_directory_even_for_a_project_of_one_stack(
+    make_project: Callable[[str, str], PulumiProject], tmp_path: Path
+) -> None:
+    project = make_project("dev", DEV)
+    out = tmp_path / "plans"
+    assert (
+        main(["--project-dir", str(project.root), "plan", "--all-stacks", "--out", str(out)]) == 0
+    )
+    assert [p.name for p in out.iterdir()] == ["dev.json"]
 
 
 # What a command loaded, printed by a fresh interpreter after running it.

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
+import pulumi_aws as aws
 import pytest
 
-from mlops_platform.engine import render_stack
-from mlops_platform.project import PulumiProject
+from mlops_platform.engine import render_program, render_stack
+from mlops_platform.project import PulumiProject, StackConfig
 from mlops_platform.rendered import RenderedStack
 
 STATE_KEYS = {
@@ -153,3 +157,70 @@ def test_config_values_reach_the_program_as_the_cli_passes_them(
     )
     values = project.stack_config("dev").values
     assert (values["mlops-platform:flag"], values["mlops-platform:count"]) == ("true", "3")
+
+
+def render_within(program: Callable[[], None], seconds: float = 30) -> RenderedStack:
+    """Render a program under the engine, failing the test instead of hanging."""
+    outcome: dict[str, Any] = {}
+
+    def render() -> None:
+        try:
+            outcome["rendered"] = render_program(
+                program, project="p", stack="s", config=StackConfig({"aws:region": "eu-west-1"}, [])
+            )
+        except Exception as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=render, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the render hung"
+    if "error" in outcome:
+        raise outcome["error"]
+    rendered: RenderedStack = outcome["rendered"]
+    return rendered
+
+
+def fail(_: object) -> None:
+    raise ValueError("boom in apply")
+
+
+def test_resources_registered_inside_applies_are_waited_for() -> None:
+    def program() -> None:
+        def inner(_: object) -> int:
+            aws.s3.Bucket("inner")
+            pulumi.Output.from_input(2).apply(lambda _: aws.s3.Bucket("innermost"))
+            return 1
+
+        pulumi.Output.from_input(1).apply(lambda _: pulumi.Output.from_input(1).apply(inner))
+
+    names = {r.name for r in render_within(program).of_type("aws:s3/bucket:Bucket")}
+    assert names == {"inner", "innermost"}
+
+
+def test_a_failed_input_fails_the_render_naming_the_resource() -> None:
+    def program() -> None:
+        aws.s3.Bucket("bad", tags=pulumi.Output.from_input(1).apply(fail))
+
+    with pytest.raises(ValueError, match="While processing resource: 'bad'") as raised:
+        render_within(program)
+    assert "boom in apply" in str(raised.value)
+
+
+def test_a_failure_surfaces_while_another_output_never_resolves() -> None:
+    """The SDK's wait takes in outputs created while it waits; so must the engine's."""
+
+    def program() -> None:
+        loop = asyncio.get_event_loop()
+        never, known = loop.create_future(), loop.create_future()
+        known.set_result(True)
+        pulumi.Output(set(), never, known)
+
+        def later(_: object) -> int:
+            pulumi.Output.from_input(2).apply(fail)
+            return 1
+
+        pulumi.Output.from_input(1).apply(later)
+
+    with pytest.raises(ValueError, match="boom in apply"):
+        render_within(program)

@@ -27,7 +27,7 @@ from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
 # Renders dev in a fresh interpreter through the cache, and lists every project file the render
-# opened or imported (the cache module itself excepted: it stores renders, it does not make them).
+# opened or imported.
 RECORDING_RENDER = textwrap.dedent(
     """
     import json, sys
@@ -83,7 +83,7 @@ def test_a_render_is_a_pure_function_of_its_key(project: PulumiProject, tmp_path
 
     hashed = {path.resolve() for path in source_paths(project, "dev").values()}
     loaded = {project_file(path) for path in json.loads(read.read_text())} - {None}
-    outside = loaded - hashed - {Path(render_cache.__file__).resolve()}
+    outside = loaded - hashed
     assert not outside, f"a render read files its cache key does not hash: {sorted(outside)}"
 
 
@@ -182,3 +182,21 @@ def test_a_config_error_is_not_cached(
     with pytest.raises(render_cache.RenderError, match="environment"):
         render_stacks(project, ["dev"], cache)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_cache_that_cannot_be_written_costs_a_render_not_the_command(
+    rendered_stacks: dict[str, RenderedStack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("")
+    cache = RenderCache(occupied / "renders")
+    cache.put("key", rendered_stacks["dev"])
+    assert cache.get("key") is None
+    assert "warning: render not cached" in capsys.readouterr().err
+
+
+def test_entries_are_readable_by_others_sharing_the_cache(
+    rendered_stacks: dict[str, RenderedStack], tmp_path: Path
+) -> None:
+    RenderCache(tmp_path).put("key", rendered_stacks["dev"])
+    assert (tmp_path / "key.json").stat().st_mode & 0o777 == 0o644

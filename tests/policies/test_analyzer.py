@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 import pulumi_policy.policy as sdk
 import pytest
+from packaging.requirements import Requirement
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 
@@ -13,6 +15,9 @@ from mlops_guardrails import analyzer
 from mlops_guardrails.pack import PACK_NAME, POLICIES
 from mlops_platform.policy_check import StackView
 from mlops_platform.rendered import RenderedStack
+from tests.conftest import REPO_ROOT
+
+PACK_DIR = REPO_ROOT / "policies"
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,15 @@ def servicer() -> Any:
 
 def diagnostics(response: analyzer_pb2.AnalyzeResponse) -> list[tuple[str, str, str]]:
     return sorted((d.policyName, d.urn, d.message) for d in response.diagnostics)
+
+
+def test_the_pack_runs_on_the_pulumi_policy_release_it_pins() -> None:
+    [pin] = [
+        Requirement(line)
+        for line in (PACK_DIR / "requirements.txt").read_text().splitlines()
+        if line.startswith("pulumi-policy")
+    ]
+    assert importlib.metadata.version("pulumi-policy") in pin.specifier
 
 
 def test_the_analyzer_remembers_conversions_on_the_pinned_release(servicer: Any) -> None:

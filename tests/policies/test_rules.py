@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pulumi_policy import StackValidationPolicy
 
@@ -72,3 +74,24 @@ def test_absent_properties_take_the_aws_default(pack: PolicyPackServer) -> None:
         "eks-secrets-encryption",
         "eks-version-allowed",
     } <= flagged
+
+
+def test_a_kind_of_rule_that_is_all_disabled_is_not_asked(
+    pack: PolicyPackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only stack rules on: no resource is sent alone; only resource rules on: no stack."""
+    calls: list[str] = []
+    stub = pack.stub
+
+    class Counting:
+        def __getattr__(self, method: str) -> Any:
+            calls.append(method)
+            return getattr(stub, method)
+
+    monkeypatch.setattr(pack, "stub", Counting())
+    resources = [state("aws:s3/bucket:Bucket", {"tags": {}})]
+    check(pack, resources, {"all": "disabled", "s3-bucket-guards": "mandatory"})
+    assert "Analyze" not in calls and "AnalyzeStack" in calls
+    calls.clear()
+    check(pack, resources, {"all": "disabled", "required-tags": "mandatory"})
+    assert "Analyze" in calls and "AnalyzeStack" not in calls
