@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi_policy.policy as sdk
@@ -73,3 +75,29 @@ def test_findings_are_the_same_as_converting_for_every_rule(
     remembered = judged(remembering=True)
     assert remembered == judged(remembering=False)
     assert remembered or stack != "dev"
+
+
+def written_names(tree: ast.AST) -> Iterator[str]:
+    """Names whose contents a function writes: `x[k] = v`, `del x[k]`, `x.update(...)` etc."""
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript):
+                yield ast.unparse(target.value)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"update", "pop", "popitem", "setdefault", "clear", "append"}
+        ):
+            yield ast.unparse(node.func.value)
+
+
+def test_no_rule_writes_to_the_properties_it_is_shown() -> None:
+    """Every rule of a request sees the same properties, so none may change them."""
+    for path in (PACK_DIR / "mlops_guardrails").glob("*.py"):
+        written = set(written_names(ast.parse(path.read_text())))
+        assert not {n for n in written if n.split(".")[-1] == "props" or n.startswith("props[")}, (
+            f"{path.name} writes to a resource's properties"
+        )
