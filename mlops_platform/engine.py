@@ -223,6 +223,10 @@ async def _outputs_settled() -> None:
             # `await task` raises a failure).
             for _ in range(3):
                 await asyncio.sleep(0)
+            # The others are the same failure seen further in; they need no report of their own.
+            for output in failed[:-1]:
+                if not output.cancelled():
+                    output.exception()
             await failed[-1]
         if not pending and not appeared:
             return
