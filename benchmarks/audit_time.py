@@ -11,7 +11,6 @@ each tens of ms.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -21,27 +20,17 @@ import moto.eks.models
 from moto import mock_aws
 
 from benchmarks.common import ROOT
-from mlops_platform.audit import audit
 from mlops_platform.policy_check import PolicyPackServer
-from tests.mlops_platform.test_audit import BUCKET, PROJECT, STACK, deploy
+from tests.mlops_platform.test_audit import BUCKET, audit_prod, deploy
 
 EXTRA_BUCKETS = 100
-CONFIG = ROOT / "policies" / "config" / "prod.json"
 
 
 def timed(pack: PolicyPackServer, client: Any, runs: int) -> tuple[float, int]:
     samples, checked = [], 0
     for _ in range(runs):
         start = time.perf_counter()
-        result = audit(
-            client,
-            stack=STACK,
-            project=PROJECT,
-            pack=pack,
-            policy_config=json.loads(CONFIG.read_text()),
-            config_source=str(CONFIG),
-            declared=None,
-        )
+        result = audit_prod(pack, client)
         samples.append(time.perf_counter() - start)
         checked = result.check.resources_checked
     return statistics.median(samples), checked

@@ -288,21 +288,24 @@ RunAudit = Callable[..., AuditResult]
 
 @pytest.fixture
 def run_audit(pack: PolicyPackServer) -> RunAudit:
-    """The audit of an account at prod's levels, judged by the session's one pack process."""
+    """The audit, judged by the session's one pack process."""
+    return functools.partial(audit_prod, pack)
+
+
+def audit_prod(
+    pack: PolicyPackServer, client: Callable[[str], Any], declared: Declared | None = None
+) -> AuditResult:
+    """The audit of the account's prod stack at prod's levels."""
     config_path = REPO_ROOT / "policies" / "config" / "prod.json"
-
-    def run(client: Callable[[str], Any], declared: Declared | None = None) -> AuditResult:
-        return audit(
-            client,
-            stack=STACK,
-            project=PROJECT,
-            pack=pack,
-            policy_config=json.loads(config_path.read_text()),
-            config_source=str(config_path),
-            declared=declared,
-        )
-
-    return run
+    return audit(
+        client,
+        stack=STACK,
+        project=PROJECT,
+        pack=pack,
+        policy_config=json.loads(config_path.read_text()),
+        config_source=str(config_path),
+        declared=declared,
+    )
 
 
 def findings(result: AuditResult) -> list[tuple[str, str]]:
