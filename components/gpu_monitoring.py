@@ -35,7 +35,9 @@ class MonitoredPool:
     resource: str
     """The extended resource its accelerators are advertised as, e.g. nvidia.com/gpu."""
     ceiling: int
-    """The most accelerators the pool may hold (its maxGpus)."""
+    """The most physical accelerators the pool may hold (its maxGpus)."""
+    shares: int = 1
+    """How many of `resource` a node advertises per physical accelerator (time slicing)."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,11 @@ def alert_rules(pools: Sequence[MonitoredPool], thresholds: AlertThresholds) -> 
         },
     ]
     for monitored in pools:
+        # Node capacity counts a time-sliced GPU once per share; the ceiling is physical.
         held = (
             f'sum(kube_node_status_capacity{{resource="{_metric(monitored.resource)}"}} '
             f'* on (node) group_left () kube_node_labels{{{pool}="{monitored.name}"}})'
+            + (f" / {monitored.shares}" if monitored.shares > 1 else "")
         )
         rules.append(
             {
@@ -164,7 +168,8 @@ def alert_rules(pools: Sequence[MonitoredPool], thresholds: AlertThresholds) -> 
                 "annotations": {
                     "summary": f"GPU pool {monitored.name} is at its ceiling",
                     "description": (
-                        f"It holds {monitored.ceiling} {monitored.resource} (maxGpus); pending "
+                        f"It holds {monitored.ceiling} physical {monitored.resource} (maxGpus); "
+                        "pending "
                         "pods will wait. Raise maxGpus if the budget allows."
                     ),
                 },

@@ -68,6 +68,12 @@ class GpuPoolSpec:
     taints: Sequence[PoolTaint] = ()
 
     @property
+    def shares_per_accelerator(self) -> int:
+        """How many of the extended resource a node advertises per physical accelerator: the
+        device plugin advertises a time-sliced GPU once per share."""
+        return self.time_slicing_replicas or 1
+
+    @property
     def node_labels(self) -> dict[str, str]:
         labels = {
             **self.labels,
@@ -91,8 +97,10 @@ def scale_from_zero_tags(spec: GpuPoolSpec) -> dict[str, str]:
     tags.update(
         {f"{NODE_TEMPLATE_PREFIX}/taint/{t.key}": f"{t.value}:{t.effect}" for t in spec.node_taints}
     )
-    # The smallest instance type of the pool, so a scale-up never promises more than it gets.
-    tags[f"{NODE_TEMPLATE_PREFIX}/resources/{spec.hardware.resource_name}"] = str(spec.min_per_node)
+    # What the smallest instance type of the pool advertises (time-sliced GPUs once per share),
+    # so a scale-up never promises more than it gets, in the unit pending pods request.
+    advertised = spec.min_per_node * spec.shares_per_accelerator
+    tags[f"{NODE_TEMPLATE_PREFIX}/resources/{spec.hardware.resource_name}"] = str(advertised)
     return tags
 
 

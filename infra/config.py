@@ -660,7 +660,10 @@ class TeamConfig(ConfigModel):
     """A team's namespace and its share of the accelerators."""
 
     gpu_quota: int = Field(
-        default=0, ge=0, description="Most NVIDIA GPUs the team's pods may request at once."
+        default=0,
+        ge=0,
+        description="Most nvidia.com/gpu the team's pods may request at once, in the unit nodes "
+        "advertise: a time-sliced GPU counts once per share.",
     )
     neuron_quota: int = Field(
         default=0, ge=0, description="Most Neuron devices the team's pods may request at once."
@@ -731,12 +734,14 @@ class GpuConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _quotas_fit_the_pools(self) -> GpuConfig:
+        # Quotas count what pods request: a time-sliced GPU once per share.
         ceilings = {"nvidia": 0, "neuron": 0}
         for pool in self.pools.values():
-            ceilings[pool_hardware(pool.instance_types).vendor] += pool.max_gpus
+            shares = pool.time_slicing_replicas or 1
+            ceilings[pool_hardware(pool.instance_types).vendor] += pool.max_gpus * shares
         problems = [
-            f"team {name} may request {quota} {vendor} accelerators, but the pools' ceiling "
-            f"is {ceilings[vendor]}"
+            f"team {name} may request {quota} {vendor} accelerators, but the pools advertise "
+            f"at most {ceilings[vendor]} (time-sliced GPUs once per share)"
             for name, team in self.teams.items()
             for vendor, quota in (("nvidia", team.gpu_quota), ("neuron", team.neuron_quota))
             if quota > ceilings[vendor]

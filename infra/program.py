@@ -520,6 +520,7 @@ def gpu_monitoring(
                     name=name,
                     resource=RESOURCE_NAMES[pool_hardware(pool.instance_types).vendor],
                     ceiling=pool.max_gpus,
+                    shares=pool.time_slicing_replicas or 1,
                 )
                 for name, pool in sorted(config.gpu.pools.items())
             ),

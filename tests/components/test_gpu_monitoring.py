@@ -81,6 +81,14 @@ def test_only_accelerator_nodes_raise_the_not_ready_alert() -> None:
     assert 'kube_node_labels{label_mlops_platform_accelerator!=""}' in str(not_ready["expr"])
 
 
+def test_a_time_sliced_pools_ceiling_is_in_physical_gpus() -> None:
+    """Its nodes advertise each GPU once per share; one node is not a pool at its ceiling."""
+    [ceiling] = rules_by_alert(
+        alert_rules([MonitoredPool("chat", "nvidia.com/gpu", 4, shares=4)], THRESHOLDS)
+    )["GpuPoolAtCeiling"]
+    assert str(ceiling["expr"]).endswith('label_mlops_platform_pool="chat"}) / 4 >= 4')
+
+
 def test_neuron_pools_are_counted_in_neuron_devices() -> None:
     [ceiling] = rules_by_alert(
         alert_rules([MonitoredPool("inf", "aws.amazon.com/neuron", 12)], THRESHOLDS)

@@ -277,7 +277,8 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
         ),
         (
             # The smallest instance type's GPUs (g6.xlarge: 1, not g6.12xlarge: 4), so a
-            # scale-up never promises more than it gets; extra labels and taints carry over.
+            # scale-up never promises more than it gets, as the node advertises them: four
+            # time-sliced shares of the one GPU. Extra labels and taints carry over.
             "chat",
             {
                 f"{NODE_TEMPLATE}/label/mlops.platform/accelerator": "nvidia",
@@ -287,7 +288,7 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
                 f"{NODE_TEMPLATE}/label/team": "research",
                 f"{NODE_TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
                 f"{NODE_TEMPLATE}/taint/team": "research:NoExecute",
-                f"{NODE_TEMPLATE}/resources/nvidia.com/gpu": "1",
+                f"{NODE_TEMPLATE}/resources/nvidia.com/gpu": "4",
             },
         ),
     ],

@@ -338,7 +338,18 @@ def test_a_pool_that_could_exceed_its_gpu_ceiling_is_refused() -> None:
 def test_a_team_quota_above_the_pools_ceiling_is_refused() -> None:
     [problem] = gpu_problems({"train": pool()}, teams={"research": {"gpuQuota": 24}})
     assert problem.startswith(f"{ROOT}.gpu: team research may request 24 nvidia accelerators")
-    assert "ceiling is 16" in problem
+    assert "the pools advertise at most 16" in problem
+
+
+def test_team_quotas_count_time_sliced_gpus_once_per_share() -> None:
+    """Pods request shares of a time-sliced GPU: 4 GPUs in 4 shares each serve 16 requests."""
+    shared = pool(
+        purpose="inference", instanceTypes=["g6.xlarge"], maxGpus=4, timeSlicingReplicas=4
+    )
+    gpu = {"pools": {"chat": shared}, "teams": {"serving": {"gpuQuota": 16}}}
+    assert load({"environment": "dev", "gpu": gpu}).gpu.teams["serving"].gpu_quota == 16
+    [problem] = gpu_problems({"chat": shared}, teams={"serving": {"gpuQuota": 17}})
+    assert "advertise at most 16" in problem
 
 
 def test_time_slicing_is_for_nvidia() -> None:
