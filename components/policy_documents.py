@@ -651,7 +651,15 @@ def repository_lifecycle(*, keep_tagged: int, untagged_days: int) -> PolicyDocum
 def feature_store_policy(
     *, bucket_arn: str, prefix: str, database_arn: str, catalog_arn: str, key_arn: str
 ) -> PolicyDocument:
-    """What SageMaker needs to write an offline store: its own prefix, database and key."""
+    """What SageMaker needs to write an offline store: its own prefix, database and key.
+
+    AWS's reference for this role (the managed policy AmazonSageMakerFeatureStoreAccess, v3)
+    grants s3:PutObject, s3:PutObjectAcl and s3:GetBucketAcl on the offline store's bucket: the
+    service reads the bucket's owner and writes each object with an ACL. With ACLs disabled
+    (BucketOwnerEnforced, as every platform bucket is) S3 still accepts the one ACL that grants
+    the bucket owner full control, and a PutObject that carries an ACL needs s3:PutObjectAcl.
+    Iceberg tables also read and replace their own metadata files, hence Get and Delete.
+    """
     tables_arn = database_arn.replace(":database/", ":table/") + "/*"
     return {
         "Version": "2012-10-17",
@@ -659,7 +667,7 @@ def feature_store_policy(
             {
                 "Sid": "OfflineStoreObjects",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
                 "Resource": f"{bucket_arn}/{prefix}*",
             },
             {

@@ -185,6 +185,19 @@ def test_the_feature_store_role_is_scoped_to_its_prefix_database_and_key(
     assert statements["OfflineStoreKey"]["Resource"] == KEY_ARN
 
 
+def test_the_offline_store_may_write_its_objects_with_the_owners_acl(
+    sagemaker: RenderedStack,
+) -> None:
+    """AWS's reference role for offline stores (managed policy AmazonSageMakerFeatureStoreAccess,
+    v3: s3:PutObject, s3:PutObjectAcl, s3:GetBucketAcl) writes each object with an ACL. ACLs
+    are off on the platform's buckets (BucketOwnerEnforced), where S3 accepts only the
+    bucket-owner-full-control ACL, and a PutObject carrying an ACL needs s3:PutObjectAcl."""
+    grant = named(sagemaker, ROLE_POLICY, "sagemaker-features-offline-store")
+    statements = {s["Sid"]: s for s in json.loads(grant.inputs["policy"])["Statement"]}
+    assert {"s3:PutObject", "s3:PutObjectAcl"} <= set(statements["OfflineStoreObjects"]["Action"])
+    assert "s3:GetBucketAcl" in statements["OfflineStoreBucket"]["Action"]
+
+
 def test_groups_are_created_only_once_their_role_may_write_the_offline_store(
     sagemaker: RenderedStack,
 ) -> None:
