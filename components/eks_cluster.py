@@ -25,7 +25,7 @@ from components.common import (
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubeconfig import kubeconfig
 from components.network import NetworkRef
-from components.node_pool import NodePool, NodePoolArgs
+from components.node_pool import NodePool, NodePoolArgs, RootVolume
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import ebs_volume_key_use, service_trust, workload_boundary
 
@@ -66,8 +66,7 @@ class SystemNodes:
     min_size: int
     desired_size: int
     max_size: int
-    root_volume_gib: int
-    root_volume_throughput: int
+    root_volume: RootVolume
 
 
 @dataclass(frozen=True)
@@ -231,8 +230,7 @@ class EksCluster(pulumi.ComponentResource):
                 min_size=args.system_nodes.min_size,
                 desired_size=args.system_nodes.desired_size,
                 max_size=args.system_nodes.max_size,
-                root_volume_gib=args.system_nodes.root_volume_gib,
-                root_volume_throughput=args.system_nodes.root_volume_throughput,
+                root_volume=args.system_nodes.root_volume,
                 ebs_kms_key_arn=args.ebs_kms_key_arn,
                 labels={"mlops.platform/pool": "system"},
                 tags=tags,

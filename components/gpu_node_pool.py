@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.accelerators import PoolHardware
-from components.node_pool import NodePool, NodePoolArgs, Taint
+from components.node_pool import NodePool, NodePoolArgs, RootVolume, Taint
 
 NODE_TEMPLATE_PREFIX: Final = "k8s.io/cluster-autoscaler/node-template"
 EKS_TAINT_EFFECTS: Final = {
@@ -57,8 +57,7 @@ class GpuPoolSpec:
     desired_nodes: int
     max_nodes: int
     max_accelerators: int
-    root_volume_gib: int
-    root_volume_throughput: int
+    root_volume: RootVolume
     min_per_node: int
     """The fewest accelerators any of the pool's instance types has."""
     reservation_id: str | None = None
@@ -155,8 +154,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 min_size=spec.min_nodes,
                 desired_size=spec.desired_nodes,
                 max_size=spec.max_nodes,
-                root_volume_gib=spec.root_volume_gib,
-                root_volume_throughput=spec.root_volume_throughput,
+                root_volume=spec.root_volume,
                 ebs_kms_key_arn=args.ebs_kms_key_arn,
                 labels=spec.node_labels,
                 taints=[

@@ -207,9 +207,10 @@ def node_class_spec(args: KarpenterNodePoolArgs) -> dict[str, Any]:
             {
                 "deviceName": "/dev/xvda",
                 "ebs": {
-                    "volumeSize": f"{spec.root_volume_gib}Gi",
+                    "volumeSize": f"{spec.root_volume.size_gib}Gi",
                     "volumeType": "gp3",
-                    "throughput": spec.root_volume_throughput,
+                    "iops": spec.root_volume.iops,
+                    "throughput": spec.root_volume.throughput,
                     "encrypted": True,
                     "kmsKeyID": args.ebs_kms_key_arn,
                     "deleteOnTermination": True,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import pulumi
 import pulumi_aws as aws
@@ -11,6 +13,50 @@ import pulumi_aws as aws
 from components.common import ComponentArgsError
 
 ROOT_DEVICE = "/dev/xvda"
+# gp3's limits. Ranges: botocore's EC2 model (LaunchTemplateEbsBlockDeviceRequest, CreateVolume;
+# botocore 1.44). Ratios: the EBS volume types page ("maximum ratio of provisioned throughput to
+# provisioned IOPS is .25 MiB/s per IOPS"; "of provisioned IOPS to volume size, 500 IOPS per GiB").
+GP3_BASELINE_IOPS: Final = 3_000
+GP3_MAX_IOPS: Final = 80_000
+GP3_BASELINE_THROUGHPUT: Final = 125
+GP3_MAX_THROUGHPUT: Final = 2_000
+GP3_THROUGHPUT_PER_IOPS: Final = 0.25
+GP3_IOPS_PER_GIB: Final = 500
+
+
+@dataclass(frozen=True)
+class RootVolume:
+    """A node's encrypted gp3 root volume."""
+
+    size_gib: int
+    throughput: int
+    """MiB/s."""
+    iops: int = GP3_BASELINE_IOPS
+
+    def problems(self) -> list[str]:
+        """What EC2 would refuse about this volume, in words that say what to change."""
+        found = []
+        if not GP3_BASELINE_IOPS <= self.iops <= GP3_MAX_IOPS:
+            found.append(f"gp3 IOPS must be {GP3_BASELINE_IOPS}..{GP3_MAX_IOPS}, got {self.iops}")
+        if not GP3_BASELINE_THROUGHPUT <= self.throughput <= GP3_MAX_THROUGHPUT:
+            found.append(
+                f"gp3 throughput must be {GP3_BASELINE_THROUGHPUT}..{GP3_MAX_THROUGHPUT} MiB/s, "
+                f"got {self.throughput}"
+            )
+        allowed = int(self.iops * GP3_THROUGHPUT_PER_IOPS)
+        if self.throughput > allowed:
+            needed = math.ceil(self.throughput / GP3_THROUGHPUT_PER_IOPS)
+            found.append(
+                f"gp3 throughput {self.throughput} MiB/s needs at least {needed} IOPS (0.25 "
+                f"MiB/s per IOPS); {self.iops} IOPS allow {allowed}"
+            )
+        if self.iops > self.size_gib * GP3_IOPS_PER_GIB:
+            found.append(
+                f"gp3 IOPS {self.iops} need a volume of at least "
+                f"{math.ceil(self.iops / GP3_IOPS_PER_GIB)} GiB (500 IOPS per GiB), got "
+                f"{self.size_gib}"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -31,8 +77,7 @@ class NodePoolArgs:
     min_size: int
     desired_size: int
     max_size: int
-    root_volume_gib: int
-    root_volume_throughput: int
+    root_volume: RootVolume
     ebs_kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
     capacity_type: str = "ON_DEMAND"
@@ -71,6 +116,8 @@ class NodePool(pulumi.ComponentResource):
             raise ComponentArgsError(self.TYPE, name, "EFA interfaces need security_group_ids")
         if args.capacity_type == "CAPACITY_BLOCK" and args.capacity_reservation_id is None:
             raise ComponentArgsError(self.TYPE, name, "a capacity block needs its reservation id")
+        if args.root_volume.problems():
+            raise ComponentArgsError(self.TYPE, name, "; ".join(args.root_volume.problems()))
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
 
@@ -90,8 +137,9 @@ class NodePool(pulumi.ComponentResource):
                     device_name=ROOT_DEVICE,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                         volume_type="gp3",
-                        volume_size=args.root_volume_gib,
-                        throughput=args.root_volume_throughput,
+                        volume_size=args.root_volume.size_gib,
+                        throughput=args.root_volume.throughput,
+                        iops=args.root_volume.iops,
                         encrypted="true",
                         kms_key_id=args.ebs_kms_key_arn,
                         delete_on_termination="true",

@@ -30,6 +30,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.accelerators import AcceleratorError, pool_hardware
+from components.node_pool import (
+    GP3_BASELINE_IOPS,
+    GP3_BASELINE_THROUGHPUT,
+    GP3_MAX_IOPS,
+    GP3_MAX_THROUGHPUT,
+    RootVolume,
+)
 from components.subnet_layout import SubnetLayoutError, subnet_layout
 from mlops_guardrails.vocabulary import (
     CONTROL_PLANE_LOG_TYPES,
@@ -430,16 +437,32 @@ class SystemNodesConfig(ConfigModel):
         default=50, ge=20, le=1000, description="Root volume size in GiB (gp3)."
     )
     root_volume_throughput: int = Field(
-        default=125, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
+        default=GP3_BASELINE_THROUGHPUT,
+        ge=GP3_BASELINE_THROUGHPUT,
+        le=GP3_MAX_THROUGHPUT,
+        description="gp3 root volume throughput, MiB/s (0.25 per IOPS at most).",
     )
+    root_volume_iops: int = Field(
+        default=GP3_BASELINE_IOPS,
+        ge=GP3_BASELINE_IOPS,
+        le=GP3_MAX_IOPS,
+        description="gp3 root volume IOPS (500 per GiB at most).",
+    )
+
+    @property
+    def root_volume(self) -> RootVolume:
+        return RootVolume(self.root_volume_gib, self.root_volume_throughput, self.root_volume_iops)
 
     @model_validator(mode="after")
     def _sizes_in_order(self) -> SystemNodesConfig:
+        problems = self.root_volume.problems()
         if not self.min_size <= self.desired_size <= self.max_size:
-            raise ValueError(
+            problems.append(
                 f"need minSize <= desiredSize <= maxSize, got {self.min_size}, "
                 f"{self.desired_size}, {self.max_size}"
             )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -596,7 +619,16 @@ class GpuPoolConfig(ConfigModel):
         default=200, ge=50, le=4000, description="Root volume size in GiB; GPU images are large."
     )
     root_volume_throughput: int = Field(
-        default=500, ge=125, le=1000, description="gp3 root volume throughput, MiB/s."
+        default=500,
+        ge=GP3_BASELINE_THROUGHPUT,
+        le=GP3_MAX_THROUGHPUT,
+        description="gp3 root volume throughput, MiB/s (0.25 per IOPS at most).",
+    )
+    root_volume_iops: int = Field(
+        default=GP3_BASELINE_IOPS,
+        ge=GP3_BASELINE_IOPS,
+        le=GP3_MAX_IOPS,
+        description="gp3 root volume IOPS (500 per GiB at most).",
     )
     labels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")], str] = (
         Field(default_factory=dict, description="Extra Kubernetes labels on the pool's nodes.")
@@ -623,13 +655,17 @@ class GpuPoolConfig(ConfigModel):
         description="Share each NVIDIA GPU among this many pods (inference); unset for whole GPUs.",
     )
 
+    @property
+    def root_volume(self) -> RootVolume:
+        return RootVolume(self.root_volume_gib, self.root_volume_throughput, self.root_volume_iops)
+
     @model_validator(mode="after")
     def _hardware_fits(self) -> GpuPoolConfig:
         try:
             hardware = pool_hardware(self.instance_types)
         except AcceleratorError as error:
             raise ValueError(str(error)) from None
-        problems = []
+        problems = self.root_volume.problems()
         if not self.min_nodes <= self.max_nodes:
             problems.append(f"minNodes {self.min_nodes} is above maxNodes {self.max_nodes}")
         if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
@@ -639,6 +675,11 @@ class GpuPoolConfig(ConfigModel):
             )
         if self.capacity.type == "capacity-block" and len(self.instance_types) != 1:
             problems.append("a capacity block is for exactly one instance type")
+        if self.capacity.type in ("capacity-block", "reservation") and self.zone is None:
+            problems.append(
+                f"a {self.capacity.type} holds capacity in one availability zone: set zone to "
+                "that zone"
+            )
         if self.efa and not hardware.efa:
             problems.append("EFA needs instance types that support it (e.g. p5.48xlarge)")
         if self.efa and self.zone is None:

@@ -312,8 +312,7 @@ class Platform:
                     min_size=nodes.min_size,
                     desired_size=nodes.desired_size,
                     max_size=nodes.max_size,
-                    root_volume_gib=nodes.root_volume_gib,
-                    root_volume_throughput=nodes.root_volume_throughput,
+                    root_volume=nodes.root_volume,
                 ),
                 access=tuple(
                     AccessGrant(
@@ -600,8 +599,7 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
         desired_nodes=pool.desired_nodes,
         max_nodes=pool.max_nodes,
         max_accelerators=pool.max_gpus,
-        root_volume_gib=pool.root_volume_gib,
-        root_volume_throughput=pool.root_volume_throughput,
+        root_volume=pool.root_volume,
         min_per_node=min(INSTANCE_TYPES[t].count for t in pool.instance_types),
         efa=pool.efa,
         time_slicing_replicas=pool.time_slicing_replicas,

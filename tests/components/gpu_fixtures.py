@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from components.accelerators import INSTANCE_TYPES, pool_hardware
 from components.gpu_node_pool import GpuPoolSpec
+from components.node_pool import RootVolume
 from infra.program import build_platform
 from mlops_platform.rendered import RenderedStack
 from tests.configs import profile
@@ -33,8 +34,7 @@ def gpu_spec(
         "desired_nodes": 0,
         "max_nodes": 2,
         "max_accelerators": 2 * hardware.max_per_node,
-        "root_volume_gib": 200,
-        "root_volume_throughput": 500,
+        "root_volume": RootVolume(size_gib=200, throughput=500),
     }
     return GpuPoolSpec(
         name=name,

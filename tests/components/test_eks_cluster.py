@@ -14,6 +14,7 @@ from components.common import ComponentArgsError
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.kubeconfig import kubeconfig
 from components.network import NetworkRef
+from components.node_pool import RootVolume
 from infra.config import load_platform_config
 from infra.program import Platform
 from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
@@ -50,7 +51,7 @@ def cluster_args(**overrides: Any) -> EksClusterArgs:
         "ebs_kms_key_arn": EBS_KEY,
         "secrets_key_deletion_window_days": 7,
         "addons": {"vpc-cni": "recommended"},
-        "system_nodes": SystemNodes(("m7i.large",), 1, 1, 2, 50, 125),
+        "system_nodes": SystemNodes(("m7i.large",), 1, 1, 2, RootVolume(50, 125)),
         "upgrade_support": "STANDARD",
         "zonal_shift": False,
         "deletion_protection": False,
@@ -69,7 +70,7 @@ VARIANTS = {
         secrets_key_deletion_window_days=30,
         key_admin_role_arns=(KEY_ADMIN,),
         addons={name: "recommended" for name in (*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES)},
-        system_nodes=SystemNodes(("m7i.large", "m6i.large"), 3, 3, 6, 80, 250),
+        system_nodes=SystemNodes(("m7i.large", "m6i.large"), 3, 3, 6, RootVolume(80, 250)),
         upgrade_support="EXTENDED",
         zonal_shift=True,
         deletion_protection=True,
@@ -96,7 +97,7 @@ VARIANTS = {
             "kube-proxy": "v1.34.0-eksbuild.1",
             "eks-pod-identity-agent": "v1.3.4-eksbuild.1",
         },
-        system_nodes=SystemNodes(("t3.large",), 1, 2, 3, 50, 125),
+        system_nodes=SystemNodes(("t3.large",), 1, 2, 3, RootVolume(50, 125)),
         access=(
             AccessGrant(
                 "ml-editors", "arn:aws:iam::123456789012:role/editors", "edit", ("training",)

@@ -11,6 +11,7 @@ import pytest
 
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
+from components.node_pool import RootVolume
 from infra.program import pool_spec
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
@@ -38,7 +39,13 @@ TEAM_TAINT = PoolTaint("team", "research", "NoExecute")
 POOLS: dict[str, GpuPoolSpec] = {
     spec.name: spec
     for spec in (
-        gpu_spec("train", max_nodes=4, max_accelerators=32, efa=True, root_volume_gib=400),
+        gpu_spec(
+            "train",
+            max_nodes=4,
+            max_accelerators=32,
+            efa=True,
+            root_volume=RootVolume(size_gib=400, throughput=1000, iops=4000),
+        ),
         gpu_spec("arm", ("g5g.xlarge", "g5g.16xlarge"), purpose="inference"),
         gpu_spec("serve", ("inf2.xlarge", "inf2.8xlarge"), purpose="inference"),
         gpu_spec(
@@ -248,8 +255,9 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
         [root] = template.inputs["blockDeviceMappings"]
         assert root["ebs"]["encrypted"] == "true"
         assert root["ebs"]["kmsKeyId"] == EBS_KEY_ARN
-        assert root["ebs"]["volumeSize"] == spec.root_volume_gib
-        assert root["ebs"]["throughput"] == spec.root_volume_throughput
+        assert root["ebs"]["volumeSize"] == spec.root_volume.size_gib
+        assert root["ebs"]["throughput"] == spec.root_volume.throughput
+        assert root["ebs"]["iops"] == spec.root_volume.iops
 
 
 @pytest.mark.parametrize(
@@ -360,8 +368,7 @@ POOL_CONFIG: dict[str, Any] = {
                 "desired_nodes": 0,
                 "max_nodes": 2,
                 "max_accelerators": 16,
-                "root_volume_gib": 200,
-                "root_volume_throughput": 500,
+                "root_volume": RootVolume(size_gib=200, throughput=500),
                 "efa": False,
                 "time_slicing_replicas": None,
                 "labels": {},
@@ -369,7 +376,7 @@ POOL_CONFIG: dict[str, Any] = {
             },
         ),
         (
-            {"capacity": {"type": "capacity-block", "reservationId": RESERVATION_ID}},
+            {"capacity": {"type": "capacity-block", "reservationId": RESERVATION_ID}, "zone": 1},
             {"capacity": "capacity-block", "reservation_id": RESERVATION_ID},
         ),
         ({"efa": True, "zone": 1}, {"efa": True}),

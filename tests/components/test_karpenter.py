@@ -12,6 +12,7 @@ import pytest
 from components.cluster_autoscaler import ClusterAutoscaler
 from components.gpu_node_pool import GpuPoolSpec, PoolTaint
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
+from components.node_pool import RootVolume
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
     CLUSTER_NAME,
@@ -41,7 +42,7 @@ POOLS: dict[str, tuple[GpuPoolSpec, Sequence[str]]] = {
                 purpose="inference",
                 capacity="spot",
                 max_accelerators=4,
-                root_volume_gib=300,
+                root_volume=RootVolume(size_gib=300, throughput=750),
                 time_slicing_replicas=4,
                 labels={"team": "research"},
                 taints=(PoolTaint("team", "research", "NoExecute"),),
@@ -131,7 +132,11 @@ def test_node_classes_keep_the_node_hardening(karpenter: RenderedStack) -> None:
         [root] = node_class["blockDeviceMappings"]
         assert root["ebs"]["encrypted"] is True
         assert root["ebs"]["kmsKeyID"] == EBS_KEY_ARN
-        assert root["ebs"]["volumeSize"] == f"{spec.root_volume_gib}Gi"
+        assert root["ebs"]["volumeSize"] == f"{spec.root_volume.size_gib}Gi"
+        assert (root["ebs"]["iops"], root["ebs"]["throughput"]) == (
+            spec.root_volume.iops,
+            spec.root_volume.throughput,
+        )
         assert node_class["subnetSelectorTerms"] == [
             {"tags": {"karpenter.sh/discovery": CLUSTER_NAME}}
         ]

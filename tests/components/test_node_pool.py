@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.common import ComponentArgsError
-from components.node_pool import NodePool, NodePoolArgs, Taint
+from components.node_pool import NodePool, NodePoolArgs, RootVolume, Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
@@ -28,8 +28,7 @@ def pool_args(**overrides: object) -> NodePoolArgs:
         "min_size": 1,
         "desired_size": 1,
         "max_size": 2,
-        "root_volume_gib": 50,
-        "root_volume_throughput": 125,
+        "root_volume": RootVolume(size_gib=50, throughput=125),
         "ebs_kms_key_arn": EBS_KEY,
         "tags": {},
     }
@@ -44,8 +43,7 @@ POOLS = {
         capacity_type="CAPACITY_BLOCK",
         capacity_reservation_id=RESERVATION,
         ami_type="AL2023_x86_64_NVIDIA",
-        root_volume_gib=200,
-        root_volume_throughput=500,
+        root_volume=RootVolume(size_gib=200, throughput=500, iops=4000),
     ),
     "efa": pool_args(
         subnet_ids=["subnet-az1"],
@@ -91,8 +89,9 @@ def test_every_pool_launches_with_imdsv2_only_and_an_encrypted_gp3_root(
             "deviceName": "/dev/xvda",
             "ebs": {
                 "volumeType": "gp3",
-                "volumeSize": args.root_volume_gib,
-                "throughput": args.root_volume_throughput,
+                "volumeSize": args.root_volume.size_gib,
+                "throughput": args.root_volume.throughput,
+                "iops": args.root_volume.iops,
                 "encrypted": "true",
                 "kmsKeyId": EBS_KEY,
                 "deleteOnTermination": "true",
@@ -267,3 +266,26 @@ def test_every_node_group_uses_a_hardened_launch_template(rendered: RenderedStac
         for interface in template.inputs.get("networkInterfaces", []):
             assert interface.get("associatePublicIpAddress") != "true"
         assert "remoteAccess" not in node_group.inputs
+
+
+@pytest.mark.parametrize(
+    ("volume", "problem"),
+    [
+        # EBS: at most 0.25 MiB/s per provisioned IOPS; the 3,000 IOPS baseline allows 750.
+        (RootVolume(200, throughput=1000), "needs at least 4000 IOPS"),
+        # EBS: at most 500 IOPS per GiB.
+        (RootVolume(20, throughput=125, iops=16000), "at least 32 GiB"),
+        # botocore's EC2 model: gp3 throughput 125..2,000 MiB/s, IOPS 3,000..80,000.
+        (RootVolume(4000, throughput=2500, iops=80000), "throughput must be 125..2000"),
+        (RootVolume(4000, throughput=500, iops=90000), "IOPS must be 3000..80000"),
+    ],
+)
+def test_a_root_volume_ec2_would_refuse_is_refused(volume: RootVolume, problem: str) -> None:
+    assert any(problem in found for found in volume.problems())
+    with pytest.raises(ComponentArgsError, match=problem):
+        run_component(lambda: NodePool("p", pool_args(root_volume=volume)))
+
+
+def test_a_root_volume_within_gp3s_ratios_is_accepted() -> None:
+    assert RootVolume(200, throughput=750).problems() == []
+    assert RootVolume(200, throughput=1000, iops=4000).problems() == []

@@ -352,6 +352,23 @@ def test_team_quotas_count_time_sliced_gpus_once_per_share() -> None:
     assert "advertise at most 16" in problem
 
 
+def test_a_root_volume_faster_than_its_iops_allow_is_refused() -> None:
+    """gp3 gives at most 0.25 MiB/s per IOPS: 1,000 MiB/s needs 4,000 IOPS, not the 3,000
+    baseline (EBS volume types page)."""
+    [problem] = gpu_problems({"train": pool(rootVolumeThroughput=1000)})
+    assert "needs at least 4000 IOPS" in problem
+    fast = pool(rootVolumeThroughput=1000, rootVolumeIops=4000)
+    assert load({"environment": "dev", "gpu": {"pools": {"train": fast}}}).gpu.pools["train"]
+
+
+@pytest.mark.parametrize("capacity", ["capacity-block", "reservation"])
+def test_reserved_capacity_pools_name_their_zone(capacity: str) -> None:
+    """A capacity block or On-Demand Capacity Reservation holds capacity in one zone."""
+    reserved = {"type": capacity, "reservationId": "cr-0123456789abcdef0"}
+    [problem] = gpu_problems({"train": pool(capacity=reserved)})
+    assert f"a {capacity} holds capacity in one availability zone: set zone" in problem
+
+
 def test_time_slicing_is_for_nvidia() -> None:
     [problem] = gpu_problems({"neuron": pool(instanceTypes=["inf2.xlarge"], timeSlicingReplicas=4)})
     assert "time slicing is for NVIDIA GPUs" in problem
