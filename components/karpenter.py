@@ -209,7 +209,11 @@ def node_class_spec(args: KarpenterNodePoolArgs) -> dict[str, Any]:
                 "ebs": {
                     "volumeSize": f"{spec.root_volume.size_gib}Gi",
                     "volumeType": "gp3",
-                    "iops": spec.root_volume.iops,
+                    **(
+                        {"iops": spec.root_volume.provisioned_iops}
+                        if spec.root_volume.provisioned_iops
+                        else {}
+                    ),
                     "throughput": spec.root_volume.throughput,
                     "encrypted": True,
                     "kmsKeyID": args.ebs_kms_key_arn,

@@ -33,6 +33,12 @@ class RootVolume:
     """MiB/s."""
     iops: int = GP3_BASELINE_IOPS
 
+    @property
+    def provisioned_iops(self) -> int | None:
+        """IOPS to state, or None for gp3's baseline: stating the baseline where it was left
+        out would change every launch template and node class, and so replace every node."""
+        return None if self.iops == GP3_BASELINE_IOPS else self.iops
+
     def problems(self) -> list[str]:
         """What EC2 would refuse about this volume, in words that say what to change."""
         found = []
@@ -139,7 +145,7 @@ class NodePool(pulumi.ComponentResource):
                         volume_type="gp3",
                         volume_size=args.root_volume.size_gib,
                         throughput=args.root_volume.throughput,
-                        iops=args.root_volume.iops,
+                        iops=args.root_volume.provisioned_iops,
                         encrypted="true",
                         kms_key_id=args.ebs_kms_key_arn,
                         delete_on_termination="true",

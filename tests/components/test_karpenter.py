@@ -133,8 +133,8 @@ def test_node_classes_keep_the_node_hardening(karpenter: RenderedStack) -> None:
         assert root["ebs"]["encrypted"] is True
         assert root["ebs"]["kmsKeyID"] == EBS_KEY_ARN
         assert root["ebs"]["volumeSize"] == f"{spec.root_volume.size_gib}Gi"
-        assert (root["ebs"]["iops"], root["ebs"]["throughput"]) == (
-            spec.root_volume.iops,
+        assert (root["ebs"].get("iops"), root["ebs"]["throughput"]) == (
+            spec.root_volume.provisioned_iops,
             spec.root_volume.throughput,
         )
         assert node_class["subnetSelectorTerms"] == [

@@ -91,7 +91,7 @@ def test_every_pool_launches_with_imdsv2_only_and_an_encrypted_gp3_root(
                 "volumeType": "gp3",
                 "volumeSize": args.root_volume.size_gib,
                 "throughput": args.root_volume.throughput,
-                "iops": args.root_volume.iops,
+                **({"iops": args.root_volume.iops} if args.root_volume.iops != 3000 else {}),
                 "encrypted": "true",
                 "kmsKeyId": EBS_KEY,
                 "deleteOnTermination": "true",
@@ -289,3 +289,10 @@ def test_a_root_volume_ec2_would_refuse_is_refused(volume: RootVolume, problem: 
 def test_a_root_volume_within_gp3s_ratios_is_accepted() -> None:
     assert RootVolume(200, throughput=750).problems() == []
     assert RootVolume(200, throughput=1000, iops=4000).problems() == []
+
+
+def test_baseline_iops_are_left_to_ec2() -> None:
+    """Stating the 3,000 IOPS gp3 gives anyway would change every existing launch template and
+    node class, and so roll every node; only IOPS above the baseline are stated."""
+    assert RootVolume(200, throughput=500).provisioned_iops is None
+    assert RootVolume(200, throughput=1000, iops=4000).provisioned_iops == 4000
