@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from typing import Final
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.common import account_context
+from components.helm import chart_release
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import cluster_autoscaler_policy
+from mlops_guardrails.charts import ChartContract, image_tag
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "cluster-autoscaler"
-CHART_REPOSITORY: Final = "https://kubernetes.github.io/autoscaler"
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ class ClusterAutoscalerArgs:
     cluster_name: str
     cluster_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
-    chart_version: str
+    chart: ChartContract
+    kubernetes_version: str
+    """The autoscaler is built per Kubernetes minor: it runs the release built for this one."""
     node_selector: Mapping[str, str]
     """Run on the system nodes, never on the GPU nodes it scales."""
     tags: Mapping[str, str]
@@ -56,14 +58,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        k8s.helm.v3.Release(
+        chart_release(
             f"{name}-release",
-            name="cluster-autoscaler",
-            chart="cluster-autoscaler",
-            version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            args.chart,
             namespace=NAMESPACE,
             values={
+                "image": image_tag(args.chart, args.kubernetes_version),
                 "autoDiscovery": {"clusterName": args.cluster_name},
                 "awsRegion": account.region,
                 "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},

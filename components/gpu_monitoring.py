@@ -22,10 +22,11 @@ import yaml
 
 from components.common import encrypted_log_group, stateful_options
 from components.gpu_node_pool import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL
+from components.helm import chart_release
+from mlops_guardrails.charts import ChartContract, image_tag
 
 # The user the managed scraper's role is mapped to; its RBAC comes from the AMP user guide.
 SCRAPER_USER: Final = "aps-collector-user"
-KUBE_STATE_METRICS_REPOSITORY: Final = "https://prometheus-community.github.io/helm-charts"
 SCRAPE_INTERVAL: Final = "30s"
 
 
@@ -61,7 +62,9 @@ class GpuMonitoringArgs:
     thresholds: AlertThresholds
     metrics_namespace: str
     """Where the DCGM exporter runs and kube-state-metrics is installed."""
-    kube_state_metrics_version: str
+    kube_state_metrics: ChartContract
+    kubernetes_version: str
+    """kube-state-metrics is built per Kubernetes minor: it runs the release built for this one."""
     node_selector: Mapping[str, str]
     log_retention_days: int
     tags: Mapping[str, str]
@@ -249,14 +252,12 @@ class GpuMonitoring(pulumi.ComponentResource):
             opts=child,
         )
         self._scraper_access(name, args, scraper.role_arn)
-        k8s.helm.v3.Release(
+        chart_release(
             f"{name}-kube-state-metrics",
-            name="kube-state-metrics",
-            chart="kube-state-metrics",
-            version=args.kube_state_metrics_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_STATE_METRICS_REPOSITORY),
+            args.kube_state_metrics,
             namespace=args.metrics_namespace,
             values={
+                "image": image_tag(args.kube_state_metrics, args.kubernetes_version),
                 "nodeSelector": dict(args.node_selector),
                 # Only the pool labels: the alerts join on them, and every label is a series.
                 "metricLabelsAllowlist": [

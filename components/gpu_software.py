@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from components.accelerators import RESOURCE_NAMES, Vendor
 from components.gpu_node_pool import ACCELERATOR_LABEL
+from components.helm import chart_release
+from mlops_guardrails.charts import ChartContract
 
-NVIDIA_PLUGIN_REPOSITORY: Final = "https://nvidia.github.io/k8s-device-plugin"
-DCGM_REPOSITORY: Final = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-NEURON_CHART: Final = "oci://public.ecr.aws/neuron/neuron-helm-chart"
 NAMESPACE: Final = "kube-system"
 
 
@@ -30,9 +28,9 @@ class GpuSoftwareArgs:
     """Which accelerator vendors the cluster's pools use."""
     time_slicing: Mapping[str, int]
     """Pool name to how many pods share each of its GPUs."""
-    nvidia_device_plugin_version: str
-    dcgm_exporter_version: str
-    neuron_device_plugin_version: str
+    nvidia_device_plugin: ChartContract
+    dcgm_exporter: ChartContract
+    neuron_device_plugin: ChartContract
     metrics_namespace: str
 
 
@@ -70,12 +68,9 @@ class GpuSoftware(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if "nvidia" in args.vendors:
-            k8s.helm.v3.Release(
+            chart_release(
                 f"{name}-nvidia-device-plugin",
-                name="nvidia-device-plugin",
-                chart="nvidia-device-plugin",
-                version=args.nvidia_device_plugin_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=NVIDIA_PLUGIN_REPOSITORY),
+                args.nvidia_device_plugin,
                 namespace=NAMESPACE,
                 values={
                     **placement("nvidia"),
@@ -86,22 +81,18 @@ class GpuSoftware(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-            k8s.helm.v3.Release(
+            chart_release(
                 f"{name}-dcgm-exporter",
-                name="dcgm-exporter",
-                chart="dcgm-exporter",
-                version=args.dcgm_exporter_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_REPOSITORY),
+                args.dcgm_exporter,
                 namespace=args.metrics_namespace,
                 values={**placement("nvidia"), "serviceMonitor": {"enabled": False}},
                 opts=child,
             )
         if "neuron" in args.vendors:
-            k8s.helm.v3.Release(
+            chart_release(
                 f"{name}-neuron-device-plugin",
-                name="neuron-device-plugin",
-                chart=NEURON_CHART,
-                version=args.neuron_device_plugin_version,
+                args.neuron_device_plugin,
+                release_name="neuron-device-plugin",
                 namespace=NAMESPACE,
                 values={"devicePlugin": placement("neuron"), "npd": {"enabled": False}},
                 opts=child,

@@ -18,12 +18,13 @@ import pulumi_kubernetes as k8s
 
 from components.common import account_context
 from components.gpu_node_pool import GpuPoolSpec
+from components.helm import chart_release
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import interruption_queue_policy, karpenter_controller_policy
+from mlops_guardrails.charts import ChartContract
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "karpenter"
-CHART: Final = "oci://public.ecr.aws/karpenter/karpenter"
 # EC2 and Health events that mean a node is about to go: Karpenter drains it first.
 INTERRUPTION_EVENTS: Final = {
     "spot-interruption": {
@@ -54,7 +55,7 @@ class KarpenterArgs:
     cluster_endpoint: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
-    chart_version: str
+    chart: ChartContract
     node_selector: Mapping[str, str]
     """Run the controller on the system nodes, never on nodes it provisions."""
     tags: Mapping[str, str]
@@ -125,11 +126,9 @@ class Karpenter(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = chart_release(
             f"{name}-release",
-            name="karpenter",
-            chart=CHART,
-            version=args.chart_version,
+            args.chart,
             namespace=NAMESPACE,
             values={
                 "settings": {

@@ -38,6 +38,7 @@ from components.node_pool import (
     RootVolume,
 )
 from components.subnet_layout import SubnetLayoutError, subnet_layout
+from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import (
     CONTROL_PLANE_LOG_TYPES,
     KUBERNETES_VERSIONS,
@@ -711,8 +712,20 @@ class TeamConfig(ConfigModel):
     )
 
 
+# Each chart version field, by the chart it pins (the name chart contracts know it by).
+CHARTS: Final = {
+    "nvidia_device_plugin": "nvidia-device-plugin",
+    "dcgm_exporter": "dcgm-exporter",
+    "neuron_device_plugin": "neuron-helm-chart",
+    "cluster_autoscaler": "cluster-autoscaler",
+    "karpenter": "karpenter",
+    "kube_state_metrics": "kube-state-metrics",
+}
+
+
 class ChartVersions(ConfigModel):
-    """Helm chart versions, pinned."""
+    """Helm chart versions, pinned; each needs a chart contract (policies/mlops_guardrails/
+    charts.py), the facts the platform relies on, read from that version's source."""
 
     nvidia_device_plugin: ChartVersion = Field(
         default="0.18.0", description="nvidia-device-plugin chart (NVIDIA k8s-device-plugin)."
@@ -724,15 +737,48 @@ class ChartVersions(ConfigModel):
         default="1.1.1", description="neuron-helm-chart (AWS Neuron device plugin)."
     )
     cluster_autoscaler: ChartVersion = Field(
-        default="9.43.2", description="cluster-autoscaler chart (managed-node-group backend)."
+        default="9.59.0",
+        description="cluster-autoscaler chart (managed-node-group backend); its image follows "
+        "the cluster's Kubernetes minor.",
     )
     karpenter: ChartVersion = Field(
         default="1.12.1", description="karpenter chart (karpenter backend)."
     )
     kube_state_metrics: ChartVersion = Field(
-        default="6.3.0",
-        description="kube-state-metrics chart (node readiness and pool labels for GPU alerts).",
+        default="8.4.0",
+        description="kube-state-metrics chart (node readiness and pool labels for GPU alerts); "
+        "its image follows the cluster's Kubernetes minor.",
     )
+
+    @field_validator(*CHARTS)
+    @classmethod
+    def _has_a_contract(cls, version: str, info: ValidationInfo) -> str:
+        chart = CHARTS[str(info.field_name)]
+        if charts.contract(chart, version) is None:
+            known = ", ".join(charts.versions(chart)) or "none"
+            raise ValueError(
+                f"{chart} {version} has no chart contract (versions with one: {known}); add its "
+                "facts to policies/mlops_guardrails/charts.py from that version's source"
+            )
+        return version
+
+    def contract(self, field_name: str) -> charts.ChartContract:
+        """The contract of the version a field pins (every pinned version has one)."""
+        found = charts.contract(CHARTS[field_name], getattr(self, field_name))
+        assert found is not None, field_name
+        return found
+
+    def in_use(self, gpu: GpuConfig) -> list[charts.ChartContract]:
+        """The contracts of the charts a cluster with these pools installs."""
+        vendors = {pool_hardware(p.instance_types).vendor for p in gpu.pools.values()}
+        wanted = {"kube_state_metrics"}
+        if "nvidia" in vendors:
+            wanted |= {"nvidia_device_plugin", "dcgm_exporter"}
+        if "neuron" in vendors:
+            wanted.add("neuron_device_plugin")
+        if gpu.pools:
+            wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
+        return [self.contract(name) for name in sorted(wanted)]
 
 
 class GpuConfig(ConfigModel):
@@ -1117,6 +1163,21 @@ class PlatformConfig(ConfigModel):
             bound[identity] = name
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _charts_support_the_cluster(self) -> PlatformConfig:
+        unsupported = [
+            f"{c.chart} {c.version} supports Kubernetes {charts.supported_kubernetes(c)} "
+            f"({c.kubernetes_source})"
+            for c in self.gpu.charts.in_use(self.gpu)
+            if not charts.supports(c, self.eks.version)
+        ]
+        if unsupported:
+            raise ValueError(
+                f"eks.version {self.eks.version} is outside what the pinned charts support: "
+                + "; ".join(unsupported)
+            )
         return self
 
     @model_validator(mode="after")

@@ -45,8 +45,8 @@ def gpu_spec(
     )
 
 
-# Each backend with a pinned-zone pool, a time-sliced pool and chart versions off the defaults,
-# so a test can tell config values from defaults; the node-group stack also mixes in Neuron.
+# Each backend with a pinned-zone pool and a time-sliced pool; the node-group stack also mixes in
+# Neuron. Chart versions are the defaults: only versions with a chart contract are accepted.
 PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
     "managed-node-groups": {
         "pools": {
@@ -74,13 +74,6 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
             },
         },
         "teams": {"research": {"gpuQuota": 16, "neuronQuota": 2}},
-        "charts": {
-            "nvidiaDevicePlugin": "0.17.4",
-            "dcgmExporter": "4.0.1",
-            "neuronDevicePlugin": "1.0.9",
-            "clusterAutoscaler": "9.40.0",
-            "kubeStateMetrics": "6.0.0",
-        },
     },
     "karpenter": {
         "backend": "karpenter",
@@ -99,12 +92,6 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
                 "zone": 1,
                 "timeSlicingReplicas": 4,
             },
-        },
-        "charts": {
-            "nvidiaDevicePlugin": "0.17.4",
-            "dcgmExporter": "4.0.1",
-            "karpenter": "1.11.0",
-            "kubeStateMetrics": "6.0.0",
         },
     },
 }

@@ -16,6 +16,7 @@ from components.gpu_monitoring import (
     alertmanager_definition,
     scrape_configuration,
 )
+from mlops_guardrails import charts
 from mlops_platform.rendered import RenderedStack
 from tests.components.data_fixtures import (
     CLUSTER_ARN,
@@ -132,7 +133,8 @@ def monitoring_args(**overrides: object) -> GpuMonitoringArgs:
         "pools": NVIDIA_AND_NEURON,
         "thresholds": THRESHOLDS,
         "metrics_namespace": "metrics",
-        "kube_state_metrics_version": "5.30.0",
+        "kube_state_metrics": charts.KUBE_STATE_METRICS,
+        "kubernetes_version": "1.35",
         "node_selector": {"mlops.platform/pool": "system"},
         "log_retention_days": 90,
         "tags": TAGS,
@@ -244,12 +246,17 @@ def test_kube_state_metrics_runs_on_system_nodes_and_exports_only_the_pool_label
 ) -> None:
     release = named(monitoring, "kubernetes:helm.sh/v3:Release", "monitoring-kube-state-metrics")
     assert release.inputs["values"] == {
+        # The release built for the cluster's minor (kube-state-metrics' compatibility matrix).
+        "image": {"tag": "v2.19.1"},
         "nodeSelector": {"mlops.platform/pool": "system"},
         "metricLabelsAllowlist": [
             "nodes=[mlops.platform/pool,mlops.platform/purpose,mlops.platform/accelerator]"
         ],
     }
-    assert (release.inputs["namespace"], release.inputs["version"]) == ("metrics", "5.30.0")
+    assert (release.inputs["namespace"], release.inputs["version"]) == (
+        "metrics",
+        charts.KUBE_STATE_METRICS.version,
+    )
 
 
 def test_every_stack_encrypts_its_metrics_under_the_monitoring_key(rendered: RenderedStack) -> None:

@@ -13,6 +13,7 @@ from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerAr
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
 from components.node_pool import RootVolume
 from infra.program import pool_spec
+from mlops_guardrails import charts
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
     CLUSTER_NAME,
@@ -326,7 +327,8 @@ def test_the_cluster_autoscaler_may_resize_only_its_clusters_groups() -> None:
                 cluster_name=CLUSTER_NAME,
                 cluster_arn=f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER_NAME}",
                 permissions_boundary_arn="arn:aws:iam::123456789012:policy/boundary",
-                chart_version="9.40.0",
+                chart=charts.CLUSTER_AUTOSCALER,
+                kubernetes_version="1.34",
                 node_selector={"mlops.platform/pool": "system"},
                 tags=TAGS,
             ),
@@ -338,7 +340,9 @@ def test_the_cluster_autoscaler_may_resize_only_its_clusters_groups() -> None:
         "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{CLUSTER_NAME}": "owned"}
     }
     release = named(rendered, "kubernetes:helm.sh/v3:Release", "cluster-autoscaler-release")
-    assert release.inputs["version"] == "9.40.0"
+    assert release.inputs["version"] == charts.CLUSTER_AUTOSCALER.version
+    # Built per Kubernetes minor (its README, 'Releases'): the newest 1.34 release on 1.34.
+    assert release.inputs["values"]["image"] == {"tag": "v1.34.5"}
     assert release.inputs["values"]["autoDiscovery"] == {"clusterName": CLUSTER_NAME}
     assert release.inputs["values"]["nodeSelector"] == {"mlops.platform/pool": "system"}
     role = named(rendered, "aws:iam/role:Role", "cluster-autoscaler-role-role")

@@ -11,6 +11,7 @@ import yaml
 
 from components.accelerators import Vendor
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs, time_slicing_configs
+from mlops_guardrails import charts
 from mlops_platform.rendered import RenderedStack
 from tests.components.gpu_fixtures import PLATFORM_GPU, gpu_platform
 from tests.configs import profile
@@ -19,10 +20,10 @@ from tests.conftest import named, run_component
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-VERSIONS = {
-    "nvidia-device-plugin": "0.17.4",
-    "dcgm-exporter": "4.0.1",
-    "neuron-device-plugin": "1.0.9",
+CONTRACTS = {
+    "nvidia-device-plugin": charts.NVIDIA_DEVICE_PLUGIN,
+    "dcgm-exporter": charts.DCGM_EXPORTER,
+    "neuron-device-plugin": charts.NEURON_DEVICE_PLUGIN,
 }
 
 
@@ -30,9 +31,9 @@ def software_args(vendors: Sequence[Vendor], time_slicing: dict[str, int]) -> Gp
     return GpuSoftwareArgs(
         vendors=vendors,
         time_slicing=time_slicing,
-        nvidia_device_plugin_version=VERSIONS["nvidia-device-plugin"],
-        dcgm_exporter_version=VERSIONS["dcgm-exporter"],
-        neuron_device_plugin_version=VERSIONS["neuron-device-plugin"],
+        nvidia_device_plugin=charts.NVIDIA_DEVICE_PLUGIN,
+        dcgm_exporter=charts.DCGM_EXPORTER,
+        neuron_device_plugin=charts.NEURON_DEVICE_PLUGIN,
         metrics_namespace="metrics",
     )
 
@@ -80,9 +81,17 @@ def test_device_plugins_and_gpu_metrics_run_only_on_their_vendors_nodes(
     ]
 
 
-def test_each_chart_is_installed_at_the_version_it_is_given(software: RenderedStack) -> None:
+def test_each_chart_is_installed_at_its_contracts_version_from_its_repository(
+    software: RenderedStack,
+) -> None:
     installed = releases(software)
-    assert {name: release["version"] for name, release in installed.items()} == VERSIONS
+    assert {name: release["version"] for name, release in installed.items()} == {
+        name: contract.version for name, contract in CONTRACTS.items()
+    }
+    neuron = installed["neuron-device-plugin"]
+    assert neuron["chart"] == charts.NEURON_DEVICE_PLUGIN.repository  # an OCI chart
+    plugin = installed["nvidia-device-plugin"]
+    assert plugin["repositoryOpts"] == {"repo": charts.NVIDIA_DEVICE_PLUGIN.repository}
     namespaces = {name: release["namespace"] for name, release in installed.items()}
     assert namespaces == {
         "nvidia-device-plugin": "kube-system",
@@ -128,7 +137,8 @@ def test_gpu_charts_default_to_pinned_versions() -> None:
         charts.neuron_device_plugin,
         charts.cluster_autoscaler,
         charts.karpenter,
-    ) == ("0.18.0", "4.1.3", "1.1.1", "9.43.2", "1.12.1")
+        charts.kube_state_metrics,
+    ) == ("0.18.0", "4.1.3", "1.1.1", "9.59.0", "1.12.1", "8.4.0")
 
 
 CHART_CONFIG_KEYS = {
@@ -168,8 +178,8 @@ def test_the_stacks_pools_and_chart_pins_decide_which_charts_run_at_which_versio
 ) -> None:
     """The program derives the vendors from the pools and passes on the stack's chart pins."""
     versions = {name: r["version"] for name, r in releases(gpu_platform(backend)).items()}
-    charts = PLATFORM_GPU[backend]["charts"]
-    assert versions == {name: charts[CHART_CONFIG_KEYS[name]] for name in installed}
+    pinned = profile("dev").gpu.charts.model_dump(by_alias=True)
+    assert versions == {name: pinned[CHART_CONFIG_KEYS[name]] for name in installed}
 
 
 def node_labels(rendered: RenderedStack) -> dict[str, dict[str, str]]:

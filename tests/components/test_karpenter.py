@@ -13,6 +13,7 @@ from components.cluster_autoscaler import ClusterAutoscaler
 from components.gpu_node_pool import GpuPoolSpec, PoolTaint
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.node_pool import RootVolume
+from mlops_guardrails import charts
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
     CLUSTER_NAME,
@@ -74,7 +75,7 @@ def karpenter_args() -> KarpenterArgs:
         cluster_endpoint="https://ABC.gr7.eu-west-1.eks.amazonaws.com",
         node_role_arn=NODE_ROLE_ARN,
         permissions_boundary_arn=BOUNDARY_ARN,
-        chart_version="1.11.0",
+        chart=charts.KARPENTER,
         node_selector={"mlops.platform/pool": "system"},
         tags=TAGS,
     )
@@ -274,7 +275,8 @@ def test_the_controller_role_trusts_exactly_its_service_account(karpenter: Rende
     assert condition["aws:RequestTag/kubernetes-service-account"] == "karpenter"
     release = named(karpenter, "kubernetes:helm.sh/v3:Release", "karpenter-release")
     assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-    assert release.inputs["version"] == "1.11.0"
+    assert release.inputs["version"] == charts.KARPENTER.version
+    assert release.inputs["chart"] == charts.KARPENTER.repository  # an OCI chart
     assert release.inputs["values"]["nodeSelector"] == {"mlops.platform/pool": "system"}
     assert release.inputs["values"]["settings"] == {
         "clusterName": CLUSTER_NAME,

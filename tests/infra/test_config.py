@@ -496,3 +496,28 @@ def test_budget_alerts_stay_within_what_aws_budgets_accepts() -> None:
 def test_idle_gpu_alerts_need_a_sensible_window() -> None:
     [problem] = problems({"environment": "dev", "monitoring": {"gpuIdleMinutes": 1}})
     assert problem.startswith(f"{ROOT}.monitoring.gpuIdleMinutes: Input should be greater")
+
+
+def test_a_chart_version_without_a_contract_is_refused() -> None:
+    """The platform relies on facts read from each chart version's source; a version nobody
+    read is refused, naming the versions that were."""
+    [problem] = gpu_problems({"train": pool()}, charts={"karpenter": "1.11.0"})
+    assert problem.startswith(
+        f"{ROOT}.gpu.charts.karpenter: karpenter 1.11.0 has no chart contract"
+    )
+    assert "(versions with one: 1.12.1)" in problem
+
+
+def test_a_kubernetes_version_the_pinned_charts_do_not_support_is_refused() -> None:
+    """Karpenter 1.12's compatibility table stops at Kubernetes 1.35 (compatibility.md at
+    v1.12.1); a Karpenter cluster on 1.36 is refused, a node-group cluster is not."""
+    karpenter = {"backend": "karpenter", "pools": {"train": pool()}}
+    [problem] = problems(
+        {"environment": "dev", "eks": DEV_ENDPOINT | {"version": "1.36"}, "gpu": karpenter}
+    )
+    assert "eks.version 1.36 is outside what the pinned charts support" in problem
+    assert "karpenter 1.12.1 supports Kubernetes 1.29 to 1.35" in problem
+    node_groups = {"pools": {"train": pool()}}
+    assert load(
+        {"environment": "dev", "eks": DEV_ENDPOINT | {"version": "1.36"}, "gpu": node_groups}
+    )
