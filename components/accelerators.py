@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Vendor = Literal["nvidia", "neuron"]
+from mlops_guardrails.vocabulary import ACCELERATOR_RESOURCES, AcceleratorVendor
+
+Vendor = AcceleratorVendor
 Arch = Literal["x86_64", "arm64"]
 
 
@@ -103,11 +105,7 @@ AMI_TYPES: Final[dict[tuple[Vendor, Arch], str]] = {
     ("nvidia", "arm64"): "AL2023_ARM_64_NVIDIA",
     ("neuron", "x86_64"): "AL2023_x86_64_NEURON",
 }
-RESOURCE_NAMES: Final[dict[Vendor, str]] = {
-    "nvidia": "nvidia.com/gpu",
-    "neuron": "aws.amazon.com/neuron",
-}
-"""The extended resource each vendor's device plugin advertises; also the taint key."""
+RESOURCE_NAMES: Final = ACCELERATOR_RESOURCES
 
 
 class AcceleratorError(ValueError):

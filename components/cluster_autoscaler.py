@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +28,9 @@ class ClusterAutoscalerArgs:
     """The autoscaler is built per Kubernetes minor: it runs the release built for this one."""
     node_selector: Mapping[str, str]
     """Run on the system nodes, never on the GPU nodes it scales."""
+    install_after: Sequence[pulumi.Resource]
+    """What its releases wait for: the system nodes and CoreDNS their pods need, and the namespace
+    they install into when the stack makes it."""
     tags: Mapping[str, str]
 
 
@@ -78,6 +81,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 },
             },
             # The role's Pod Identity association must exist before the pods start.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({})

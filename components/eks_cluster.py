@@ -28,6 +28,7 @@ from components.network import NetworkRef
 from components.node_pool import NodePool, NodePoolArgs, RootVolume
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import ebs_volume_key_use, service_trust, workload_boundary
+from mlops_guardrails.vocabulary import POOL_LABEL, SYSTEM_POOL
 
 ACCESS_POLICIES: Final = {
     "cluster-admin": "AmazonEKSClusterAdminPolicy",
@@ -232,12 +233,12 @@ class EksCluster(pulumi.ComponentResource):
                 max_size=args.system_nodes.max_size,
                 root_volume=args.system_nodes.root_volume,
                 ebs_kms_key_arn=args.ebs_kms_key_arn,
-                labels={"mlops.platform/pool": "system"},
+                labels={POOL_LABEL: SYSTEM_POOL},
                 tags=tags,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=before_nodes),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(before_nodes.values())),
         )
-        self._addons(
+        after_nodes = self._addons(
             name,
             args,
             cluster=cluster,
@@ -246,6 +247,12 @@ class EksCluster(pulumi.ComponentResource):
             boundary=boundary,
             after=[system_nodes],
         )
+        self.system_ready: list[pulumi.Resource] = [
+            system_nodes,
+            *(addon for addon_name, addon in after_nodes.items() if addon_name == "coredns"),
+        ]
+        """What platform charts' pods need before they can start: the system nodes they run on
+        and CoreDNS. Their releases depend on these, or `helm install` waits on Pending pods."""
 
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
@@ -353,8 +360,9 @@ class EksCluster(pulumi.ComponentResource):
         names: Sequence[str],
         boundary: aws.iam.Policy,
         after: Sequence[pulumi.Resource],
-    ) -> list[pulumi.Resource]:
-        created: list[pulumi.Resource] = []
+    ) -> dict[str, pulumi.Resource]:
+        """The add-ons made, by name."""
+        created: dict[str, pulumi.Resource] = {}
         for addon in names:
             if addon not in args.addons:
                 continue
@@ -390,18 +398,16 @@ class EksCluster(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 depends_on.append(driver_role)
-            created.append(
-                aws.eks.Addon(
-                    f"{name}-{addon}",
-                    cluster_name=cluster.name,
-                    addon_name=addon,
-                    addon_version=version,
-                    configuration_values=ADDON_CONFIGURATION.get(addon),
-                    resolve_conflicts_on_create="OVERWRITE",
-                    resolve_conflicts_on_update="OVERWRITE",
-                    tags=dict(args.tags),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
-                )
+            created[addon] = aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=cluster.name,
+                addon_name=addon,
+                addon_version=version,
+                configuration_values=ADDON_CONFIGURATION.get(addon),
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
             )
         return created
 

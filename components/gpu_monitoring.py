@@ -21,9 +21,10 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.common import encrypted_log_group, stateful_options
-from components.gpu_node_pool import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL
+from components.gpu_software import NAMESPACE as GPU_SOFTWARE_NAMESPACE
 from components.helm import chart_release
 from mlops_guardrails.charts import ChartContract, image_tag
+from mlops_guardrails.vocabulary import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL
 
 # The user the managed scraper's role is mapped to; its RBAC comes from the AMP user guide.
 SCRAPER_USER: Final = "aps-collector-user"
@@ -61,8 +62,11 @@ class GpuMonitoringArgs:
     pools: Sequence[MonitoredPool]
     thresholds: AlertThresholds
     metrics_namespace: str
-    """Where the DCGM exporter runs and kube-state-metrics is installed."""
+    """Where kube-state-metrics is installed."""
     kube_state_metrics: ChartContract
+    install_after: Sequence[pulumi.Resource]
+    """What its release waits for: the system nodes and CoreDNS its pods need, and the metrics
+    namespace when the stack makes it."""
     kubernetes_version: str
     """kube-state-metrics is built per Kubernetes minor: it runs the release built for this one."""
     node_selector: Mapping[str, str]
@@ -85,16 +89,14 @@ def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:
     """Scrape jobs for the DCGM exporter and kube-state-metrics pods; each sample is labelled
     with the node it came from, so GPU metrics join node labels by `node`."""
 
-    def job(name: str, app: str) -> dict[str, Any]:
+    def job(name: str, namespace: str) -> dict[str, Any]:
         return {
             "job_name": name,
-            "kubernetes_sd_configs": [
-                {"role": "pod", "namespaces": {"names": [metrics_namespace]}}
-            ],
+            "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
             "relabel_configs": [
                 {
                     "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
-                    "regex": app,
+                    "regex": name,
                     "action": "keep",
                 },
                 {
@@ -109,8 +111,8 @@ def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL},
         "scrape_configs": [
-            job("dcgm-exporter", "dcgm-exporter"),
-            job("kube-state-metrics", "kube-state-metrics"),
+            job("dcgm-exporter", GPU_SOFTWARE_NAMESPACE),
+            job("kube-state-metrics", metrics_namespace),
         ],
     }
 
@@ -264,7 +266,7 @@ class GpuMonitoring(pulumi.ComponentResource):
                     f"nodes=[{POOL_LABEL},{PURPOSE_LABEL},{ACCELERATOR_LABEL}]"
                 ],
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.install_after)),
         )
         aws.amp.RuleGroupNamespace(
             f"{name}-rules",

@@ -15,17 +15,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.accelerators import PoolHardware
-from components.node_pool import NodePool, NodePoolArgs, RootVolume, Taint
+from components.node_pool import NodePool, NodePoolArgs, RootVolume
+from mlops_guardrails.vocabulary import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL, Taint
 
 NODE_TEMPLATE_PREFIX: Final = "k8s.io/cluster-autoscaler/node-template"
-EKS_TAINT_EFFECTS: Final = {
-    "NoSchedule": "NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-}
-POOL_LABEL: Final = "mlops.platform/pool"
-PURPOSE_LABEL: Final = "mlops.platform/purpose"
-ACCELERATOR_LABEL: Final = "mlops.platform/accelerator"
 DEVICE_PLUGIN_CONFIG_LABEL: Final = "nvidia.com/device-plugin.config"
 CAPACITY_TYPES: Final = {
     "on-demand": "ON_DEMAND",
@@ -33,14 +26,6 @@ CAPACITY_TYPES: Final = {
     "spot": "SPOT",
     "capacity-block": "CAPACITY_BLOCK",
 }
-
-
-@dataclass(frozen=True)
-class PoolTaint:
-    key: str
-    value: str
-    effect: str
-    """Kubernetes spelling: NoSchedule, NoExecute or PreferNoSchedule."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +49,7 @@ class GpuPoolSpec:
     efa: bool = False
     time_slicing_replicas: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-    taints: Sequence[PoolTaint] = ()
+    taints: Sequence[Taint] = ()
 
     @property
     def shares_per_accelerator(self) -> int:
@@ -85,9 +70,9 @@ class GpuPoolSpec:
         return labels
 
     @property
-    def node_taints(self) -> list[PoolTaint]:
+    def node_taints(self) -> list[Taint]:
         """The accelerator taint first: only pods that ask for the hardware land here."""
-        return [PoolTaint(self.hardware.resource_name, "true", "NoSchedule"), *self.taints]
+        return [Taint(self.hardware.resource_name, "true", "NoSchedule"), *self.taints]
 
 
 def scale_from_zero_tags(spec: GpuPoolSpec) -> dict[str, str]:
@@ -157,9 +142,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 root_volume=spec.root_volume,
                 ebs_kms_key_arn=args.ebs_kms_key_arn,
                 labels=spec.node_labels,
-                taints=[
-                    Taint(t.key, t.value, EKS_TAINT_EFFECTS[t.effect]) for t in spec.node_taints
-                ],
+                taints=spec.node_taints,
                 efa=spec.efa,
                 security_group_ids=[args.cluster_security_group_id] if spec.efa else None,
                 placement_group_name=placement_group.name if placement_group else None,

@@ -1,8 +1,9 @@
 """What makes accelerator nodes usable: device plugins, GPU metrics and GPU sharing.
 
-Each runs only on its vendor's nodes and tolerates their taint. The NVIDIA device plugin gets a
-named config per time-sliced pool; nodes pick theirs by the `nvidia.com/device-plugin.config`
-label the pool sets.
+Each runs on every node of its vendor's pools and only there, selected by the pool label
+`mlops.platform/accelerator` rather than by node feature discovery (see the README's "Scheduling
+the device plugins"). The NVIDIA device plugin gets a named config per time-sliced pool; nodes
+pick theirs by the `nvidia.com/device-plugin.config` label the pool sets.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any, Final
 import pulumi
 import yaml
 
-from components.accelerators import RESOURCE_NAMES, Vendor
-from components.gpu_node_pool import ACCELERATOR_LABEL
+from components.accelerators import Vendor
 from components.helm import chart_release
 from mlops_guardrails.charts import ChartContract
+from mlops_guardrails.vocabulary import ACCELERATOR_LABEL
 
 NAMESPACE: Final = "kube-system"
+"""Where node software runs: its pods need host access Pod Security's `baseline` refuses, and EKS
+leaves kube-system unlabelled, so the cluster's default level (`privileged`) admits them."""
 
 
 @dataclass(frozen=True)
@@ -31,16 +34,32 @@ class GpuSoftwareArgs:
     nvidia_device_plugin: ChartContract
     dcgm_exporter: ChartContract
     neuron_device_plugin: ChartContract
-    metrics_namespace: str
+    install_after: Sequence[pulumi.Resource]
+    """What its releases wait for: the system nodes and CoreDNS their pods need, and the namespace
+    they install into when the stack makes it."""
 
 
 def placement(vendor: Vendor) -> dict[str, Any]:
-    """Helm values that put a DaemonSet on exactly one vendor's accelerator nodes."""
+    """Helm values that put a DaemonSet on every node of one vendor's pools and nowhere else."""
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: vendor},
-        "tolerations": [
-            {"key": RESOURCE_NAMES[vendor], "operator": "Exists", "effect": "NoSchedule"}
-        ],
+        # Replaces the charts' default affinity: NVIDIA's expects labels from node feature
+        # discovery, which nothing here installs; Neuron's lists instance types a release at a time.
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": ACCELERATOR_LABEL, "operator": "In", "values": [vendor]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        # Every taint, not only the vendor's: a pool's own taints must not leave its GPUs
+        # unadvertised.
+        "tolerations": [{"operator": "Exists"}],
     }
 
 
@@ -66,7 +85,7 @@ class GpuSoftware(pulumi.ComponentResource):
         self, name: str, args: GpuSoftwareArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.install_after))
         if "nvidia" in args.vendors:
             chart_release(
                 f"{name}-nvidia-device-plugin",
@@ -84,7 +103,7 @@ class GpuSoftware(pulumi.ComponentResource):
             chart_release(
                 f"{name}-dcgm-exporter",
                 args.dcgm_exporter,
-                namespace=args.metrics_namespace,
+                namespace=NAMESPACE,
                 values={**placement("nvidia"), "serviceMonitor": {"enabled": False}},
                 opts=child,
             )

@@ -58,6 +58,9 @@ class KarpenterArgs:
     chart: ChartContract
     node_selector: Mapping[str, str]
     """Run the controller on the system nodes, never on nodes it provisions."""
+    install_after: Sequence[pulumi.Resource]
+    """What its releases wait for: the system nodes and CoreDNS their pods need, and the namespace
+    they install into when the stack makes it."""
     tags: Mapping[str, str]
 
 
@@ -139,7 +142,7 @@ class Karpenter(pulumi.ComponentResource):
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
                 "nodeSelector": dict(args.node_selector),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({"interruptionQueueArn": queue.arn})
 

@@ -27,7 +27,8 @@ class KubernetesBaselineArgs:
 class KubernetesBaseline(pulumi.ComponentResource):
     TYPE = "mlops:kubernetes_baseline:KubernetesBaseline"
 
-    namespaces: list[str]
+    namespaces: dict[str, k8s.core.v1.Namespace]
+    """By name: what installs into one waits for it."""
 
     def __init__(
         self, name: str, args: KubernetesBaselineArgs, opts: pulumi.ResourceOptions | None = None
@@ -56,8 +57,9 @@ class KubernetesBaseline(pulumi.ComponentResource):
             reclaim_policy="Retain" if args.retain_volumes else "Delete",
             opts=child,
         )
+        self.namespaces = {}
         for namespace in args.namespaces:
-            k8s.core.v1.Namespace(
+            self.namespaces[namespace] = k8s.core.v1.Namespace(
                 f"{name}-{namespace}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=namespace,
@@ -72,5 +74,4 @@ class KubernetesBaseline(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.namespaces = list(args.namespaces)
-        self.register_outputs({"namespaces": self.namespaces})
+        self.register_outputs({"namespaces": list(self.namespaces)})

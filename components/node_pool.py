@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import ComponentArgsError
+from mlops_guardrails.vocabulary import EKS_TAINT_EFFECTS, Taint
 
 ROOT_DEVICE = "/dev/xvda"
 # gp3's limits. Ranges: botocore's EC2 model (LaunchTemplateEbsBlockDeviceRequest, CreateVolume;
@@ -63,14 +64,6 @@ class RootVolume:
                 f"{self.size_gib}"
             )
         return found
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-    """NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +198,9 @@ class NodePool(pulumi.ComponentResource):
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             labels=dict(args.labels),
             taints=[
-                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect)
+                aws.eks.NodeGroupTaintArgs(
+                    key=t.key, value=t.value, effect=EKS_TAINT_EFFECTS[t.effect]
+                )
                 for t in args.taints
             ],
             tags=tags,

@@ -46,6 +46,8 @@ from mlops_guardrails.vocabulary import (
 )
 
 CONFIG_KEY: Final = "platform"
+METRICS_NAMESPACE: Final = "monitoring"
+"""Where kube-state-metrics is installed: one of the platform's namespaces."""
 
 ALL_LOG_TYPES: Final = list(CONTROL_PLANE_LOG_TYPES)
 AddonName = Literal[
@@ -511,8 +513,9 @@ class EksConfig(ConfigModel):
     )
     system_nodes: SystemNodesConfig = Field(description="The system node group.")
     namespaces: list[KubernetesName] = Field(
-        default_factory=lambda: ["platform-system", "monitoring"],
-        description="Namespaces created for platform components.",
+        default_factory=lambda: ["platform-system", METRICS_NAMESPACE],
+        description=f"Namespaces created for platform components; must include "
+        f"'{METRICS_NAMESPACE}', where kube-state-metrics is installed.",
     )
 
     @field_validator("version")
@@ -524,6 +527,16 @@ class EksConfig(ConfigModel):
                 f"{', '.join(KUBERNETES_VERSIONS)}"
             )
         return version
+
+    @field_validator("namespaces")
+    @classmethod
+    def _metrics_namespace_made(cls, namespaces: list[str]) -> list[str]:
+        if METRICS_NAMESPACE not in namespaces:
+            raise ValueError(
+                f"must include '{METRICS_NAMESPACE}': kube-state-metrics is installed there, and "
+                "Helm does not create it"
+            )
+        return namespaces
 
     @field_validator("log_types")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import pulumi_kubernetes as k8s
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES, pool_hardware
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
+from components.cluster_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.common import availability_zone_names
 from components.cost_budget import CostBudget, CostBudgetArgs
@@ -23,8 +25,10 @@ from components.gpu_monitoring import (
     GpuMonitoringArgs,
     MonitoredPool,
 )
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
+from components.gpu_software import NAMESPACE as GPU_SOFTWARE_NAMESPACE
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
+from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
@@ -44,10 +48,16 @@ from components.sagemaker_feature_store import (
     SageMakerFeatureStoreArgs,
 )
 from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQuota
-from infra.config import CONFIG_KEY, GpuPoolConfig, PlatformConfig, load_platform_config
+from infra.config import (
+    CONFIG_KEY,
+    METRICS_NAMESPACE,
+    GpuPoolConfig,
+    PlatformConfig,
+    load_platform_config,
+)
+from mlops_guardrails.vocabulary import POOL_LABEL, SYSTEM_POOL, Taint
 
-SYSTEM_NODES = {"mlops.platform/pool": "system"}
-METRICS_NAMESPACE = "monitoring"
+SYSTEM_NODES = {POOL_LABEL: SYSTEM_POOL}
 
 
 def platform_tags(config: PlatformConfig, *, stack: str, project: str) -> dict[str, str]:
@@ -59,6 +69,20 @@ def platform_tags(config: PlatformConfig, *, stack: str, project: str) -> dict[s
         "mlops:project": project,
         "managed-by": "pulumi",
     }
+
+
+@dataclass(frozen=True)
+class OnCluster:
+    """How Kubernetes resources go on the cluster, and what Helm releases there wait for."""
+
+    opts: pulumi.ResourceOptions
+    system_ready: Sequence[pulumi.Resource]
+    namespaces: Mapping[str, pulumi.Resource]
+
+    def install_after(self, namespace: str) -> list[pulumi.Resource]:
+        """The system nodes and CoreDNS, and the namespace when the stack makes it."""
+        made = self.namespaces.get(namespace)
+        return [*self.system_ready, *([made] if made is not None else [])]
 
 
 class Platform:
@@ -332,11 +356,11 @@ class Platform:
             ),
         )
 
-    def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> pulumi.ResourceOptions:
-        """The baseline, and options that put further Kubernetes resources on the cluster."""
+    def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> OnCluster:
+        """The baseline, and how further Kubernetes resources go on the cluster."""
         provider = k8s.Provider("eks", kubeconfig=cluster.kubeconfig)
-        on_cluster = pulumi.ResourceOptions(providers={"kubernetes": provider})
-        KubernetesBaseline(
+        opts = pulumi.ResourceOptions(providers={"kubernetes": provider})
+        baseline = KubernetesBaseline(
             "baseline",
             KubernetesBaselineArgs(
                 ebs_kms_key_arn=ebs_key.arn,
@@ -344,16 +368,16 @@ class Platform:
                 labels={"mlops.platform/stack": self.stack},
                 retain_volumes=self.protect,
             ),
-            opts=on_cluster,
+            opts=opts,
         )
-        return on_cluster
+        return OnCluster(opts, cluster.system_ready, baseline.namespaces)
 
     def gpu_pools(
         self,
         cluster: EksCluster,
         network: NetworkRef,
         ebs_key: KmsKey,
-        on_cluster: pulumi.ResourceOptions,
+        on_cluster: OnCluster,
     ) -> None:
         gpu = self.config.gpu
         specs = [pool_spec(name, pool) for name, pool in sorted(gpu.pools.items())]
@@ -374,9 +398,9 @@ class Platform:
                     nvidia_device_plugin=gpu.charts.contract("nvidia_device_plugin"),
                     dcgm_exporter=gpu.charts.contract("dcgm_exporter"),
                     neuron_device_plugin=gpu.charts.contract("neuron_device_plugin"),
-                    metrics_namespace=METRICS_NAMESPACE,
+                    install_after=on_cluster.install_after(GPU_SOFTWARE_NAMESPACE),
                 ),
-                opts=on_cluster,
+                opts=on_cluster.opts,
             )
         if gpu.teams:
             TeamNamespaces(
@@ -388,7 +412,7 @@ class Platform:
                     },
                     labels={"mlops.platform/stack": self.stack},
                 ),
-                opts=on_cluster,
+                opts=on_cluster.opts,
             )
 
     def node_group_pools(
@@ -397,7 +421,7 @@ class Platform:
         cluster: EksCluster,
         network: NetworkRef,
         ebs_key: KmsKey,
-        on_cluster: pulumi.ResourceOptions,
+        on_cluster: OnCluster,
     ) -> None:
         subnets = pulumi.Output.from_input(network.private_subnet_ids)
         for spec in specs:
@@ -423,9 +447,10 @@ class Platform:
                 chart=self.config.gpu.charts.contract("cluster_autoscaler"),
                 kubernetes_version=self.config.eks.version,
                 node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(AUTOSCALER_NAMESPACE),
                 tags=self.tags,
             ),
-            opts=on_cluster,
+            opts=on_cluster.opts,
         )
 
     def karpenter_pools(
@@ -433,7 +458,7 @@ class Platform:
         specs: list[GpuPoolSpec],
         cluster: EksCluster,
         ebs_key: KmsKey,
-        on_cluster: pulumi.ResourceOptions,
+        on_cluster: OnCluster,
     ) -> None:
         karpenter = Karpenter(
             "karpenter",
@@ -445,9 +470,10 @@ class Platform:
                 permissions_boundary_arn=cluster.workload_boundary_arn,
                 chart=self.config.gpu.charts.contract("karpenter"),
                 node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(KARPENTER_NAMESPACE),
                 tags=self.tags,
             ),
-            opts=on_cluster,
+            opts=on_cluster.opts,
         )
         zones = availability_zone_names(pulumi.InvokeOptions())
         zone_count = self.config.network.availability_zones
@@ -464,7 +490,7 @@ class Platform:
                     tags=self.tags,
                     karpenter_release=karpenter.release,
                 ),
-                opts=on_cluster,
+                opts=on_cluster.opts,
             )
 
 
@@ -501,7 +527,7 @@ def gpu_monitoring(
     cluster: EksCluster,
     network: NetworkRef,
     alerts: tuple[KmsKey, AlertTopic],
-    on_cluster: pulumi.ResourceOptions,
+    on_cluster: OnCluster,
 ) -> GpuMonitoring:
     key, topic = alerts
     config = platform.config
@@ -532,13 +558,14 @@ def gpu_monitoring(
             ),
             metrics_namespace=METRICS_NAMESPACE,
             kube_state_metrics=config.gpu.charts.contract("kube_state_metrics"),
+            install_after=on_cluster.install_after(METRICS_NAMESPACE),
             kubernetes_version=config.eks.version,
             node_selector=SYSTEM_NODES,
             log_retention_days=config.eks.log_retention_days,
             tags=platform.tags,
             protect=platform.protect,
         ),
-        opts=on_cluster,
+        opts=on_cluster.opts,
     )
 
 
@@ -606,7 +633,7 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
         efa=pool.efa,
         time_slicing_replicas=pool.time_slicing_replicas,
         labels=dict(pool.labels),
-        taints=tuple(PoolTaint(t.key, t.value, t.effect) for t in pool.taints),
+        taints=tuple(Taint(t.key, t.value, t.effect) for t in pool.taints),
     )
 
 

@@ -147,6 +147,13 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _charts(_: argparse.Namespace) -> int:
+    from mlops_platform.contracts import contract_table
+
+    print(contract_table(), end="")
+    return EXIT_OK
+
+
 def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     stacks = _stacks(project, args)
@@ -444,6 +451,11 @@ def _parser() -> argparse.ArgumentParser:
         "rules", help="print the policy rules with their level in each environment (Markdown)"
     )
     rules.set_defaults(command=_rules)
+
+    charts = commands.add_parser(
+        "charts", help="print the chart contracts: what each pinned chart version does (Markdown)"
+    )
+    charts.set_defaults(command=_charts)
 
     diff = commands.add_parser(
         "diff",

@@ -62,6 +62,12 @@ class Workload:
     enabled_by_default: bool = True
     namespace: str | None = None
     """A namespace the chart puts it in whatever the release's namespace."""
+    optional: bool = False
+    """Runs only where other software labels nodes for it: landing nowhere is expected."""
+    node_resource: str | None = None
+    """The extended resource of the nodes it exists for (a device plugin advertises it, an
+    exporter reads it): it must run on every node that has it. None: it has no business on
+    accelerator nodes."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ NVIDIA_DEVICE_PLUGIN = ChartContract(
             ),
             tolerations=(_CRITICAL, _GPU_TOLERATION),
             enabled_by="devicePlugin.enabled",
+            node_resource="nvidia.com/gpu",
         ),
         Workload(
             role="mps-control-daemon",
@@ -153,6 +160,8 @@ NVIDIA_DEVICE_PLUGIN = ChartContract(
             node_selector={"nvidia.com/mps.capable": "true"},
             tolerations=(_CRITICAL, _GPU_TOLERATION),
             enabled_by="devicePlugin.enabled",
+            optional=True,
+            node_resource="nvidia.com/gpu",
         ),
         Workload(
             role="gpu-feature-discovery",
@@ -162,6 +171,7 @@ NVIDIA_DEVICE_PLUGIN = ChartContract(
             tolerations=(_CRITICAL, _GPU_TOLERATION),
             enabled_by="gfd.enabled",
             enabled_by_default=False,
+            node_resource="nvidia.com/gpu",
         ),
     ),
 )
@@ -182,6 +192,7 @@ DCGM_EXPORTER = ChartContract(
             pod_security="privileged",
             why="hostPath /var/lib/kubelet/pod-resources and capability SYS_ADMIN "
             "(values.yaml, templates/daemonset.yaml): both forbidden by baseline",
+            node_resource="nvidia.com/gpu",
         ),
     ),
 )
@@ -233,6 +244,7 @@ NEURON_DEVICE_PLUGIN = ChartContract(
             ),
             tolerations=(_CRITICAL, Toleration("aws.amazon.com/neuron", effect="NoSchedule")),
             namespace="kube-system",
+            node_resource="aws.amazon.com/neuron",
         ),
         Workload(
             role="node-problem-detector",
@@ -242,6 +254,7 @@ NEURON_DEVICE_PLUGIN = ChartContract(
             values_path="npd",
             enabled_by="npd.enabled",
             namespace="neuron-healthcheck-system",
+            node_resource="aws.amazon.com/neuron",
         ),
     ),
 )
@@ -424,6 +437,7 @@ EFA_DEVICE_PLUGIN = ChartContract(
                 ),
             ),
             fixed_tolerations=(_CRITICAL,),
+            node_resource="vpc.amazonaws.com/efa",
         ),
     ),
 )

@@ -13,11 +13,10 @@ from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import is_true, items, mapping
 from mlops_guardrails.rule import resource_rule, setting, stack_rule
+from mlops_guardrails.vocabulary import ACCELERATOR_LABEL, ACCELERATOR_RESOURCES
 
 NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
 KARPENTER_NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
-ACCELERATOR_LABEL: Final = "mlops.platform/accelerator"
-RESOURCE_BY_VENDOR: Final = {"nvidia": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 ACCELERATOR_TAINTS: Final = {"NVIDIA": "nvidia.com/gpu", "NEURON": "aws.amazon.com/neuron"}
 SECRET_PATTERNS: Final = (
@@ -74,7 +73,7 @@ def _karpenter_template(props: Mapping[str, Any]) -> tuple[str | None, Mapping[s
 def _accelerator_taint(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     if args.resource_type == KARPENTER_NODE_POOL:
         vendor, template = _karpenter_template(props)
-        key = RESOURCE_BY_VENDOR.get(str(vendor))
+        key = ACCELERATOR_RESOURCES.get(str(vendor))
         if key is None:
             return
         taints = [mapping(t) for t in items(template.get("taints"))]
@@ -102,7 +101,7 @@ def _pool_ceiling(resource_type: str, props: Mapping[str, Any]) -> tuple[str, fl
     None for pools without accelerators."""
     if resource_type == KARPENTER_NODE_POOL:
         vendor, _ = _karpenter_template(props)
-        resource = RESOURCE_BY_VENDOR.get(str(vendor))
+        resource = ACCELERATOR_RESOURCES.get(str(vendor))
         if resource is None:
             return None
         return resource, _as_number(mapping(mapping(props.get("spec")).get("limits")).get(resource))

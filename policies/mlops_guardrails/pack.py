@@ -18,6 +18,7 @@ from mlops_guardrails import (
     kubernetes,
     logs,
     network,
+    releases,
     s3,
 )
 from mlops_guardrails.rule import RULE_METADATA, RuleMetadata
@@ -35,6 +36,7 @@ POLICIES: Final[list[Policy]] = [
     *ecr.RULES,
     *data.RULES,
     *kubernetes.RULES,
+    *releases.RULES,
     *alerting.RULES,
     *hygiene.RULES,
 ]

@@ -8,6 +8,7 @@ Pulumi CLI. This module imports nothing beyond the standard library: the stack p
 from __future__ import annotations
 
 import typing
+from dataclasses import dataclass
 from typing import Final, Literal
 
 STATEFUL_TYPES: Final = frozenset(
@@ -67,3 +68,34 @@ CONTROL_PLANE_LOG_TYPES: Final[tuple[ControlPlaneLogType, ...]] = typing.get_arg
     ControlPlaneLogType
 )
 """Every EKS control-plane log type, in the order the EKS API lists them."""
+
+POOL_LABEL: Final = "mlops.platform/pool"
+"""Every platform node's pool: `system`, or a GPU pool's name."""
+PURPOSE_LABEL: Final = "mlops.platform/purpose"
+ACCELERATOR_LABEL: Final = "mlops.platform/accelerator"
+"""The accelerator vendor of a GPU pool's nodes; what the vendor's device plugin selects."""
+SYSTEM_POOL: Final = "system"
+AcceleratorVendor = Literal["nvidia", "neuron"]
+ACCELERATOR_RESOURCES: Final[dict[str, str]] = {
+    "nvidia": "nvidia.com/gpu",
+    "neuron": "aws.amazon.com/neuron",
+}
+"""The extended resource each vendor's device plugin advertises; also its pools' taint key."""
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint, in Kubernetes spelling."""
+
+    key: str
+    value: str
+    effect: str
+    """NoSchedule, NoExecute or PreferNoSchedule."""
+
+
+EKS_TAINT_EFFECTS: Final = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
+"""Kubernetes taint effects as the EKS node group API spells them."""

@@ -45,8 +45,8 @@ def gpu_spec(
     )
 
 
-# Each backend with a pinned-zone pool and a time-sliced pool; the node-group stack also mixes in
-# Neuron. Chart versions are the defaults: only versions with a chart contract are accepted.
+# Each backend with a pinned-zone pool, a time-sliced pool and a Neuron pool. Chart versions are
+# the defaults: only versions with a chart contract are accepted.
 PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
     "managed-node-groups": {
         "pools": {
@@ -91,6 +91,12 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
                 "maxGpus": 2,
                 "zone": 1,
                 "timeSlicingReplicas": 4,
+            },
+            "serve": {
+                "purpose": "inference",
+                "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"],
+                "maxNodes": 2,
+                "maxGpus": 2,
             },
         },
     },

@@ -26,6 +26,7 @@ from tests.components.data_fixtures import (
     TAGS,
     TOPIC_ARN,
 )
+from tests.components.gpu_fixtures import gpu_platform
 from tests.conftest import named, run_component
 
 WORKSPACE = "aws:amp/workspace:Workspace"
@@ -97,12 +98,21 @@ def test_neuron_pools_are_counted_in_neuron_devices() -> None:
     assert 'resource="aws_amazon_com_neuron"' in str(ceiling["expr"])
 
 
-def test_scraping_keeps_only_the_exporters_and_labels_samples_with_their_node() -> None:
-    jobs = scrape_configuration("monitoring")["scrape_configs"]
+@pytest.mark.parametrize("backend", ["managed-node-groups", "karpenter"])
+def test_each_scrape_job_looks_where_its_exporter_is_installed_and_labels_samples_by_node(
+    backend: str,
+) -> None:
+    rendered = gpu_platform(backend)
+    [scraper] = rendered.of_type("aws:amp/scraper:Scraper")
+    jobs = yaml.safe_load(scraper.inputs["scrapeConfiguration"])["scrape_configs"]
+    installed_in = {
+        release.inputs["name"]: release.inputs["namespace"]
+        for release in rendered.of_type("kubernetes:helm.sh/v3:Release")
+    }
     assert [job["job_name"] for job in jobs] == ["dcgm-exporter", "kube-state-metrics"]
     for job in jobs:
         assert job["kubernetes_sd_configs"] == [
-            {"role": "pod", "namespaces": {"names": ["monitoring"]}}
+            {"role": "pod", "namespaces": {"names": [installed_in[job["job_name"]]]}}
         ]
         assert {
             "source_labels": ["__meta_kubernetes_pod_node_name"],
@@ -133,6 +143,7 @@ def monitoring_args(**overrides: object) -> GpuMonitoringArgs:
         "pools": NVIDIA_AND_NEURON,
         "thresholds": THRESHOLDS,
         "metrics_namespace": "metrics",
+        "install_after": (),
         "kube_state_metrics": charts.KUBE_STATE_METRICS,
         "kubernetes_version": "1.35",
         "node_selector": {"mlops.platform/pool": "system"},

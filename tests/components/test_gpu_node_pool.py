@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec, PoolTaint
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.node_pool import RootVolume
 from infra.program import pool_spec
 from mlops_guardrails import charts
+from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
     CLUSTER_NAME,
@@ -33,7 +34,7 @@ NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 SUBNETS = ["subnet-0a", "subnet-0b", "subnet-0c"]
 CLUSTER_SECURITY_GROUP = "sg-0cluster"
 OTHER_RESERVATION_ID = "cr-0fedcba9876543210"
-TEAM_TAINT = PoolTaint("team", "research", "NoExecute")
+TEAM_TAINT = Taint("team", "research", "NoExecute")
 
 # One pool per mode: NVIDIA x86 with EFA, NVIDIA ARM, Neuron, time-sliced spot with extra labels
 # and taints, a capacity block and an On-Demand Capacity Reservation.
@@ -330,6 +331,7 @@ def test_the_cluster_autoscaler_may_resize_only_its_clusters_groups() -> None:
                 chart=charts.CLUSTER_AUTOSCALER,
                 kubernetes_version="1.34",
                 node_selector={"mlops.platform/pool": "system"},
+                install_after=(),
                 tags=TAGS,
             ),
         )
@@ -386,7 +388,7 @@ POOL_CONFIG: dict[str, Any] = {
         ({"efa": True, "zone": 1}, {"efa": True}),
         (
             {"labels": {"team": "research"}, "taints": [{"key": "team", "effect": "NoExecute"}]},
-            {"labels": {"team": "research"}, "taints": (PoolTaint("team", "true", "NoExecute"),)},
+            {"labels": {"team": "research"}, "taints": (Taint("team", "true", "NoExecute"),)},
         ),
         (
             {"instanceTypes": ["g6.xlarge", "g6.12xlarge"], "timeSlicingReplicas": 4},

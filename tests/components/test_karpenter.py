@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from components.cluster_autoscaler import ClusterAutoscaler
-from components.gpu_node_pool import GpuPoolSpec, PoolTaint
+from components.gpu_node_pool import GpuPoolSpec
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.node_pool import RootVolume
 from mlops_guardrails import charts
+from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
     CLUSTER_NAME,
@@ -46,7 +47,7 @@ POOLS: dict[str, tuple[GpuPoolSpec, Sequence[str]]] = {
                 root_volume=RootVolume(size_gib=300, throughput=750),
                 time_slicing_replicas=4,
                 labels={"team": "research"},
-                taints=(PoolTaint("team", "research", "NoExecute"),),
+                taints=(Taint("team", "research", "NoExecute"),),
             ),
             ZONES,
         ),
@@ -77,6 +78,7 @@ def karpenter_args() -> KarpenterArgs:
         permissions_boundary_arn=BOUNDARY_ARN,
         chart=charts.KARPENTER,
         node_selector={"mlops.platform/pool": "system"},
+        install_after=(),
         tags=TAGS,
     )
 
@@ -306,7 +308,7 @@ def karpenter_platform() -> RenderedStack:
             [],
             ClusterAutoscaler.TYPE,
         ),
-        ("karpenter", ["eks-system-node-group"], ["chat", "train"], Karpenter.TYPE),
+        ("karpenter", ["eks-system-node-group"], ["chat", "serve", "train"], Karpenter.TYPE),
     ],
     ids=["managed-node-groups", "karpenter"],
 )

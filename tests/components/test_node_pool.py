@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from components.common import ComponentArgsError
-from components.node_pool import NodePool, NodePoolArgs, RootVolume, Taint
+from components.node_pool import NodePool, NodePoolArgs, RootVolume
+from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import named, run_component
 
@@ -51,7 +52,7 @@ POOLS = {
         security_group_ids=["sg-cluster"],
         placement_group_name="training",
         labels={"mlops.platform/pool": "training"},
-        taints=(Taint("nvidia.com/gpu", "true", "NO_SCHEDULE"),),
+        taints=(Taint("nvidia.com/gpu", "true", "NoSchedule"),),
     ),
 }
 EVERY_POOL = pytest.mark.parametrize("pool", list(POOLS))

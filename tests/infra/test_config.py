@@ -255,6 +255,13 @@ def test_node_group_sizes_must_be_ordered() -> None:
     assert "need minSize <= desiredSize <= maxSize, got 3, 2, 4" in problem
 
 
+def test_the_metrics_namespace_cannot_be_left_out() -> None:
+    """kube-state-metrics installs into it and Helm releases do not create namespaces."""
+    eks = {**DEV_ENDPOINT, "namespaces": ["platform-system"]}
+    [problem] = problems({"environment": "dev", "eks": eks})
+    assert problem.startswith(f"{ROOT}.eks.namespaces: must include 'monitoring'")
+
+
 def test_cluster_admin_cannot_be_namespaced() -> None:
     entry = {
         "principalArn": "arn:aws:iam::123456789012:role/ml-admins",

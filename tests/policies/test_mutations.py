@@ -24,6 +24,7 @@ from tests.policies.conftest import (
     of_rule,
     state,
 )
+from tests.policies.test_behaviour import edit_release, release
 from tests.policies.test_stack_rules import gpu_pool, repository
 
 Resources = list[dict[str, Any]]
@@ -49,6 +50,24 @@ def dropping(name: str) -> Callable[[Resources], Resources]:
     return lambda resources: [r for r in resources if not r["urn"].endswith(f"::{name}")]
 
 
+def editing_release(
+    name: str, edit: Callable[[dict[str, Any]], Any]
+) -> Callable[[Resources], Resources]:
+    def mutate(resources: Resources) -> Resources:
+        edit_release(resources, name, edit)
+        return resources
+
+    return mutate
+
+
+def not_waiting(name: str) -> Callable[[Resources], Resources]:
+    def mutate(resources: Resources) -> Resources:
+        release(resources, name)["dependencies"] = []
+        return resources
+
+    return mutate
+
+
 STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "s3-bucket-guards": dropping("artifacts-models-public-access-block"),
     "vpc-flow-logs": dropping("network-flow-logs"),
@@ -62,6 +81,14 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "cost-budget-alerts": dropping("cost-budget"),
     # One more pool whose ceiling takes prod past its environment-wide cap of 128 GPUs.
     "gpu-environment-ceiling": lambda resources: [*resources, gpu_pool("burst", ceiling=96)],
+    # The chart's default affinity back: it waits for node feature discovery labels.
+    "k8s-release-scheduling": editing_release(
+        "nvidia-device-plugin", lambda props: props["values"].pop("affinity")
+    ),
+    "k8s-release-admission": editing_release(
+        "dcgm-exporter", lambda props: props.update(namespace="monitoring")
+    ),
+    "k8s-release-ordering": not_waiting("kube-state-metrics"),
 }
 # A rule with several cases is mutated with its first.
 MUTATIONS = {

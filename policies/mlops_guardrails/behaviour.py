@@ -1,0 +1,440 @@
+"""What a plan's cluster software will do, judged offline from chart contracts.
+
+A plan shows what we ask for; these checks say what Kubernetes then does with it. Each helm
+release is read through its chart contract (the chart's defaults, merged with the values the
+release sets, as Helm merges them) and judged against the nodes the plan makes (managed node
+groups and Karpenter NodePools: their labels, taints and instance types) and the namespaces it
+makes (their Pod Security level):
+
+- scheduling: every workload lands on some node (a DaemonSet nowhere is a device plugin that
+  never advertises a GPU); a DaemonSet pinned to an accelerator lands on every node of it;
+- admission: each workload's pods pass the Pod Security level their namespace enforces;
+- ordering: each release waits for the system nodes and CoreDNS, and for the namespace it
+  installs into when the plan makes it.
+
+Resources are read in the shape `pulumi stack export` and AnalyzeStack share (type, URN, the
+resource's properties, its dependencies), so the pack's stack rules and the tests run the same
+checks. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mlops_guardrails.charts import (
+    POD_SECURITY_ORDER,
+    ChartContract,
+    PodSecurityLevel,
+    Requirement,
+    Toleration,
+    Workload,
+    contract,
+)
+from mlops_guardrails.vocabulary import (
+    ACCELERATOR_LABEL,
+    ACCELERATOR_RESOURCES,
+    EKS_TAINT_EFFECTS,
+    POOL_LABEL,
+    SYSTEM_POOL,
+    Taint,
+)
+
+RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
+NAMESPACE: Final = "kubernetes:core/v1:Namespace"
+ADDON: Final = "aws:eks/addon:Addon"
+ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
+# Kubernetes' Pod Security admission enforces `privileged` where a namespace sets no level, and
+# EKS runs it with that default configuration (EKS best practices guide, "Pod Security").
+UNLABELLED_LEVEL: Final[PodSecurityLevel] = "privileged"
+INSTANCE_TYPE_LABEL: Final = "node.kubernetes.io/instance-type"
+KUBERNETES_TAINT_EFFECTS: Final = {eks: k8s for k8s, eks in EKS_TAINT_EFFECTS.items()}
+AFFINITY_TERMS: Final = (
+    "nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+)
+
+
+@dataclass(frozen=True)
+class PlanResource:
+    type: str
+    urn: str
+    props: Mapping[str, Any]
+    dependencies: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """The nodes of one pool that share an instance type."""
+
+    pool: str
+    labels: Mapping[str, str]
+    taints: tuple[Taint, ...]
+
+    @property
+    def resources(self) -> frozenset[str]:
+        """The extended resources these nodes have, once their device plugins run."""
+        vendor = self.labels.get(ACCELERATOR_LABEL, "")
+        return frozenset(resource for v, resource in ACCELERATOR_RESOURCES.items() if v == vendor)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a release's workload may run, once the release's values are merged in."""
+
+    node_selector: Mapping[str, str]
+    node_affinity: tuple[tuple[Requirement, ...], ...]
+    tolerations: tuple[Toleration, ...]
+
+
+def from_export(resources: Iterable[Mapping[str, Any]]) -> list[PlanResource]:
+    """A stack export's resources, read as AnalyzeStack hands them over (their outputs)."""
+    return [
+        PlanResource(
+            r["type"], r["urn"], r.get("outputs") or {}, tuple(r.get("dependencies") or ())
+        )
+        for r in resources
+    ]
+
+
+# Nodes ----------------------------------------------------------------------------------------
+
+
+def node_kinds(resources: Sequence[PlanResource]) -> list[NodeKind]:
+    """Every kind of node the plan can bring up, with the labels the kubelet and the pool set."""
+    kinds = []
+    for resource in resources:
+        if resource.type == NODE_GROUP:
+            labels = dict(resource.props.get("labels") or {})
+            labels["eks.amazonaws.com/nodegroup"] = str(resource.props.get("nodeGroupName", ""))
+            taints = tuple(
+                Taint(
+                    t.get("key", ""),
+                    t.get("value") or "",
+                    KUBERNETES_TAINT_EFFECTS.get(t.get("effect", ""), ""),
+                )
+                for t in resource.props.get("taints") or []
+            )
+            types = list(resource.props.get("instanceTypes") or [])
+        elif resource.type == NODE_POOL:
+            template = (resource.props.get("spec") or {}).get("template") or {}
+            labels = dict((template.get("metadata") or {}).get("labels") or {})
+            labels["karpenter.sh/nodepool"] = str(
+                (resource.props.get("metadata") or {}).get("name", "")
+            )
+            spec = template.get("spec") or {}
+            taints = tuple(
+                Taint(t.get("key", ""), t.get("value") or "", t.get("effect", ""))
+                for t in spec.get("taints") or []
+            )
+            types = [
+                value
+                for requirement in spec.get("requirements") or []
+                if requirement.get("key") == INSTANCE_TYPE_LABEL
+                for value in requirement.get("values") or []
+            ]
+        else:
+            continue
+        pool = labels.get(POOL_LABEL, resource.urn.rsplit("::", 1)[-1])
+        for instance_type in types or [""]:
+            kinds.append(
+                NodeKind(
+                    pool=pool,
+                    labels={
+                        **labels,
+                        "kubernetes.io/os": "linux",
+                        INSTANCE_TYPE_LABEL: instance_type,
+                    },
+                    taints=taints,
+                )
+            )
+    return kinds
+
+
+def tolerates(tolerations: Iterable[Toleration], taint: Taint) -> bool:
+    return any(
+        (t.key is None or t.key == taint.key)
+        and (t.operator == "Exists" or t.value == taint.value)
+        and (t.effect is None or t.effect == taint.effect)
+        for t in tolerations
+    )
+
+
+def satisfies(labels: Mapping[str, str], requirement: Requirement) -> bool:
+    present = requirement.key in labels
+    value = labels.get(requirement.key)
+    return {
+        "In": present and value in requirement.values,
+        "NotIn": not present or value not in requirement.values,
+        "Exists": present,
+        "DoesNotExist": not present,
+    }[requirement.operator]
+
+
+def lands_on(placement: Placement, node: NodeKind) -> bool:
+    selected = all(node.labels.get(k) == v for k, v in placement.node_selector.items())
+    affine = not placement.node_affinity or any(
+        all(satisfies(node.labels, r) for r in term) for term in placement.node_affinity
+    )
+    hard_taints = [t for t in node.taints if t.effect in ("NoSchedule", "NoExecute")]
+    return selected and affine and all(tolerates(placement.tolerations, t) for t in hard_taints)
+
+
+# Releases -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    resource: PlanResource
+    contract: ChartContract
+    values: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.resource.props.get("name") or self.contract.chart)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.resource.props.get("namespace") or "default")
+
+    def workloads(self) -> Iterator[Workload]:
+        """The workloads these values render."""
+        for workload in self.contract.workloads:
+            if workload.enabled_by is None:
+                yield workload
+                continue
+            enabled = _lookup(self.values, workload.enabled_by)
+            if enabled is True or (enabled is None and workload.enabled_by_default):
+                yield workload
+
+    def placement(self, workload: Workload) -> Placement:
+        """The workload's scheduling: the chart's defaults with the release's values over them,
+        as Helm coalesces values: maps merge key by key, a null deletes a key, any other value
+        (a list included) replaces the default."""
+        scope = _lookup(self.values, workload.values_path) if workload.values_path else self.values
+        scope = scope if isinstance(scope, Mapping) else {}
+        selector = {**workload.node_selector, **(scope.get("nodeSelector") or {})}
+        selector = {k: v for k, v in selector.items() if v is not None}
+        affinity = workload.node_affinity
+        if "affinity" in scope:
+            found, terms = _present(scope, "affinity." + AFFINITY_TERMS)
+            if found:
+                affinity = _affinity_terms(terms)
+            elif _cleared(scope, "affinity." + AFFINITY_TERMS):
+                affinity = ()
+        tolerations = workload.tolerations
+        if "tolerations" in scope:
+            tolerations = tuple(_toleration(t) for t in scope.get("tolerations") or [])
+        return Placement(selector, affinity, (*tolerations, *workload.fixed_tolerations))
+
+    def workload_namespace(self, workload: Workload) -> str:
+        return workload.namespace or self.namespace
+
+
+def releases(resources: Sequence[PlanResource]) -> list[Release]:
+    """The plan's helm releases of charts with a contract."""
+    found = []
+    for resource in resources:
+        if resource.type != RELEASE:
+            continue
+        chart, version = (
+            str(resource.props.get("chart", "")),
+            str(resource.props.get("version", "")),
+        )
+        known = contract(chart.rsplit("/", 1)[-1], version)
+        if known is not None:
+            found.append(Release(resource, known, resource.props.get("values") or {}))
+    return found
+
+
+def _lookup(values: Mapping[str, Any], path: str) -> Any:
+    current: Any = values
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def _present(values: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """Whether the values set `path` to something other than null, and to what."""
+    value = _lookup(values, path)
+    return value is not None, value
+
+
+def _cleared(values: Mapping[str, Any], path: str) -> bool:
+    """Whether a null at some level of `path` deletes the chart's default there."""
+    current: Any = values
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        if current[part] is None:
+            return True
+        current = current[part]
+    return False
+
+
+def _affinity_terms(terms: Any) -> tuple[tuple[Requirement, ...], ...]:
+    return tuple(
+        tuple(
+            Requirement(e.get("key", ""), e.get("operator", "In"), tuple(e.get("values") or ()))
+            for e in term.get("matchExpressions") or []
+        )
+        for term in terms or []
+        if isinstance(term, Mapping)
+    )
+
+
+def _toleration(entry: Mapping[str, Any]) -> Toleration:
+    return Toleration(
+        key=entry.get("key"),
+        operator=entry.get("operator", "Equal"),
+        value=entry.get("value") or "",
+        effect=entry.get("effect"),
+    )
+
+
+# The checks -----------------------------------------------------------------------------------
+
+
+def scheduling_problems(resources: Sequence[PlanResource]) -> Iterator[tuple[str, str]]:
+    """(message, release URN) for each workload that lands on no node; that misses nodes with the
+    resource it exists for (a device plugin missing a GPU pool leaves its GPUs unadvertised); or
+    that has no business on accelerator nodes yet lands there."""
+    nodes = node_kinds(resources)
+    for release in releases(resources):
+        for workload in release.workloads():
+            placement = release.placement(workload)
+            landed = [node for node in nodes if lands_on(placement, node)]
+            where = f"{release.name} {workload.role} ({workload.kind})"
+            if not landed:
+                if not workload.optional:
+                    yield (
+                        f"{where} lands on no node of the plan: {describe(placement)}",
+                        release.resource.urn,
+                    )
+            elif workload.node_resource is not None:
+                missed = _pools(n for n in nodes if workload.node_resource in n.resources) - _pools(
+                    landed
+                )
+                if missed:
+                    yield (
+                        f"{where} misses the {workload.node_resource} nodes of pools "
+                        f"{sorted(missed)}: {describe(placement)}",
+                        release.resource.urn,
+                    )
+            else:
+                intruded = _pools(n for n in landed if n.resources)
+                if intruded:
+                    yield (
+                        f"{where} lands on accelerator pools {sorted(intruded)}: it takes room "
+                        "their jobs need and keeps them from scaling down; " + describe(placement),
+                        release.resource.urn,
+                    )
+
+
+def _pools(nodes: Iterable[NodeKind]) -> set[str]:
+    """Pools and instance types: a chart may select by instance type, and miss some of a pool."""
+    return {f"{node.pool} {node.labels.get(INSTANCE_TYPE_LABEL, '')}".strip() for node in nodes}
+
+
+def admission_problems(resources: Sequence[PlanResource]) -> Iterator[tuple[str, str]]:
+    """(message, release URN) for each workload its namespace's Pod Security level refuses."""
+    levels = namespace_levels(resources)
+    for release in releases(resources):
+        for workload in release.workloads():
+            namespace = release.workload_namespace(workload)
+            level = levels.get(namespace, UNLABELLED_LEVEL)
+            if POD_SECURITY_ORDER.index(workload.pod_security) > POD_SECURITY_ORDER.index(level):
+                yield (
+                    f"{release.name} {workload.role} needs Pod Security '{workload.pod_security}' "
+                    f"({workload.why}); namespace {namespace} enforces '{level}', so its pods "
+                    "are refused",
+                    release.resource.urn,
+                )
+
+
+def ordering_problems(resources: Sequence[PlanResource]) -> Iterator[tuple[str, str]]:
+    """(message, release URN) for each release that may install before what its pods need: a
+    release with pods on the system nodes waits for the system node group and CoreDNS; every
+    release waits for the namespace it installs into when the plan makes it. Waiting through
+    another resource counts."""
+    system_groups = {
+        r.urn
+        for r in resources
+        if r.type == NODE_GROUP and (r.props.get("labels") or {}).get(POOL_LABEL) == SYSTEM_POOL
+    }
+    coredns = {
+        r.urn for r in resources if r.type == ADDON and r.props.get("addonName") == "coredns"
+    }
+    namespaces = {
+        str((r.props.get("metadata") or {}).get("name")): r.urn
+        for r in resources
+        if r.type == NAMESPACE
+    }
+    system_nodes = [n for n in node_kinds(resources) if n.labels.get(POOL_LABEL) == SYSTEM_POOL]
+    waits_for = _transitive_dependencies(resources)
+    for release in releases(resources):
+        waits = waits_for[release.resource.urn]
+        needs: dict[str, set[str]] = {}
+        if any(
+            lands_on(release.placement(workload), node)
+            for workload in release.workloads()
+            for node in system_nodes
+        ):
+            needs = {"the system node group": system_groups, "CoreDNS": coredns}
+        if release.namespace in namespaces:
+            needs[f"namespace {release.namespace}"] = {namespaces[release.namespace]}
+        missing = [what for what, urns in needs.items() if urns and not urns & waits]
+        if missing:
+            yield (
+                f"{release.name} does not wait for {', '.join(missing)}: its install can time "
+                "out or fail before they exist",
+                release.resource.urn,
+            )
+
+
+def _transitive_dependencies(resources: Sequence[PlanResource]) -> dict[str, set[str]]:
+    """Every URN each resource waits for, directly or through others (a plan lists resources
+    after what they depend on)."""
+    closure: dict[str, set[str]] = {}
+    for resource in resources:
+        waits: set[str] = set()
+        for dependency in resource.dependencies:
+            waits.add(dependency)
+            waits |= closure.get(dependency, set())
+        closure[resource.urn] = waits
+    return closure
+
+
+def namespace_levels(resources: Sequence[PlanResource]) -> dict[str, PodSecurityLevel]:
+    levels: dict[str, PodSecurityLevel] = {}
+    for resource in resources:
+        if resource.type != NAMESPACE:
+            continue
+        metadata = resource.props.get("metadata") or {}
+        level = (metadata.get("labels") or {}).get(ENFORCE_LABEL, UNLABELLED_LEVEL)
+        if level in POD_SECURITY_ORDER:
+            levels[str(metadata.get("name"))] = level
+    return levels
+
+
+def describe(placement: Placement) -> str:
+    parts = []
+    if placement.node_selector:
+        parts.append(f"nodeSelector {dict(placement.node_selector)}")
+    if placement.node_affinity:
+        terms = [
+            " and ".join(
+                f"{r.key} {r.operator} {list(r.values)}" if r.values else f"{r.key} {r.operator}"
+                for r in term
+            )
+            for term in placement.node_affinity
+        ]
+        parts.append("required affinity " + " or ".join(f"({t})" for t in terms))
+    if placement.tolerations:
+        tolerated = sorted({t.key or "every taint" for t in placement.tolerations})
+        parts.append(f"tolerates {', '.join(tolerated)}")
+    return "; ".join(parts) or "no constraints"
