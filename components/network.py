@@ -25,6 +25,8 @@ class NetworkRef:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     public_subnet_ids: pulumi.Input[Sequence[str]]
+    public_subnet_cidrs: pulumi.Input[Sequence[str]] = ()
+    """Where internet-facing load balancers get their addresses, for pods that admit them."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class Network(pulumi.ComponentResource):
             vpc_id=vpc.id,
             private_subnet_ids=pulumi.Output.all(*[s.id for s in private_subnets]),
             public_subnet_ids=pulumi.Output.all(*[s.id for s in public_subnets]),
+            public_subnet_cidrs=pulumi.Output.all(*[s.cidr_block for s in public_subnets]),
         )
         self.register_outputs(
             {

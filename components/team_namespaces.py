@@ -3,12 +3,21 @@ default-deny networking, and priority classes for training and inference."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from mlops_guardrails.vocabulary import (
+    INGRESS_ANNOTATION,
+    POD_IDENTITY_AGENT_CIDR,
+    POD_IDENTITY_AGENT_PORT,
+    TEAM_LABEL,
+)
+
+AwsBinding = Literal["pod-identity", "irsa"]
 
 # Inference serves users and wins over training, which can checkpoint and resume.
 PRIORITY_CLASSES: Final = {
@@ -24,9 +33,44 @@ class TeamQuota:
 
 
 @dataclass(frozen=True)
+class IngressRule:
+    """Connections a team namespace accepts."""
+
+    ports: Sequence[int]
+    namespaces: Sequence[str] = ()
+    """Namespaces whose pods may connect; a team namespace among them may send to these ports."""
+    cidrs: pulumi.Input[Sequence[str]] = ()
+    """Addresses outside the cluster (load balancer subnets, a VPN)."""
+
+
+@dataclass(frozen=True)
+class Team:
+    quota: TeamQuota
+    aws_bindings: frozenset[AwsBinding] = frozenset()
+    """How the namespace's pods hold AWS roles, if they do: they then need HTTPS out, and
+    pods bound through Pod Identity its agent."""
+    ingress: Sequence[IngressRule] = ()
+
+
+@dataclass(frozen=True)
 class TeamNamespacesArgs:
-    teams: Mapping[str, TeamQuota]
+    teams: Mapping[str, Team]
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def _declared(rules: Sequence[IngressRule]) -> pulumi.Output[str]:
+    """The namespace's declared callers, as an annotation: who may connect, and the pack's
+    reachability rule checks the network policies against it."""
+    return pulumi.Output.json_dumps(
+        [
+            {
+                "ports": list(rule.ports),
+                "fromNamespaces": list(rule.namespaces),
+                "fromCidrs": rule.cidrs,
+            }
+            for rule in rules
+        ]
+    )
 
 
 class TeamNamespaces(pulumi.ComponentResource):
@@ -48,88 +92,199 @@ class TeamNamespaces(pulumi.ComponentResource):
                 global_default=False,
                 opts=child,
             )
-        for team, quota in sorted(args.teams.items()):
-            namespace = k8s.core.v1.Namespace(
-                f"{name}-{team}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=team,
-                    labels={
-                        **labels,
-                        "mlops.platform/team": team,
-                        "pod-security.kubernetes.io/enforce": "baseline",
-                        "pod-security.kubernetes.io/warn": "restricted",
-                    },
-                ),
-                opts=child,
-            )
-            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-            k8s.core.v1.ResourceQuota(
-                f"{name}-{team}-accelerators",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name="accelerators", namespace=team, labels=labels
-                ),
-                spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                    hard={
-                        "requests.nvidia.com/gpu": str(quota.gpus),
-                        "requests.aws.amazon.com/neuron": str(quota.neuron_devices),
-                    }
-                ),
-                opts=in_namespace,
-            )
-            # Pods that state no resources get modest defaults instead of unbounded ones.
-            k8s.core.v1.LimitRange(
-                f"{name}-{team}-defaults",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="defaults", namespace=team, labels=labels),
-                spec=k8s.core.v1.LimitRangeSpecArgs(
-                    limits=[
-                        k8s.core.v1.LimitRangeItemArgs(
-                            type="Container",
-                            default_request={"cpu": "250m", "memory": "512Mi"},
-                            default={"cpu": "2", "memory": "8Gi"},
-                        )
-                    ]
-                ),
-                opts=in_namespace,
-            )
+        for team_name, team in sorted(args.teams.items()):
+            self._team(name, team_name, team, args.teams, labels)
+        self.register_outputs({})
+
+    def _team(
+        self,
+        name: str,
+        team_name: str,
+        team: Team,
+        teams: Mapping[str, Team],
+        labels: Mapping[str, str],
+    ) -> None:
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-{team_name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=team_name,
+                labels={
+                    **labels,
+                    TEAM_LABEL: team_name,
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+                annotations={INGRESS_ANNOTATION: _declared(team.ingress)},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        k8s.core.v1.ResourceQuota(
+            f"{name}-{team_name}-accelerators",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="accelerators", namespace=team_name, labels=labels
+            ),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    "requests.nvidia.com/gpu": str(team.quota.gpus),
+                    "requests.aws.amazon.com/neuron": str(team.quota.neuron_devices),
+                }
+            ),
+            opts=in_namespace,
+        )
+        # Pods that state no resources get modest defaults instead of unbounded ones.
+        k8s.core.v1.LimitRange(
+            f"{name}-{team_name}-defaults",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="defaults", namespace=team_name, labels=labels
+            ),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={"cpu": "250m", "memory": "512Mi"},
+                        default={"cpu": "2", "memory": "8Gi"},
+                    )
+                ]
+            ),
+            opts=in_namespace,
+        )
+        policies = network_policies(team_name, team, teams)
+        for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
-                f"{name}-{team}-default-deny",
+                f"{name}-{team_name}-{policy}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name="default-deny", namespace=team, labels=labels
+                    name=policy, namespace=team_name, labels=labels
                 ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                    policy_types=["Ingress", "Egress"],
-                ),
+                spec=spec,
                 opts=in_namespace,
             )
-            # Deny-all egress would also cut off DNS; name resolution is the one exception.
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{team}-allow-dns",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name="allow-dns", namespace=team, labels=labels
-                ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                    policy_types=["Egress"],
-                    egress=[
-                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                            to=[
-                                k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                    ),
-                                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"k8s-app": "kube-dns"}
-                                    ),
-                                )
-                            ],
-                            ports=[
-                                k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53)
-                                for p in ("UDP", "TCP")
-                            ],
+
+
+def _namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+            match_labels={"kubernetes.io/metadata.name": namespace}
+        )
+    )
+
+
+def _sources(rule: IngressRule) -> pulumi.Output[list[k8s.networking.v1.NetworkPolicyPeerArgs]]:
+    def peers(cidrs: Sequence[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+        return [
+            *(_namespace_peer(n) for n in rule.namespaces),
+            *(
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                )
+                for cidr in cidrs
+            ),
+        ]
+
+    return pulumi.Output.from_input(rule.cidrs).apply(peers)
+
+
+def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
+
+
+def _egress(
+    *rules: k8s.networking.v1.NetworkPolicyEgressRuleArgs,
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Egress"], egress=list(rules)
+    )
+
+
+def network_policies(
+    team_name: str, team: Team, teams: Mapping[str, Team]
+) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
+    """Everything in or out is refused but what the namespace's pods need: each other (a
+    training job's workers), DNS, AWS when they hold roles, and the connections config names
+    in either direction."""
+    every_pod = k8s.meta.v1.LabelSelectorArgs()
+    same_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=every_pod)
+    policies = {
+        "default-deny": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod, policy_types=["Ingress", "Egress"]
+        ),
+        "allow-dns": _egress(
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        namespace_selector=_namespace_peer("kube-system").namespace_selector,
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels={"k8s-app": "kube-dns"}
+                        ),
+                    )
+                ],
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
+                    for protocol in ("UDP", "TCP")
+                ],
+            )
+        ),
+        # Distributed training's rendezvous and collectives connect worker to worker on ports
+        # the framework picks.
+        "allow-within-namespace": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod,
+            policy_types=["Ingress", "Egress"],
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[same_namespace])],
+            egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[same_namespace])],
+        ),
+    }
+    if team.aws_bindings:
+        # HTTPS to any address: S3 and DynamoDB through their gateway endpoints keep the
+        # services' public addresses, which no NetworkPolicy peer can name stably (README,
+        # "Team namespaces"). IAM decides what the calls may do.
+        to_aws = [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0")
+                    )
+                ],
+                ports=_tcp(443),
+            )
+        ]
+        if "pod-identity" in team.aws_bindings:
+            to_aws.insert(
+                0,
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(cidr=POD_IDENTITY_AGENT_CIDR)
                         )
                     ],
+                    ports=_tcp(POD_IDENTITY_AGENT_PORT),
                 ),
-                opts=in_namespace,
             )
-        self.register_outputs({})
+        policies["allow-aws-apis"] = _egress(*to_aws)
+    if team.ingress:
+        policies["allow-ingress"] = k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod,
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=_sources(rule),
+                    ports=_tcp(*rule.ports),
+                )
+                for rule in team.ingress
+            ],
+        )
+    for callee, callee_team in sorted(teams.items()):
+        ports = sorted(
+            {
+                port
+                for rule in callee_team.ingress
+                if team_name in rule.namespaces
+                for port in rule.ports
+            }
+        )
+        if ports and callee != team_name:
+            policies[f"allow-to-{callee}"] = _egress(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[_namespace_peer(callee)], ports=_tcp(*ports)
+                )
+            )
+    return policies

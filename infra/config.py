@@ -37,7 +37,7 @@ from components.node_pool import (
     GP3_MAX_THROUGHPUT,
     RootVolume,
 )
-from components.subnet_layout import SubnetLayoutError, subnet_layout
+from components.subnet_layout import SubnetLayout, SubnetLayoutError, subnet_layout
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import (
     CONTROL_PLANE_LOG_TYPES,
@@ -341,15 +341,19 @@ class NetworkConfig(ConfigModel):
     @model_validator(mode="after")
     def _subnets_fit(self) -> NetworkConfig:
         try:
-            subnet_layout(
-                self.vpc_cidr,
-                self.availability_zones,
-                self.private_subnet_cidrs,
-                self.public_subnet_cidrs,
-            )
+            self.layout()
         except SubnetLayoutError as error:
             raise ValueError(str(error)) from None
         return self
+
+    def layout(self) -> SubnetLayout:
+        """The subnets the network component makes, given or derived."""
+        return subnet_layout(
+            self.vpc_cidr,
+            self.availability_zones,
+            self.private_subnet_cidrs,
+            self.public_subnet_cidrs,
+        )
 
 
 class EndpointConfig(ConfigModel):
@@ -512,6 +516,11 @@ class EksConfig(ConfigModel):
         description="EKS refuses to delete the cluster while on (required in prod)."
     )
     system_nodes: SystemNodesConfig = Field(description="The system node group.")
+    external_namespaces: list[KubernetesName] = Field(
+        default_factory=list,
+        description="Namespaces another project creates (a model team's own Pulumi stack) that "
+        "workloads may be bound in; the platform sets no policies there.",
+    )
     namespaces: list[KubernetesName] = Field(
         default_factory=lambda: ["platform-system", METRICS_NAMESPACE],
         description=f"Namespaces created for platform components; must include "
@@ -711,8 +720,39 @@ class GpuPoolConfig(ConfigModel):
         return self
 
 
+class IngressRuleConfig(ConfigModel):
+    """Connections a team namespace accepts: from which sources, to which TCP ports."""
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        min_length=1, description="TCP ports the namespace's pods serve on."
+    )
+    from_namespaces: list[KubernetesName] = Field(
+        default_factory=list,
+        description="Namespaces whose pods may connect; a team namespace's egress is opened "
+        "to match.",
+    )
+    from_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Addresses outside the cluster that may connect (a VPN, a peered network); "
+        "never a range that holds pod addresses.",
+    )
+    from_public_subnets: bool = Field(
+        default=False,
+        description="Internet-facing load balancers, which live in the public subnets and "
+        "reach pods by IP (ALB, or NLB with IP targets).",
+    )
+
+    @model_validator(mode="after")
+    def _names_a_source(self) -> IngressRuleConfig:
+        if not (self.from_namespaces or self.from_cidrs or self.from_public_subnets):
+            raise ValueError(
+                "name at least one source: fromNamespaces, fromCidrs or fromPublicSubnets"
+            )
+        return self
+
+
 class TeamConfig(ConfigModel):
-    """A team's namespace and its share of the accelerators."""
+    """A team's namespace: its share of the accelerators, and who may connect to it."""
 
     gpu_quota: int = Field(
         default=0,
@@ -722,6 +762,11 @@ class TeamConfig(ConfigModel):
     )
     neuron_quota: int = Field(
         default=0, ge=0, description="Most Neuron devices the team's pods may request at once."
+    )
+    ingress: list[IngressRuleConfig] = Field(
+        default_factory=list,
+        description="Connections the namespace accepts; everything else from outside it is "
+        "refused (a serving namespace names its callers here).",
     )
 
 
@@ -808,7 +853,8 @@ class GpuConfig(ConfigModel):
     teams: dict[KubernetesName, TeamConfig] = Field(
         default_factory=dict,
         description="Team namespaces with accelerator quotas, a LimitRange and default-deny "
-        "network policy.",
+        "network policy (open within the namespace, to DNS, to AWS for pods holding roles, and "
+        "to the connections `ingress` names).",
     )
     charts: ChartVersions = Field(
         default_factory=ChartVersions, description="Pinned Helm chart versions."
@@ -1179,6 +1225,68 @@ class PlatformConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _namespaces_exist(self) -> PlatformConfig:
+        teams, platform = set(self.gpu.teams), set(self.eks.namespaces)
+        external = set(self.eks.external_namespaces)
+        made = teams | platform | external
+        where = "add it to gpu.teams, eks.namespaces or eks.externalNamespaces"
+        problems = [
+            f"namespace {n!r} is both a team namespace and a platform or external namespace"
+            for n in sorted(teams & (platform | external))
+        ] + [
+            f"namespace {n!r} is both a platform and an external namespace"
+            for n in sorted(platform & external)
+        ]
+        users = [
+            (f"workload {name}", workload.namespace)
+            for name, workload in sorted(self.workloads.items())
+        ] + [
+            (f"team {team} ingress", source)
+            for team, config in sorted(self.gpu.teams.items())
+            for rule in config.ingress
+            for source in rule.from_namespaces
+        ]
+        if self.feature_store.feast is not None:
+            users.append(
+                ("featureStore.feast.serverNamespace", self.feature_store.feast.server_namespace)
+            )
+        problems += [
+            f"{user}: namespace {namespace!r} is not made by this stack; {where}"
+            for user, namespace in users
+            if namespace not in made
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _ingress_sources_are_outside_the_cluster(self) -> PlatformConfig:
+        existing = self.network.existing
+        rules = [
+            (team, rule)
+            for team, config in sorted(self.gpu.teams.items())
+            for rule in config.ingress
+        ]
+        if existing is not None:
+            if not existing.public_subnet_ids and any(r.from_public_subnets for _, r in rules):
+                raise ValueError(
+                    "an ingress rule admits the public subnets, but network.existing names none "
+                    "(publicSubnetIds)"
+                )
+            return self
+        pods = [ipaddress.ip_network(c) for c in self.network.layout().private]
+        problems = [
+            f"team {team} ingress: {cidr} overlaps the private subnets, where pods get their "
+            "addresses: it would admit pods of every namespace; name them in fromNamespaces"
+            for team, rule in rules
+            for cidr in rule.from_cidrs
+            if any(ipaddress.ip_network(cidr).overlaps(p) for p in pods)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _charts_support_the_cluster(self) -> PlatformConfig:
         unsupported = [
             f"{c.chart} {c.version} supports Kubernetes {charts.supported_kubernetes(c)} "
@@ -1291,7 +1399,10 @@ def describe_errors(error: ValidationError, root: str) -> list[str]:
             problems.append(f"{path}: required, but not set")
         else:
             message = detail["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {message}; got {detail['input']!r}")
+            given = detail["input"]
+            # A whole section restated would bury the message; the path already names it.
+            shown = "" if isinstance(given, dict) else f"; got {given!r}"
+            problems.append(f"{path}: {message}{shown}")
     return problems
 
 

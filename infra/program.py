@@ -47,11 +47,19 @@ from components.sagemaker_feature_store import (
     SageMakerFeatureStore,
     SageMakerFeatureStoreArgs,
 )
-from components.team_namespaces import TeamNamespaces, TeamNamespacesArgs, TeamQuota
+from components.team_namespaces import (
+    AwsBinding,
+    IngressRule,
+    Team,
+    TeamNamespaces,
+    TeamNamespacesArgs,
+    TeamQuota,
+)
 from infra.config import (
     CONFIG_KEY,
     METRICS_NAMESPACE,
     GpuPoolConfig,
+    IngressRuleConfig,
     PlatformConfig,
     load_platform_config,
 )
@@ -295,6 +303,12 @@ class Platform:
                 vpc_id=network.existing.vpc_id,
                 private_subnet_ids=network.existing.private_subnet_ids,
                 public_subnet_ids=network.existing.public_subnet_ids,
+                public_subnet_cidrs=pulumi.Output.all(
+                    *(
+                        aws.ec2.get_subnet_output(id=subnet).cidr_block
+                        for subnet in network.existing.public_subnet_ids
+                    )
+                ),
             )
         return Network(
             "network",
@@ -402,18 +416,39 @@ class Platform:
                 ),
                 opts=on_cluster.opts,
             )
-        if gpu.teams:
-            TeamNamespaces(
-                "teams",
-                TeamNamespacesArgs(
-                    teams={
-                        name: TeamQuota(gpus=team.gpu_quota, neuron_devices=team.neuron_quota)
-                        for name, team in gpu.teams.items()
-                    },
-                    labels={"mlops.platform/stack": self.stack},
-                ),
-                opts=on_cluster.opts,
-            )
+
+    def team_namespaces(self, network: NetworkRef, on_cluster: OnCluster) -> None:
+        teams = self.config.gpu.teams
+        if not teams:
+            return
+        bindings: dict[str, set[AwsBinding]] = {}
+        for workload in self.config.workloads.values():
+            bindings.setdefault(workload.namespace, set()).add(workload.binding)
+        feast = self.config.feature_store.feast
+        if feast is not None:
+            bindings.setdefault(feast.server_namespace, set()).add("pod-identity")
+        TeamNamespaces(
+            "teams",
+            TeamNamespacesArgs(
+                teams={
+                    name: Team(
+                        quota=TeamQuota(gpus=team.gpu_quota, neuron_devices=team.neuron_quota),
+                        aws_bindings=frozenset(bindings.get(name, ())),
+                        ingress=tuple(
+                            IngressRule(
+                                ports=tuple(rule.ports),
+                                namespaces=tuple(rule.from_namespaces),
+                                cidrs=_ingress_cidrs(rule, network),
+                            )
+                            for rule in team.ingress
+                        ),
+                    )
+                    for name, team in teams.items()
+                },
+                labels={"mlops.platform/stack": self.stack},
+            ),
+            opts=on_cluster.opts,
+        )
 
     def node_group_pools(
         self,
@@ -615,6 +650,16 @@ def _workload_document(grants: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _ingress_cidrs(rule: IngressRuleConfig, network: NetworkRef) -> pulumi.Output[list[str]]:
+    """The addresses a rule admits: those it names, and the public subnets when asked."""
+
+    def with_public(public: Sequence[str]) -> list[str]:
+        return [*rule.from_cidrs, *public]
+
+    public = network.public_subnet_cidrs if rule.from_public_subnets else []
+    return pulumi.Output.from_input(public).apply(with_public)
+
+
 def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
     """A validated pool config as the backend-independent spec the components take."""
     return GpuPoolSpec(
@@ -651,6 +696,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     cluster = platform.cluster(network, logs_key, ebs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
+    platform.team_namespaces(network, on_cluster)
     registry_key = platform.key("registry", "model images in ECR")
     registry = model_registry(platform, registry_key)
     features = platform.feature_stores(cluster)

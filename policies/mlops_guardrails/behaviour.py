@@ -10,7 +10,10 @@ makes (their Pod Security level):
   never advertises a GPU); a DaemonSet pinned to an accelerator lands on every node of it;
 - admission: each workload's pods pass the Pod Security level their namespace enforces;
 - ordering: each release waits for the system nodes and CoreDNS, and for the namespace it
-  installs into when the plan makes it.
+  installs into when the plan makes it;
+- reachability: by the plan's NetworkPolicies, pods holding AWS roles reach the Pod Identity
+  agent, DNS and HTTPS; a team namespace's pods reach each other; the callers a namespace
+  declares reach it; and every namespace holding role bindings exists.
 
 Resources are read in the shape `pulumi stack export` and AnalyzeStack share (type, URN, the
 resource's properties, its dependencies), so the pack's stack rules and the tests run the same
@@ -19,7 +22,9 @@ checks. Standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import ipaddress
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -36,8 +41,12 @@ from mlops_guardrails.vocabulary import (
     ACCELERATOR_LABEL,
     ACCELERATOR_RESOURCES,
     EKS_TAINT_EFFECTS,
+    INGRESS_ANNOTATION,
+    POD_IDENTITY_AGENT_CIDR,
+    POD_IDENTITY_AGENT_PORT,
     POOL_LABEL,
     SYSTEM_POOL,
+    TEAM_LABEL,
     Taint,
 )
 
@@ -46,6 +55,11 @@ NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
 NAMESPACE: Final = "kubernetes:core/v1:Namespace"
 ADDON: Final = "aws:eks/addon:Addon"
+NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+POD_IDENTITY_ASSOCIATION: Final = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ROLE: Final = "aws:iam/role:Role"
+BUILT_IN_NAMESPACES: Final = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+ANYWHERE: Final = "0.0.0.0/0"
 ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
 # Kubernetes' Pod Security admission enforces `privileged` where a namespace sets no level, and
 # EKS runs it with that default configuration (EKS best practices guide, "Pod Security").
@@ -407,6 +421,264 @@ def _transitive_dependencies(resources: Sequence[PlanResource]) -> dict[str, set
             waits |= closure.get(dependency, set())
         closure[resource.urn] = waits
     return closure
+
+
+# Reachability ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One end of a connection: a pod (namespace and labels) or addresses outside the cluster."""
+
+    namespace: str | None = None
+    labels: Mapping[str, str] | None = None
+    network: str | None = None
+
+    def __str__(self) -> str:
+        if self.network is not None:
+            return self.network
+        selected = ",".join(f"{k}={v}" for k, v in sorted((self.labels or {}).items()))
+        return f"pods {selected + ' ' if selected else ''}in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The plan's NetworkPolicies by namespace, and the labels of its namespaces."""
+
+    by_namespace: Mapping[str, Sequence[Mapping[str, Any]]]
+    namespace_labels: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def of(cls, resources: Sequence[PlanResource]) -> Policies:
+        by_namespace: dict[str, list[Mapping[str, Any]]] = {}
+        labels: dict[str, dict[str, str]] = {}
+        for resource in resources:
+            metadata = resource.props.get("metadata") or {}
+            if resource.type == NETWORK_POLICY:
+                namespace = str(metadata.get("namespace") or "default")
+                by_namespace.setdefault(namespace, []).append(resource.props.get("spec") or {})
+            elif resource.type == NAMESPACE:
+                name = str(metadata.get("name"))
+                labels[name] = dict(metadata.get("labels") or {})
+        return cls(by_namespace, labels)
+
+    def labels_of(self, namespace: str) -> dict[str, str]:
+        # The API server labels every namespace with its name.
+        return {
+            **self.namespace_labels.get(namespace, {}),
+            "kubernetes.io/metadata.name": namespace,
+        }
+
+    def allows(self, source: Peer, destination: Peer, protocol: str, port: int | None) -> bool:
+        """Whether the connection passes both ends' policies; port None is every port."""
+        return self._direction(source, destination, "Egress", protocol, port) and self._direction(
+            destination, source, "Ingress", protocol, port
+        )
+
+    def _direction(
+        self, pod: Peer, other: Peer, direction: str, protocol: str, port: int | None
+    ) -> bool:
+        if pod.namespace is None:
+            return True  # addresses outside the cluster have no policies here
+        selecting = [
+            spec
+            for spec in self.by_namespace.get(pod.namespace, ())
+            if _selects(spec.get("podSelector"), pod.labels or {})
+            and direction in _policy_types(spec)
+        ]
+        if not selecting:
+            return True
+        key, peers = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+        return any(
+            _ports_match(rule.get("ports"), protocol, port)
+            and (
+                not rule.get(peers)
+                or any(self._peer_matches(p, pod.namespace, other) for p in rule[peers])
+            )
+            for spec in selecting
+            for rule in spec.get(key) or []
+        )
+
+    def _peer_matches(self, peer: Mapping[str, Any], namespace: str, other: Peer) -> bool:
+        block = peer.get("ipBlock")
+        if block is not None:
+            return other.network is not None and _within(
+                other.network, block.get("cidr", ""), block.get("except") or ()
+            )
+        if other.namespace is None:
+            return False
+        if "namespaceSelector" in peer:
+            in_namespace = _selects(peer["namespaceSelector"], self.labels_of(other.namespace))
+        else:
+            in_namespace = other.namespace == namespace
+        return in_namespace and _selects(peer.get("podSelector"), other.labels or {})
+
+
+def _policy_types(spec: Mapping[str, Any]) -> list[str]:
+    # Kubernetes' default: Ingress always, Egress when the policy has egress rules.
+    return list(spec.get("policyTypes") or ["Ingress", *(["Egress"] if spec.get("egress") else [])])
+
+
+def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A label selector; absent or empty selects everything."""
+    if not isinstance(selector, Mapping):
+        return True
+    matched = all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+    return matched and all(
+        satisfies(
+            labels,
+            Requirement(e.get("key", ""), e.get("operator", "In"), tuple(e.get("values") or ())),
+        )
+        for e in selector.get("matchExpressions") or []
+    )
+
+
+def _ports_match(ports: Any, protocol: str, port: int | None) -> bool:
+    if not ports:
+        return True
+    for entry in ports:
+        if entry.get("protocol", "TCP") != protocol:
+            continue
+        allowed = entry.get("port")
+        if allowed is None:
+            return True
+        if port is None or not isinstance(allowed, int | float):
+            continue  # every port needs a rule without one; named ports are not resolved
+        if int(allowed) <= port <= int(entry.get("endPort") or allowed):
+            return True
+    return False
+
+
+def _within(network: str, cidr: str, excepted: Iterable[str]) -> bool:
+    try:
+        inner, outer = ipaddress.ip_network(network), ipaddress.ip_network(cidr)
+        holes = [ipaddress.ip_network(e) for e in excepted]
+    except ValueError:
+        return False
+    return (
+        inner.version == outer.version
+        and inner.subnet_of(outer)  # type: ignore[arg-type]
+        and not any(inner.overlaps(hole) for hole in holes)
+    )
+
+
+def role_namespaces(resources: Sequence[PlanResource]) -> dict[str, set[str]]:
+    """Namespaces whose pods hold AWS roles, with how: `pod-identity` (an association) or
+    `irsa` (a role trusting the cluster's OIDC provider for a service account there)."""
+    found: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type == POD_IDENTITY_ASSOCIATION:
+            found.setdefault(str(resource.props.get("namespace")), set()).add("pod-identity")
+        elif resource.type == ROLE:
+            for namespace in _irsa_namespaces(resource.props.get("assumeRolePolicy")):
+                found.setdefault(namespace, set()).add("irsa")
+    return found
+
+
+def _irsa_namespaces(document: Any) -> Iterator[str]:
+    try:
+        policy = json.loads(document) if isinstance(document, str) else document
+    except ValueError:
+        return
+    for statement in (policy or {}).get("Statement") or []:
+        for conditions in (statement.get("Condition") or {}).values():
+            for key, subject in conditions.items():
+                subjects = subject if isinstance(subject, list) else [subject]
+                for value in subjects:
+                    if key.endswith(":sub") and str(value).startswith("system:serviceaccount:"):
+                        yield str(value).split(":")[2]
+
+
+DNS: Final = Peer("kube-system", {"k8s-app": "kube-dns"})
+
+
+def reachability_problems(resources: Sequence[PlanResource]) -> Iterator[tuple[str, str]]:
+    """(message, namespace URN) for each connection the plan's NetworkPolicies cut that its pods
+    need: pods holding AWS roles to DNS, HTTPS anywhere (STS and the AWS APIs, through
+    endpoints or NAT) and, bound through Pod Identity, its agent; a team namespace's pods to each
+    other; each declared caller to the namespace that declares it."""
+    policies = Policies.of(resources)
+    namespaces = {
+        str((r.props.get("metadata") or {}).get("name")): r
+        for r in resources
+        if r.type == NAMESPACE
+    }
+    for namespace, bindings in sorted(role_namespaces(resources).items()):
+        if namespace not in namespaces:
+            continue
+        pod = Peer(namespace, {})
+        needs = [
+            (DNS, "UDP", 53, "DNS"),
+            (Peer(network=ANYWHERE), "TCP", 443, "AWS APIs over HTTPS"),
+        ]
+        if "pod-identity" in bindings:
+            agent = Peer(network=POD_IDENTITY_AGENT_CIDR)
+            needs.append((agent, "TCP", POD_IDENTITY_AGENT_PORT, "the Pod Identity agent"))
+        for destination, protocol, port, what in needs:
+            if not policies.allows(pod, destination, protocol, port):
+                yield (
+                    f"pods in {namespace} hold AWS roles ({', '.join(sorted(bindings))}) but "
+                    f"cannot reach {what} ({destination} {protocol}/{port})",
+                    namespaces[namespace].urn,
+                )
+    for namespace, resource in sorted(namespaces.items()):
+        metadata = resource.props.get("metadata") or {}
+        if TEAM_LABEL in (metadata.get("labels") or {}):
+            pod = Peer(namespace, {})
+            if not policies.allows(pod, pod, "TCP", None):
+                yield (
+                    f"pods in {namespace} cannot reach each other on every port: a distributed "
+                    "job's workers could not connect",
+                    resource.urn,
+                )
+        for rule in _declared_ingress(metadata):
+            for source in [
+                *(Peer(n, {}) for n in rule.get("fromNamespaces") or []),
+                *(Peer(network=c) for c in rule.get("fromCidrs") or []),
+            ]:
+                for port in rule.get("ports") or []:
+                    if not policies.allows(source, Peer(namespace, {}), "TCP", int(port)):
+                        yield (
+                            f"{namespace} declares callers {source} on TCP/{port}, but the "
+                            "network policies refuse them",
+                            resource.urn,
+                        )
+
+
+def _declared_ingress(metadata: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    raw = (metadata.get("annotations") or {}).get(INGRESS_ANNOTATION)
+    try:
+        declared = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return []
+    return [rule for rule in declared if isinstance(rule, Mapping)]
+
+
+def namespace_problems(
+    resources: Sequence[PlanResource], external: Collection[str] = ()
+) -> Iterator[tuple[str, str]]:
+    """(message, binding URN) for each role binding into a namespace nobody makes: not the
+    plan, not Kubernetes itself, not another project (`external`)."""
+    made = (
+        {str((r.props.get("metadata") or {}).get("name")) for r in resources if r.type == NAMESPACE}
+        | BUILT_IN_NAMESPACES
+        | set(external)
+    )
+    for resource in resources:
+        namespaces = (
+            [str(resource.props.get("namespace"))]
+            if resource.type == POD_IDENTITY_ASSOCIATION
+            else list(_irsa_namespaces(resource.props.get("assumeRolePolicy")))
+            if resource.type == ROLE
+            else []
+        )
+        for namespace in namespaces:
+            if namespace not in made:
+                yield (
+                    f"a role is bound to service accounts in namespace {namespace}, which "
+                    "nothing creates: its workload has nowhere to run",
+                    resource.urn,
+                )
 
 
 def namespace_levels(resources: Sequence[PlanResource]) -> dict[str, PodSecurityLevel]:

@@ -8,6 +8,7 @@ from pulumi_policy import Policy
 
 from mlops_guardrails import (
     alerting,
+    cluster,
     compute,
     data,
     ecr,
@@ -18,7 +19,6 @@ from mlops_guardrails import (
     kubernetes,
     logs,
     network,
-    releases,
     s3,
 )
 from mlops_guardrails.rule import RULE_METADATA, RuleMetadata
@@ -36,7 +36,7 @@ POLICIES: Final[list[Policy]] = [
     *ecr.RULES,
     *data.RULES,
     *kubernetes.RULES,
-    *releases.RULES,
+    *cluster.RULES,
     *alerting.RULES,
     *hygiene.RULES,
 ]

@@ -99,3 +99,12 @@ EKS_TAINT_EFFECTS: Final = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 """Kubernetes taint effects as the EKS node group API spells them."""
+
+TEAM_LABEL: Final = "mlops.platform/team"
+"""Marks a team namespace: default-deny networking with the exceptions its config names."""
+INGRESS_ANNOTATION: Final = "mlops.platform/ingress"
+"""A team namespace's declared callers (JSON: ports, fromNamespaces, fromCidrs per rule)."""
+POD_IDENTITY_AGENT_CIDR: Final = "169.254.170.23/32"
+POD_IDENTITY_AGENT_PORT: Final = 80
+"""Where pods bound through EKS Pod Identity fetch credentials (EKS user guide, "Set up the
+Amazon EKS Pod Identity Agent": link-local 169.254.170.23; the credentials URI is plain HTTP)."""

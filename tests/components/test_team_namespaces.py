@@ -1,16 +1,18 @@
 """Team isolation: namespaces with accelerator quotas, default limits and default-deny
-networking, priority classes; and every rendered Kubernetes manifest against the cluster
-version's schema."""
+networking with the exceptions each team needs, priority classes; and every rendered Kubernetes
+manifest against the cluster version's schema."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
 from components.team_namespaces import (
-    PRIORITY_CLASSES,
+    IngressRule,
+    Team,
     TeamNamespaces,
     TeamNamespacesArgs,
     TeamQuota,
@@ -21,16 +23,38 @@ from tests.conftest import STACKS, run_component
 
 SCHEMA_VERSION = "1.35.0"  # the clusters' Kubernetes version
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-QUOTAS = {"research": TeamQuota(gpus=24), "serving": TeamQuota(gpus=8, neuron_devices=4)}
+# One team in each mode: roles through both bindings; Pod Identity and callers from a team and
+# from outside; IRSA only; no roles and no callers.
+TEAMS = {
+    "research": Team(TeamQuota(gpus=24), aws_bindings=frozenset({"pod-identity", "irsa"})),
+    "serving": Team(
+        TeamQuota(gpus=8, neuron_devices=4),
+        aws_bindings=frozenset({"pod-identity"}),
+        ingress=(
+            IngressRule(ports=(8080,), namespaces=("research",), cidrs=("10.40.192.0/22",)),
+            IngressRule(ports=(8081, 8082), namespaces=("ingress",)),
+        ),
+    ),
+    "spark": Team(TeamQuota(gpus=0), aws_bindings=frozenset({"irsa"})),
+    "sandbox": Team(TeamQuota(gpus=1)),
+}
+QUOTAS = {name: team.quota for name, team in TEAMS.items()}
 
 
 @pytest.fixture(scope="module")
 def teams() -> RenderedStack:
     return run_component(
         lambda: TeamNamespaces(
-            "teams", TeamNamespacesArgs(teams=QUOTAS, labels={"mlops.platform/stack": "test"})
+            "teams", TeamNamespacesArgs(teams=TEAMS, labels={"mlops.platform/stack": "test"})
         )
     )
+
+
+def policies_of(rendered: RenderedStack, team: str) -> dict[str, dict[str, Any]]:
+    return {
+        p.inputs["metadata"]["name"]: p.inputs["spec"]
+        for p in in_namespace(rendered, NETWORK_POLICY, team)
+    }
 
 
 def in_namespace(
@@ -62,18 +86,99 @@ def test_each_team_has_its_accelerator_quota(
 
 
 @pytest.mark.parametrize("team", sorted(QUOTAS))
-def test_team_namespaces_deny_traffic_by_default_but_allow_dns(
+def test_team_namespaces_deny_traffic_by_default_but_allow_dns_and_each_other(
     teams: RenderedStack, team: str
 ) -> None:
-    policies = {
-        p.inputs["metadata"]["name"]: p.inputs["spec"]
-        for p in in_namespace(teams, NETWORK_POLICY, team)
-    }
+    policies = policies_of(teams, team)
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     [rule] = policies["allow-dns"]["egress"]
     assert {p["port"] for p in rule["ports"]} == {53}
     [peer] = rule["to"]
     assert peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    within = policies["allow-within-namespace"]
+    assert within["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert within["egress"] == [{"to": [{"podSelector": {}}]}]
+
+
+@pytest.mark.parametrize(
+    ("team", "egress"),
+    [
+        (
+            "research",
+            [("169.254.170.23/32", 80), ("0.0.0.0/0", 443)],
+        ),
+        ("serving", [("169.254.170.23/32", 80), ("0.0.0.0/0", 443)]),
+        # IRSA exchanges the service account token with STS over HTTPS: no agent.
+        ("spark", [("0.0.0.0/0", 443)]),
+        ("sandbox", None),
+    ],
+)
+def test_pods_holding_aws_roles_reach_their_credentials_and_https(
+    teams: RenderedStack, team: str, egress: list[tuple[str, int]] | None
+) -> None:
+    policy = policies_of(teams, team).get("allow-aws-apis")
+    if egress is None:
+        assert policy is None
+        return
+    assert policy is not None
+    assert [
+        (rule["to"][0]["ipBlock"]["cidr"], rule["ports"][0]["port"]) for rule in policy["egress"]
+    ] == egress
+    assert all(rule["ports"][0]["protocol"] == "TCP" for rule in policy["egress"])
+
+
+def test_a_namespace_admits_exactly_its_declared_callers(teams: RenderedStack) -> None:
+    ingress = policies_of(teams, "serving")["allow-ingress"]["ingress"]
+    assert ingress == [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research"}}},
+                {"ipBlock": {"cidr": "10.40.192.0/22"}},
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        },
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 8081}, {"protocol": "TCP", "port": 8082}],
+        },
+    ]
+    assert all("allow-ingress" not in policies_of(teams, t) for t in ("research", "spark"))
+
+
+def test_a_calling_team_may_send_to_exactly_the_ports_it_is_admitted_on(
+    teams: RenderedStack,
+) -> None:
+    research = policies_of(teams, "research")
+    assert research["allow-to-serving"]["egress"] == [
+        {
+            "to": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "serving"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    assert not [
+        p
+        for t in ("serving", "spark", "sandbox")
+        for p in policies_of(teams, t)
+        if p.startswith("allow-to-")
+    ]
+
+
+def test_each_namespace_records_its_declared_callers_for_the_pack(teams: RenderedStack) -> None:
+    annotations = {
+        n.inputs["metadata"]["name"]: json.loads(
+            n.inputs["metadata"]["annotations"]["mlops.platform/ingress"]
+        )
+        for n in teams.of_type("kubernetes:core/v1:Namespace")
+    }
+    assert annotations["sandbox"] == []
+    assert annotations["serving"] == [
+        {"ports": [8080], "fromNamespaces": ["research"], "fromCidrs": ["10.40.192.0/22"]},
+        {"ports": [8081, 8082], "fromNamespaces": ["ingress"], "fromCidrs": []},
+    ]
 
 
 @pytest.mark.parametrize("team", sorted(QUOTAS))
@@ -89,8 +194,8 @@ def test_team_objects_wait_for_their_namespace(teams: RenderedStack) -> None:
     }
     assert sorted(namespaces) == sorted(QUOTAS)
     namespaced = [r for r in teams.resources if r.inputs.get("metadata", {}).get("namespace")]
-    # A quota, a LimitRange and two NetworkPolicies per team.
-    assert len(namespaced) == 4 * len(QUOTAS)
+    # A quota, a LimitRange and the NetworkPolicies of each team's mode.
+    assert len(namespaced) == 2 * len(TEAMS) + sum(len(policies_of(teams, t)) for t in TEAMS)
     for resource in namespaced:
         assert namespaces[resource.inputs["metadata"]["namespace"]] in resource.dependencies
 
@@ -138,7 +243,8 @@ def assert_valid_for_the_cluster_version(manifests: list[dict[str, Any]]) -> Non
 
 def test_team_manifests_are_valid_for_the_cluster_version(teams: RenderedStack) -> None:
     manifests = builtin_manifests(teams)
-    assert len(manifests) == len(PRIORITY_CLASSES) + 5 * len(QUOTAS)
+    # Every object the component makes is of a built-in kind, so each is checked.
+    assert len(manifests) == len([r for r in teams.resources if r.type.startswith("kubernetes:")])
     assert_valid_for_the_cluster_version(manifests)
 
 
@@ -150,3 +256,20 @@ def test_every_builtin_manifest_is_valid_for_the_cluster_version(
     manifests = builtin_manifests(rendered_stacks[stack])
     assert len(manifests) >= 8
     assert_valid_for_the_cluster_version(manifests)
+
+
+def test_callers_from_the_public_subnets_are_the_subnets_the_network_makes(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """prod's serving team admits `fromPublicSubnets`: the program resolves it to the public
+    subnets' CIDRs, where internet-facing load balancers get their addresses."""
+    prod = rendered_stacks["prod"]
+    public = sorted(
+        s.outputs["cidrBlock"]
+        for s in prod.of_type("aws:ec2/subnet:Subnet")
+        if s.inputs.get("mapPublicIpOnLaunch") is False and "public" in s.name
+    )
+    [rule] = policies_of(prod, "serving")["allow-ingress"]["ingress"]
+    blocks = sorted(peer["ipBlock"]["cidr"] for peer in rule["from"] if "ipBlock" in peer)
+    assert len(public) == 3
+    assert blocks == public

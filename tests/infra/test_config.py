@@ -262,6 +262,75 @@ def test_the_metrics_namespace_cannot_be_left_out() -> None:
     assert problem.startswith(f"{ROOT}.eks.namespaces: must include 'monitoring'")
 
 
+def test_every_namespace_config_names_must_be_made_by_someone() -> None:
+    raw = {
+        "environment": "dev",
+        "eks": {**DEV_ENDPOINT, "externalNamespaces": ["apps"]},
+        "gpu": {"teams": {"serving": {"ingress": [{"ports": [8080], "fromNamespaces": ["web"]}]}}},
+        "workloads": {
+            "api": {"namespace": "apps", "serviceAccount": "api"},
+            "batch": {"namespace": "jobs", "serviceAccount": "batch"},
+        },
+    }
+    [problem] = problems(raw)
+    assert problem == (
+        f"{ROOT}: workload batch: namespace 'jobs' is not made by this stack; add it to "
+        "gpu.teams, eks.namespaces or eks.externalNamespaces; team serving ingress: namespace "
+        "'web' is not made by this stack; add it to gpu.teams, eks.namespaces or "
+        "eks.externalNamespaces"
+    )
+
+
+def test_a_namespace_has_one_owner() -> None:
+    raw = {
+        "environment": "dev",
+        "eks": {**DEV_ENDPOINT, "externalNamespaces": ["research"]},
+        "gpu": {"teams": {"research": {}}},
+    }
+    [problem] = problems(raw)
+    assert "namespace 'research' is both a team namespace and a platform or external" in problem
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"ports": [8080]}, "name at least one source"),
+        ({"ports": [], "fromNamespaces": ["research"]}, "at least 1 item"),
+        ({"ports": [70000], "fromNamespaces": ["research"]}, "less than or equal to 65535"),
+        (
+            {"ports": [8080], "fromCidrs": ["10.40.0.0/16"]},
+            "10.40.0.0/16 overlaps the private subnets, where pods get their addresses",
+        ),
+    ],
+    ids=["no-source", "no-port", "bad-port", "pod-addresses"],
+)
+def test_ingress_rules_name_ports_and_sources_outside_the_cluster(
+    rule: dict[str, Any], message: str
+) -> None:
+    raw = {
+        "environment": "dev",
+        "eks": DEV_ENDPOINT,
+        "gpu": {"teams": {"research": {}, "serving": {"ingress": [rule]}}},
+    }
+    [problem] = problems(raw)
+    assert message in problem
+
+
+def test_public_subnet_callers_need_public_subnets() -> None:
+    existing = {
+        "vpcId": "vpc-0123456789abcdef0",
+        "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
+    raw = {
+        "environment": "dev",
+        "eks": DEV_ENDPOINT,
+        "network": {"existing": existing},
+        "gpu": {"teams": {"serving": {"ingress": [{"ports": [80], "fromPublicSubnets": True}]}}},
+    }
+    [problem] = problems(raw)
+    assert "network.existing names none (publicSubnetIds)" in problem
+
+
 def test_cluster_admin_cannot_be_namespaced() -> None:
     entry = {
         "principalArn": "arn:aws:iam::123456789012:role/ml-admins",
@@ -495,9 +564,8 @@ def test_budget_alerts_stay_within_what_aws_budgets_accepts() -> None:
     [problem] = problems(
         {"environment": "dev", "cost": {"alertAtPercent": list(range(10, 110, 10))}}
     )
-    assert problem.startswith(
-        f"{ROOT}.cost: 11 alert thresholds; AWS Budgets takes at most 10 per budget; got "
-    )
+    # The section is named by its path, not restated.
+    assert problem == f"{ROOT}.cost: 11 alert thresholds; AWS Budgets takes at most 10 per budget"
 
 
 def test_idle_gpu_alerts_need_a_sensible_window() -> None:

@@ -301,7 +301,10 @@ config:
   aws:region: eu-west-1
   mlops-platform:platform:
     environment: dev
-    eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}
+    eks:
+      endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}
+      # The teams' own projects create these.
+      externalNamespaces: [research, feast]
     registries:
       repositories: {training-images: {}, serving-images: {}}
     featureStore:

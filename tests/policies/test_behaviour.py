@@ -1,4 +1,5 @@
-"""What Kubernetes does with each stack's Helm releases, judged offline from chart contracts.
+"""What Kubernetes does with each stack's Helm releases and namespaces, judged offline from chart
+contracts and NetworkPolicies.
 
 Each check passes on every stack and on both GPU backends with both vendors, and fails on a plan
 broken the way the chart's own source says it breaks.
@@ -22,6 +23,8 @@ CHECKS = {
     "scheduling": behaviour.scheduling_problems,
     "admission": behaviour.admission_problems,
     "ordering": behaviour.ordering_problems,
+    "reachability": behaviour.reachability_problems,
+    "namespaces": behaviour.namespace_problems,
 }
 
 
@@ -253,3 +256,127 @@ def test_waiting_through_another_resource_counts(
     association["dependencies"] = [*association["dependencies"], *autoscaler["dependencies"]]
     autoscaler["dependencies"] = waits_for_role_only
     assert problems("ordering", resources) == []
+
+
+def policy(resources: Resources, namespace: str, name: str) -> dict[str, Any]:
+    return next(
+        r
+        for r in resources
+        if r["type"] == behaviour.NETWORK_POLICY
+        and r["outputs"]["metadata"]
+        == {**r["outputs"]["metadata"], "namespace": namespace, "name": name}
+    )
+
+
+def without_policy(resources: Resources, namespace: str, name: str) -> Resources:
+    dropped = policy(resources, namespace, name)
+    return [r for r in resources if r is not dropped]
+
+
+def test_deny_all_but_dns_cuts_pods_off_their_aws_credentials(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """The Pod Identity agent answers on 169.254.170.23, TCP 80 (EKS user guide, "Set up the
+    Amazon EKS Pod Identity Agent"); STS and the AWS APIs on HTTPS. The VPC CNI's policy agent
+    exempts only the node's own address (aws-network-policy-agent fw_rule_processor.go)."""
+    resources = without_policy(
+        deployment_resources(rendered_stacks["dev"]), "serving", "allow-aws-apis"
+    )
+    assert problems("reachability", resources) == [
+        "pods in serving hold AWS roles (pod-identity) but cannot reach AWS APIs over HTTPS "
+        "(0.0.0.0/0 TCP/443)",
+        "pods in serving hold AWS roles (pod-identity) but cannot reach the Pod Identity agent "
+        "(169.254.170.23/32 TCP/80)",
+    ]
+
+
+def test_irsa_pods_are_found_by_their_roles_trust(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """dev's feature-ingestion uses IRSA: its role trusts the OIDC provider for
+    system:serviceaccount:research:feature-ingestion, and research needs HTTPS to STS."""
+    resources = deployment_resources(rendered_stacks["dev"])
+    assert "irsa" in behaviour.role_namespaces(plan(resources))["research"]
+    cut = without_policy(resources, "research", "allow-aws-apis")
+    assert any(
+        "(irsa, pod-identity) but cannot reach AWS APIs" in p for p in problems("reachability", cut)
+    )
+
+
+def test_pods_of_a_team_namespace_must_reach_each_other(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    resources = without_policy(
+        deployment_resources(rendered_stacks["prod"]), "research", "allow-within-namespace"
+    )
+    [cut] = problems("reachability", resources)
+    assert cut.startswith("pods in research cannot reach each other on every port")
+
+
+def test_declared_callers_are_refused_without_either_ends_policy(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    resources = deployment_resources(rendered_stacks["prod"])
+    callers_cut = problems(
+        "reachability", without_policy(resources, "research", "allow-to-serving")
+    )
+    assert callers_cut == [
+        "serving declares callers pods in research on TCP/8080, but the network policies "
+        "refuse them"
+    ]
+    admitted_cut = problems("reachability", without_policy(resources, "serving", "allow-ingress"))
+    assert admitted_cut[0] == callers_cut[0]
+    # And the load balancers' public subnets, one message each.
+    assert len(admitted_cut) == 1 + 3
+
+
+def test_a_role_bound_into_a_namespace_nobody_makes_is_flagged_unless_external(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """dev's model-server was bound in `serving`, which dev did not create."""
+    resources = [
+        r
+        for r in deployment_resources(rendered_stacks["dev"])
+        if not (r["type"] == behaviour.NAMESPACE and r["outputs"]["metadata"]["name"] == "serving")
+    ]
+    [unmade] = problems("namespaces", resources)
+    assert unmade.startswith("a role is bound to service accounts in namespace serving")
+    assert list(behaviour.namespace_problems(plan(resources), external={"serving"})) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "port", "allowed"),
+    [
+        # No policyTypes: Ingress, and Egress only when egress rules are given.
+        ({"podSelector": {}, "ingress": []}, 443, True),
+        ({"podSelector": {}, "egress": [{"ports": [{"port": 80}]}]}, 443, False),
+        ({"podSelector": {}, "egress": [{"ports": [{"port": 400, "endPort": 500}]}]}, 443, True),
+        (
+            {"podSelector": {}, "egress": [{"ports": [{"port": 443, "protocol": "UDP"}]}]},
+            443,
+            False,
+        ),
+        # A policy selecting other pods leaves these pods open.
+        (
+            {"podSelector": {"matchLabels": {"app": "x"}}, "policyTypes": ["Egress"]},
+            443,
+            True,
+        ),
+        (
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["52.0.0.0/8"]}}]}],
+            },
+            443,
+            False,
+        ),
+    ],
+    ids=["ingress-only", "other-port", "port-range", "other-protocol", "unselected", "excepted"],
+)
+def test_network_policies_are_read_as_kubernetes_reads_them(
+    spec: dict[str, Any], port: int, allowed: bool
+) -> None:
+    policies = behaviour.Policies({"team": [spec]}, {})
+    source = behaviour.Peer("team", {})
+    assert policies.allows(source, behaviour.Peer(network="52.94.0.1/32"), "TCP", port) is allowed

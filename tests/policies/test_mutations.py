@@ -24,7 +24,7 @@ from tests.policies.conftest import (
     of_rule,
     state,
 )
-from tests.policies.test_behaviour import edit_release, release
+from tests.policies.test_behaviour import edit_release, release, without_policy
 from tests.policies.test_stack_rules import gpu_pool, repository
 
 Resources = list[dict[str, Any]]
@@ -89,6 +89,10 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
         "dcgm-exporter", lambda props: props.update(namespace="monitoring")
     ),
     "k8s-release-ordering": not_waiting("kube-state-metrics"),
+    # Back to deny-all-but-DNS: serving's model server loses its AWS credentials.
+    "k8s-namespace-reachability": lambda resources: without_policy(
+        resources, "serving", "allow-aws-apis"
+    ),
 }
 # A rule with several cases is mutated with its first.
 MUTATIONS = {

@@ -1,4 +1,4 @@
-"""The pack's Helm release rules run the behaviour checks over what AnalyzeStack hands them."""
+"""The pack's cluster rules run the behaviour checks over what AnalyzeStack hands them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import pytest
 from mlops_platform.policy_check import PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.conftest import check_rule, deployment_resources
-from tests.policies.test_behaviour import edit_release, release
+from tests.policies.test_behaviour import edit_release, release, without_policy
 
-RULES = ["k8s-release-scheduling", "k8s-release-admission", "k8s-release-ordering"]
+RULES = [
+    "k8s-release-scheduling",
+    "k8s-release-admission",
+    "k8s-release-ordering",
+    "k8s-namespace-reachability",
+]
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -44,3 +49,14 @@ def test_dependencies_reach_the_pack_as_the_engine_sends_them(
     release(resources, "karpenter")["dependencies"] = []
     [finding] = check_rule(pack, "k8s-release-ordering", resources)
     assert finding.message.startswith("karpenter does not wait for the system node group, CoreDNS")
+
+
+def test_a_namespace_cut_off_its_credentials_is_reported_on_the_namespace(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    resources = without_policy(
+        deployment_resources(rendered_stacks["staging"]), "feast", "allow-aws-apis"
+    )
+    findings = check_rule(pack, "k8s-namespace-reachability", resources)
+    assert {f.urn.rsplit("::", 1)[-1] for f in findings} == {"teams-feast"}
+    assert len(findings) == 2

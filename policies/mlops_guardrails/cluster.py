@@ -1,4 +1,5 @@
-"""Helm release rules: what the cluster does with a plan's releases, judged from chart contracts.
+"""What the cluster does with the plan: its Helm releases judged from chart contracts, and
+its namespaces' connections judged from their NetworkPolicies.
 
 The checks themselves live in `behaviour`, shared with the tests; these rules run them over the
 resources AnalyzeStack hands the pack.
@@ -13,12 +14,16 @@ from pulumi_policy import Severity, StackValidationArgs
 from mlops_guardrails.behaviour import (
     ADDON,
     NAMESPACE,
+    NETWORK_POLICY,
     NODE_GROUP,
     NODE_POOL,
+    POD_IDENTITY_ASSOCIATION,
     RELEASE,
+    ROLE,
     PlanResource,
     admission_problems,
     ordering_problems,
+    reachability_problems,
     scheduling_problems,
 )
 from mlops_guardrails.frameworks import cis_eks
@@ -82,6 +87,21 @@ RULES = [
         remediation=(
             "Add the system node group, the coredns add-on and the namespace to the release's "
             "depends_on (EksCluster.system_ready, KubernetesBaseline.namespaces)."
+        ),
+    ),
+    stack_rule(
+        name="k8s-namespace-reachability",
+        description=(
+            "Team namespaces' network policies let their pods reach each other, DNS and (holding "
+            "AWS roles) the Pod Identity agent and HTTPS, and admit the callers each declares."
+        ),
+        resource_types={NAMESPACE, NETWORK_POLICY, POD_IDENTITY_ASSOCIATION, ROLE},
+        check=_over_plan(reachability_problems),
+        severity=Severity.HIGH,
+        remediation=(
+            "Declare the connection in the team's config (gpu.teams.<team>.ingress) rather than "
+            "editing its NetworkPolicies; pods bound to AWS roles need TCP 443 out and, with Pod "
+            "Identity, 169.254.170.23/32 TCP 80."
         ),
     ),
 ]
