@@ -54,6 +54,8 @@ class KarpenterArgs:
     cluster_arn: pulumi.Input[str]
     cluster_endpoint: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
+    ebs_kms_key_arn: pulumi.Input[str]
+    """The key node classes encrypt root volumes with: the controller launches with it."""
     permissions_boundary_arn: pulumi.Input[str]
     chart: ChartContract
     node_selector: Mapping[str, str]
@@ -102,6 +104,7 @@ class Karpenter(pulumi.ComponentResource):
             args.cluster_arn,
             args.node_role_arn,
             queue.arn,
+            args.ebs_kms_key_arn,
             account.account_id,
             account.partition,
             account.region,
@@ -111,9 +114,10 @@ class Karpenter(pulumi.ComponentResource):
                 cluster_arn=v[0],
                 node_role_arn=v[1],
                 queue_arn=v[2],
-                account_id=v[3],
-                partition=v[4],
-                region=v[5],
+                ebs_key_arn=v[3],
+                account_id=v[4],
+                partition=v[5],
+                region=v[6],
             )
         )
         role = PodRole(

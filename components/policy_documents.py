@@ -377,58 +377,136 @@ def karpenter_controller_policy(
     cluster_arn: str,
     node_role_arn: str,
     queue_arn: str,
+    ebs_key_arn: str,
     account_id: str,
     partition: str,
     region: str,
 ) -> PolicyDocument:
-    """Karpenter's controller: launch and terminate this cluster's nodes, nothing else's."""
+    """Karpenter's controller, scoped as its v1.12.1 reference policy scopes it (getting-started
+    cloudformation.yaml): it launches, tags and retires only what carries this cluster's and
+    Karpenter's own tags, so managed node groups' instances (which carry the cluster tag too)
+    stay out of reach; plus use of the EBS key through EC2, which that policy leaves out
+    (Karpenter troubleshooting, "Node terminates before ready on failed encrypted EBS volume")."""
     ec2 = f"arn:{partition}:ec2:{region}"
-    owned = {"aws:ResourceTag/kubernetes.io/cluster/" + cluster_name: "owned"}
+    cluster_tag = f"kubernetes.io/cluster/{cluster_name}"
+    launched = [
+        f"{ec2}:*:{kind}/*"
+        for kind in (
+            "fleet",
+            "instance",
+            "volume",
+            "network-interface",
+            "launch-template",
+            "spot-instances-request",
+        )
+    ]
+    requested = {
+        f"aws:RequestTag/{cluster_tag}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": cluster_name,
+    }
+    profile_requested = {**requested, "aws:RequestTag/topology.kubernetes.io/region": region}
+    profile_owned = {
+        f"aws:ResourceTag/{cluster_tag}": "owned",
+        "aws:ResourceTag/topology.kubernetes.io/region": region,
+    }
+    karpenters = {"aws:ResourceTag/karpenter.sh/nodepool": "*"}
+    instance_profiles = f"arn:{partition}:iam::{account_id}:instance-profile/*"
+    via_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "LaunchNodes",
+                "Sid": "LaunchFromSharedResources",
                 "Effect": "Allow",
-                "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
                 "Resource": [
-                    f"{ec2}:*:fleet/*",
-                    f"{ec2}:*:instance/*",
-                    f"{ec2}:*:volume/*",
-                    f"{ec2}:*:network-interface/*",
-                    f"{ec2}:*:launch-template/*",
-                    f"{ec2}:*:spot-instances-request/*",
-                    f"{ec2}:*:capacity-reservation/*",
                     f"{ec2}::image/*",
                     f"{ec2}::snapshot/*",
                     f"{ec2}:*:security-group/*",
                     f"{ec2}:*:subnet/*",
+                    f"{ec2}:*:capacity-reservation/*",
+                    f"{ec2}:*:placement-group/*",
                 ],
+            },
+            {
+                "Sid": "LaunchFromItsLaunchTemplates",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                "Resource": f"{ec2}:*:launch-template/*",
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{cluster_tag}": "owned"},
+                    "StringLike": karpenters,
+                },
+            },
+            {
+                "Sid": "LaunchOnlyTagged",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                "Resource": launched,
+                "Condition": {
+                    "StringEquals": requested,
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+                },
             },
             {
                 "Sid": "TagWhatItLaunches",
                 "Effect": "Allow",
                 "Action": "ec2:CreateTags",
-                "Resource": [
-                    f"{ec2}:*:fleet/*",
-                    f"{ec2}:*:instance/*",
-                    f"{ec2}:*:volume/*",
-                    f"{ec2}:*:network-interface/*",
-                    f"{ec2}:*:launch-template/*",
-                    f"{ec2}:*:spot-instances-request/*",
-                ],
+                "Resource": launched,
                 "Condition": {
                     "StringEquals": {
-                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]
-                    }
+                        **requested,
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                    },
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
                 },
             },
             {
-                "Sid": "RetireOnlyThisClustersNodes",
+                "Sid": "NameItsNodes",
                 "Effect": "Allow",
-                "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate", "ec2:CreateTags"],
+                "Action": "ec2:CreateTags",
+                "Resource": f"{ec2}:*:instance/*",
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{cluster_tag}": "owned"},
+                    "StringLike": karpenters,
+                    "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                    },
+                },
+            },
+            {
+                "Sid": "RetireOnlyItsNodes",
+                "Effect": "Allow",
+                "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
                 "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-                "Condition": {"StringEquals": owned},
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{cluster_tag}": "owned"},
+                    "StringLike": karpenters,
+                },
+            },
+            {
+                "Sid": "EncryptNodeVolumesThroughEc2",
+                "Effect": "Allow",
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": ebs_key_arn,
+                "Condition": {"StringEquals": via_ec2},
+            },
+            {
+                "Sid": "GrantNodeVolumeKeyToEc2",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": ebs_key_arn,
+                "Condition": {
+                    "StringEquals": via_ec2,
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                },
             },
             {
                 "Sid": "Discover",
@@ -438,14 +516,22 @@ def karpenter_controller_policy(
                     "ec2:DescribeCapacityReservations",
                     "ec2:DescribeImages",
                     "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceStatus",
                     "ec2:DescribeInstanceTypeOfferings",
                     "ec2:DescribeInstanceTypes",
                     "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribePlacementGroups",
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeSpotPriceHistory",
                     "ec2:DescribeSubnets",
-                    "pricing:GetProducts",
                 ],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                "Sid": "Prices",
+                "Effect": "Allow",
+                "Action": "pricing:GetProducts",
                 "Resource": "*",
             },
             {
@@ -468,10 +554,47 @@ def karpenter_controller_policy(
                 "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
             },
             {
-                "Sid": "NodeInstanceProfiles",
+                "Sid": "CreateItsInstanceProfiles",
                 "Effect": "Allow",
-                "Action": list(INSTANCE_PROFILE_ACTIONS),
-                "Resource": f"arn:{partition}:iam::{account_id}:instance-profile/*",
+                "Action": "iam:CreateInstanceProfile",
+                "Resource": instance_profiles,
+                "Condition": {
+                    "StringEquals": profile_requested,
+                    "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            },
+            {
+                "Sid": "TagItsInstanceProfiles",
+                "Effect": "Allow",
+                "Action": "iam:TagInstanceProfile",
+                "Resource": instance_profiles,
+                "Condition": {
+                    "StringEquals": {**profile_owned, **profile_requested},
+                    "StringLike": {
+                        "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    },
+                },
+            },
+            {
+                "Sid": "ManageItsInstanceProfiles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:RemoveRoleFromInstanceProfile",
+                    "iam:DeleteInstanceProfile",
+                ],
+                "Resource": instance_profiles,
+                "Condition": {
+                    "StringEquals": profile_owned,
+                    "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            },
+            {
+                "Sid": "ReadInstanceProfiles",
+                "Effect": "Allow",
+                "Action": "iam:GetInstanceProfile",
+                "Resource": instance_profiles,
             },
             LIST_INSTANCE_PROFILES,
             {

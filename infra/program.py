@@ -502,6 +502,7 @@ class Platform:
                 cluster_arn=cluster.cluster_arn,
                 cluster_endpoint=cluster.endpoint,
                 node_role_arn=cluster.node_role_arn,
+                ebs_kms_key_arn=ebs_key.arn,
                 permissions_boundary_arn=cluster.workload_boundary_arn,
                 chart=self.config.gpu.charts.contract("karpenter"),
                 node_selector=SYSTEM_NODES,

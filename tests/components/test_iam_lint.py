@@ -63,6 +63,20 @@ ALLOWED: list[tuple[str, Allowed]] = [
         ),
     ),
     (
+        # Karpenter's reference policy (v1.12.1) splits a launch's resources over statements,
+        # each with the tag conditions that fit its resources; parliament reads each statement
+        # alone and expects every resource type a launch touches in it.
+        "Karpenter launches, split by resource as its reference policy splits them",
+        lambda kind, issue, detail: (
+            kind == "aws:iam/rolePolicy:RolePolicy"
+            and issue == "RESOURCE_MISMATCH"
+            and any(
+                a in detail
+                for a in ("ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate")
+            )
+        ),
+    ),
+    (
         # AWS's public SSM parameters (AMI ids) have no account in their ARN.
         "public SSM parameter ARNs",
         lambda _, issue, detail: issue == "RESOURCE_MISMATCH" and "ssm:GetParameter" in detail,

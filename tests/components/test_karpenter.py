@@ -75,6 +75,7 @@ def karpenter_args() -> KarpenterArgs:
         cluster_arn=f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER_NAME}",
         cluster_endpoint="https://ABC.gr7.eu-west-1.eks.amazonaws.com",
         node_role_arn=NODE_ROLE_ARN,
+        ebs_kms_key_arn=EBS_KEY_ARN,
         permissions_boundary_arn=BOUNDARY_ARN,
         chart=charts.KARPENTER,
         node_selector={"mlops.platform/pool": "system"},
@@ -262,9 +263,37 @@ def test_the_controller_may_pass_only_the_node_role_and_retire_only_its_nodes(
     assert policy["PassTheNodeRole"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
     }
-    assert policy["RetireOnlyThisClustersNodes"]["Condition"] == {
-        "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{CLUSTER_NAME}": "owned"}
+    # Managed node groups' instances carry the cluster tag too: only Karpenter's own tag
+    # (its v1.12.1 reference policy) lets the controller retire a node.
+    assert policy["RetireOnlyItsNodes"]["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{CLUSTER_NAME}": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
     }
+    assert policy["LaunchOnlyTagged"]["Condition"]["StringLike"] == {
+        "aws:RequestTag/karpenter.sh/nodepool": "*"
+    }
+    assert all(
+        "karpenter.k8s.aws/ec2nodeclass" in str(policy[sid]["Condition"])
+        for sid in (
+            "CreateItsInstanceProfiles",
+            "TagItsInstanceProfiles",
+            "ManageItsInstanceProfiles",
+        )
+    )
+
+
+def test_the_controller_may_use_the_volume_key_only_through_ec2(karpenter: RenderedStack) -> None:
+    """Karpenter launches with its own credentials (CreateFleet): without the key through EC2,
+    nodes with encrypted root volumes terminate before ready (Karpenter troubleshooting)."""
+    policy = statements(
+        named(karpenter, "aws:iam/rolePolicy:RolePolicy", "karpenter-controller-inline"), "policy"
+    )
+    for sid in ("EncryptNodeVolumesThroughEc2", "GrantNodeVolumeKeyToEc2"):
+        assert policy[sid]["Resource"] == EBS_KEY_ARN
+        assert policy[sid]["Condition"]["StringEquals"] == {
+            "kms:ViaService": "ec2.eu-west-1.amazonaws.com"
+        }
+    assert "ec2:DescribeInstanceStatus" in policy["Discover"]["Action"]  # required from 1.12
 
 
 def test_the_controller_role_trusts_exactly_its_service_account(karpenter: RenderedStack) -> None:
