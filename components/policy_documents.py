@@ -488,13 +488,7 @@ def karpenter_controller_policy(
             {
                 "Sid": "EncryptNodeVolumesThroughEc2",
                 "Effect": "Allow",
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:DescribeKey",
-                ],
+                "Action": list(VOLUME_KEY_ACTIONS),
                 "Resource": ebs_key_arn,
                 "Condition": {"StringEquals": via_ec2},
             },
@@ -646,6 +640,16 @@ def flow_logs_delivery(log_group_arn: str) -> PolicyDocument:
     }
 
 
+VOLUME_KEY_ACTIONS: Final = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+)
+"""What EC2 does with a volume's key on behalf of whoever creates or attaches the volume."""
+
+
 def ebs_volume_key_use(key_arn: str) -> PolicyDocument:
     """What the EBS CSI driver needs on the customer key that encrypts its volumes."""
     return {
@@ -654,13 +658,7 @@ def ebs_volume_key_use(key_arn: str) -> PolicyDocument:
             {
                 "Sid": "UseVolumeKey",
                 "Effect": "Allow",
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:DescribeKey",
-                ],
+                "Action": list(VOLUME_KEY_ACTIONS),
                 "Resource": key_arn,
             },
             {

@@ -314,6 +314,14 @@ KARPENTER = ChartContract(
     ),
 )
 
+# The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).
+_KUBE_STATE_METRICS_EXPORTER = Workload(
+    role="exporter",
+    kind="Deployment",
+    pod_security="restricted",
+    why="runAsNonRoot (65534), RuntimeDefault seccomp, drop ALL, no privilege escalation",
+)
+
 KUBE_STATE_METRICS = ChartContract(
     chart="kube-state-metrics",
     version="8.4.0",
@@ -326,14 +334,7 @@ KUBE_STATE_METRICS = ChartContract(
     kubernetes_source="kube-state-metrics README 'Compatibility matrix' (v2.20.0 README:88): "
     "v2.18 is built for Kubernetes 1.34, v2.19 for 1.35, v2.20 for 1.36; other versions are "
     "best effort",
-    workloads=(
-        Workload(
-            role="exporter",
-            kind="Deployment",
-            pod_security="restricted",
-            why="runAsNonRoot (65534), RuntimeDefault seccomp, drop ALL, no privilege escalation",
-        ),
-    ),
+    workloads=(_KUBE_STATE_METRICS_EXPORTER,),
     # The release built for each minor; the chart's arguments (port, collectors, the labels
     # allowlist) are those of every 2.x release.
     images_by_kubernetes={"1.34": "v2.18.0", "1.35": "v2.19.1", "1.36": "v2.20.0"},
@@ -350,14 +351,7 @@ KUBE_STATE_METRICS_6 = ChartContract(
     kubernetes=(None, "1.33"),
     kubernetes_source="kube-state-metrics README 'Compatibility matrix' at v2.17.0: client-go "
     "v1.33; 'the supported Kubernetes cluster version is determined by client-go'",
-    workloads=(
-        Workload(
-            role="exporter",
-            kind="Deployment",
-            pod_security="restricted",
-            why="runAsNonRoot (65534), RuntimeDefault seccomp, drop ALL, no privilege escalation",
-        ),
-    ),
+    workloads=(_KUBE_STATE_METRICS_EXPORTER,),
 )
 
 EFA_ACCELERATOR_TYPES: Final = (
