@@ -23,81 +23,71 @@ class Accelerators:
     arch: Arch
     count: int
     """GPUs (NVIDIA) or Neuron devices per instance."""
-    efa: bool
-    """The instance type supports Elastic Fabric Adapter for multi-node training."""
+    efa_interfaces: int = 0
+    """The most Elastic Fabric Adapter interfaces the instance type takes, one per network
+    card; 0 without EFA."""
 
 
-def _sizes(
-    vendor: Vendor, arch: Arch, family: str, sizes: dict[str, tuple[int, bool]]
-) -> dict[str, Accelerators]:
-    return {
-        f"{family}.{size}": Accelerators(vendor, arch, count, efa)
-        for size, (count, efa) in sizes.items()
-    }
-
-
-# Size: (accelerators per instance, EFA support), from the EC2 accelerated-computing pages.
-_G_SERIES: Final = {
-    "xlarge": (1, False),
-    "2xlarge": (1, False),
-    "4xlarge": (1, False),
-    "8xlarge": (1, True),
-    "12xlarge": (4, True),
-    "16xlarge": (1, True),
-    "24xlarge": (4, True),
-    "48xlarge": (8, True),
+# (accelerators per instance, EFA interfaces) by instance type. Both are EC2's
+# DescribeInstanceTypes data (GpuInfo / NeuronInfo counts, EfaInfo.MaximumEfaInterfaces) as
+# Karpenter v1.12.1 generated them into its instance-type reference
+# (website/content/en/preview/reference/instance-types.md: `nvidia.com/gpu`,
+# `aws.amazon.com/neuron` and `vpc.amazonaws.com/efa` per type). Each EFA count equals the type's
+# network cards (amazon-vpc-cni-k8s pkg/vpc/vpc_ip_resource_limit.go).
+_SHAPES: Final[dict[tuple[Vendor, Arch], dict[str, tuple[int, int]]]] = {
+    ("nvidia", "x86_64"): {
+        "p4d.24xlarge": (8, 4),
+        "p4de.24xlarge": (8, 4),
+        "p5.4xlarge": (1, 1),
+        "p5.48xlarge": (8, 32),
+        "p5e.48xlarge": (8, 32),
+        "p5en.48xlarge": (8, 16),
+        "p6-b200.48xlarge": (8, 8),
+        "g4dn.xlarge": (1, 0),
+        "g4dn.2xlarge": (1, 0),
+        "g4dn.4xlarge": (1, 0),
+        "g4dn.8xlarge": (1, 1),
+        "g4dn.12xlarge": (4, 1),
+        "g4dn.16xlarge": (1, 1),
+        "g4dn.metal": (8, 1),
+        **{
+            f"{family}.{size}": shape
+            for family in ("g5", "g6", "g6e")
+            for size, shape in {
+                "xlarge": (1, 0),
+                "2xlarge": (1, 0),
+                "4xlarge": (1, 0),
+                "8xlarge": (1, 1),
+                "12xlarge": (4, 1),
+                "16xlarge": (1, 1),
+                "24xlarge": (4, 2 if family == "g6e" else 1),
+                "48xlarge": (8, 4 if family == "g6e" else 1),
+            }.items()
+        },
+    },
+    ("nvidia", "arm64"): {
+        "g5g.xlarge": (1, 0),
+        "g5g.2xlarge": (1, 0),
+        "g5g.4xlarge": (1, 0),
+        "g5g.8xlarge": (1, 0),
+        "g5g.16xlarge": (2, 0),
+        "g5g.metal": (2, 0),
+    },
+    ("neuron", "x86_64"): {
+        "trn1.2xlarge": (1, 0),
+        "trn1.32xlarge": (16, 8),
+        "trn1n.32xlarge": (16, 16),
+        "trn2.48xlarge": (16, 16),
+        "inf2.xlarge": (1, 0),
+        "inf2.8xlarge": (1, 0),
+        "inf2.24xlarge": (6, 0),
+        "inf2.48xlarge": (12, 0),
+    },
 }
 INSTANCE_TYPES: Final[dict[str, Accelerators]] = {
-    **_sizes("nvidia", "x86_64", "p4d", {"24xlarge": (8, True)}),
-    **_sizes("nvidia", "x86_64", "p4de", {"24xlarge": (8, True)}),
-    **_sizes("nvidia", "x86_64", "p5", {"4xlarge": (1, False), "48xlarge": (8, True)}),
-    **_sizes("nvidia", "x86_64", "p5e", {"48xlarge": (8, True)}),
-    **_sizes("nvidia", "x86_64", "p5en", {"48xlarge": (8, True)}),
-    **_sizes("nvidia", "x86_64", "p6-b200", {"48xlarge": (8, True)}),
-    **_sizes(
-        "nvidia",
-        "x86_64",
-        "g4dn",
-        {
-            "xlarge": (1, False),
-            "2xlarge": (1, False),
-            "4xlarge": (1, False),
-            "8xlarge": (1, True),
-            "12xlarge": (4, True),
-            "16xlarge": (1, True),
-            "metal": (8, True),
-        },
-    ),
-    **_sizes("nvidia", "x86_64", "g5", _G_SERIES),
-    **_sizes("nvidia", "x86_64", "g6", _G_SERIES),
-    **_sizes("nvidia", "x86_64", "g6e", _G_SERIES),
-    **_sizes(
-        "nvidia",
-        "arm64",
-        "g5g",
-        {
-            "xlarge": (1, False),
-            "2xlarge": (1, False),
-            "4xlarge": (1, False),
-            "8xlarge": (1, False),
-            "16xlarge": (2, False),
-            "metal": (2, False),
-        },
-    ),
-    **_sizes("neuron", "x86_64", "trn1", {"2xlarge": (1, False), "32xlarge": (16, True)}),
-    **_sizes("neuron", "x86_64", "trn1n", {"32xlarge": (16, True)}),
-    **_sizes("neuron", "x86_64", "trn2", {"48xlarge": (16, True)}),
-    **_sizes(
-        "neuron",
-        "x86_64",
-        "inf2",
-        {
-            "xlarge": (1, False),
-            "8xlarge": (1, False),
-            "24xlarge": (6, False),
-            "48xlarge": (12, False),
-        },
-    ),
+    instance_type: Accelerators(vendor, arch, count, efa_interfaces)
+    for (vendor, arch), shapes in _SHAPES.items()
+    for instance_type, (count, efa_interfaces) in shapes.items()
 }
 
 AMI_TYPES: Final[dict[tuple[Vendor, Arch], str]] = {
@@ -120,8 +110,12 @@ class PoolHardware:
     resource_name: str
     max_per_node: int
     """The most accelerators any instance type of the pool has."""
-    efa: bool
-    """Every instance type of the pool supports EFA."""
+    efa_interfaces: int
+    """EFA interfaces every instance type of the pool takes (the fewest of any); 0 if one of
+    them has none."""
+    efa_interfaces_differ: bool
+    """The instance types take different numbers of EFA interfaces: one launch template or
+    node class cannot give each of them all of its own."""
 
 
 def pool_hardware(instance_types: Sequence[str]) -> PoolHardware:
@@ -147,5 +141,6 @@ def pool_hardware(instance_types: Sequence[str]) -> PoolHardware:
         ami_type=AMI_TYPES[(vendor, arch)],
         resource_name=RESOURCE_NAMES[vendor],
         max_per_node=max(s.count for s in shapes),
-        efa=all(s.efa for s in shapes),
+        efa_interfaces=min(s.efa_interfaces for s in shapes),
+        efa_interfaces_differ=len({s.efa_interfaces for s in shapes}) > 1,
     )

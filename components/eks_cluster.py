@@ -25,7 +25,7 @@ from components.common import (
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubeconfig import kubeconfig
 from components.network import NetworkRef
-from components.node_pool import NodePool, NodePoolArgs, RootVolume
+from components.node_pool import AmiRelease, NodePool, NodePoolArgs, RootVolume
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import ebs_volume_key_use, service_trust, workload_boundary
 from mlops_guardrails.vocabulary import POOL_LABEL, SYSTEM_POOL
@@ -68,6 +68,7 @@ class SystemNodes:
     desired_size: int
     max_size: int
     root_volume: RootVolume
+    ami_release: AmiRelease
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=args.network.private_subnet_ids,
                 instance_types=args.system_nodes.instance_types,
                 ami_type="AL2023_x86_64_STANDARD",
+                ami_release=args.system_nodes.ami_release,
                 min_size=args.system_nodes.min_size,
                 desired_size=args.system_nodes.desired_size,
                 max_size=args.system_nodes.max_size,

@@ -15,8 +15,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components.accelerators import PoolHardware
-from components.node_pool import NodePool, NodePoolArgs, RootVolume
-from mlops_guardrails.vocabulary import ACCELERATOR_LABEL, POOL_LABEL, PURPOSE_LABEL, Taint
+from components.node_pool import AmiRelease, NodePool, NodePoolArgs, RootVolume
+from mlops_guardrails.vocabulary import (
+    ACCELERATOR_LABEL,
+    EFA_LABEL,
+    POOL_LABEL,
+    PURPOSE_LABEL,
+    Taint,
+)
 
 NODE_TEMPLATE_PREFIX: Final = "k8s.io/cluster-autoscaler/node-template"
 DEVICE_PLUGIN_CONFIG_LABEL: Final = "nvidia.com/device-plugin.config"
@@ -45,6 +51,7 @@ class GpuPoolSpec:
     root_volume: RootVolume
     min_per_node: int
     """The fewest accelerators any of the pool's instance types has."""
+    ami_release: AmiRelease
     reservation_id: str | None = None
     efa: bool = False
     time_slicing_replicas: int | None = None
@@ -67,12 +74,35 @@ class GpuPoolSpec:
         }
         if self.time_slicing_replicas is not None:
             labels[DEVICE_PLUGIN_CONFIG_LABEL] = self.name
+        if self.efa:
+            labels[EFA_LABEL] = "true"
         return labels
+
+    @property
+    def efa_interfaces(self) -> int:
+        """EFA interfaces each node is launched with: one per network card, or none."""
+        return self.hardware.efa_interfaces if self.efa else 0
 
     @property
     def node_taints(self) -> list[Taint]:
         """The accelerator taint first: only pods that ask for the hardware land here."""
         return [Taint(self.hardware.resource_name, "true", "NoSchedule"), *self.taints]
+
+
+def scale_down_options(spec: GpuPoolSpec) -> dict[str, str]:
+    """Per-group cluster autoscaler options (cluster-autoscaler 1.35, cloudprovider/aws reads
+    them from these ASG tags). The autoscaler removes a node whose utilization is at or below
+    the threshold, evicting Job pods with it; a GPU node's utilization is its GPU requests
+    alone. A training node is therefore removable only once nothing but DaemonSets asks
+    anything of it: a job, however small its share of the node, keeps it."""
+    if spec.purpose != "training":
+        return {}
+    options = f"{NODE_TEMPLATE_PREFIX}/autoscaling-options"
+    return {
+        f"{options}/scaledownutilizationthreshold": "0",
+        f"{options}/scaledowngpuutilizationthreshold": "0",
+        f"{options}/ignoredaemonsetsutilization": "true",
+    }
 
 
 def scale_from_zero_tags(spec: GpuPoolSpec) -> dict[str, str]:
@@ -134,6 +164,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 instance_types=spec.instance_types,
                 ami_type=spec.hardware.ami_type,
+                ami_release=spec.ami_release,
                 capacity_type=CAPACITY_TYPES[spec.capacity],
                 capacity_reservation_id=spec.reservation_id,
                 min_size=spec.min_nodes,
@@ -143,14 +174,14 @@ class GpuNodePool(pulumi.ComponentResource):
                 ebs_kms_key_arn=args.ebs_kms_key_arn,
                 labels=spec.node_labels,
                 taints=spec.node_taints,
-                efa=spec.efa,
+                efa_interfaces=spec.efa_interfaces,
                 security_group_ids=[args.cluster_security_group_id] if spec.efa else None,
                 placement_group_name=placement_group.name if placement_group else None,
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        for key, value in scale_from_zero_tags(spec).items():
+        for key, value in {**scale_from_zero_tags(spec), **scale_down_options(spec)}.items():
             aws.autoscaling.Tag(
                 f"{name}-{key.removeprefix(NODE_TEMPLATE_PREFIX + '/').replace('/', '-')}",
                 autoscaling_group_name=pool.autoscaling_group_name,

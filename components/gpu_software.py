@@ -18,7 +18,7 @@ import yaml
 from components.accelerators import Vendor
 from components.helm import chart_release
 from mlops_guardrails.charts import ChartContract
-from mlops_guardrails.vocabulary import ACCELERATOR_LABEL
+from mlops_guardrails.vocabulary import ACCELERATOR_LABEL, EFA_LABEL
 
 NAMESPACE: Final = "kube-system"
 """Where node software runs: its pods need host access Pod Security's `baseline` refuses, and EKS
@@ -34,6 +34,10 @@ class GpuSoftwareArgs:
     nvidia_device_plugin: ChartContract
     dcgm_exporter: ChartContract
     neuron_device_plugin: ChartContract
+    efa_device_plugin: ChartContract | None
+    """Installed when a pool has EFA interfaces: without it they are never advertised
+    (`vpc.amazonaws.com/efa`), NCCL falls back to TCP, and Karpenter never counts such a node
+    initialized."""
     install_after: Sequence[pulumi.Resource]
     """What its releases wait for: the system nodes and CoreDNS their pods need, and the namespace
     they install into when the stack makes it."""
@@ -114,6 +118,20 @@ class GpuSoftware(pulumi.ComponentResource):
                 release_name="neuron-device-plugin",
                 namespace=NAMESPACE,
                 values={"devicePlugin": placement("neuron"), "npd": {"enabled": False}},
+                opts=child,
+            )
+        if args.efa_device_plugin is not None:
+            chart_release(
+                f"{name}-efa-device-plugin",
+                args.efa_device_plugin,
+                release_name="aws-efa-k8s-device-plugin",
+                namespace=NAMESPACE,
+                values={
+                    # Only EFA pools' nodes have interfaces to advertise; the chart's default
+                    # affinity (EFA-capable instance types) still applies on top.
+                    "nodeSelector": {EFA_LABEL: "true"},
+                    "tolerations": [{"operator": "Exists"}],
+                },
                 opts=child,
             )
         self.register_outputs({})

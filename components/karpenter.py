@@ -38,8 +38,43 @@ INTERRUPTION_EVENTS: Final = {
     },
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
 }
-# Training jobs run for hours and lose work when a node goes; inference pods restart cheaply.
-CONSOLIDATE_AFTER: Final = {"training": "1h", "inference": "10m"}
+# Karpenter's default budget: at most a tenth of a pool's nodes disrupted at once.
+PACE: Final = {"nodes": "10%"}
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How long a pool's nodes live and what may take them away (Karpenter 1.12.1,
+    concepts/disruption.md). Expiry is forceful: budgets do not hold it back and it drains
+    whatever runs. Drift (a new AMI release, a changed template) and consolidation are voluntary:
+    budgets, PodDisruptionBudgets and `karpenter.sh/do-not-disrupt` pods hold them back, unless
+    a termination grace period is set, which lets drift go through them."""
+
+    expire_after: str
+    consolidate_after: str
+    termination_grace_period: str | None
+    budgets: tuple[Mapping[str, Any], ...]
+
+
+LIFECYCLES: Final = {
+    # A training job loses its work when its node goes. Its nodes never expire, and an outdated
+    # node is never drifted: it leaves only once empty, and the next job's node launches from
+    # the new template, so AMI releases reach training pools between jobs.
+    "training": Lifecycle(
+        expire_after="Never",
+        consolidate_after="1h",
+        termination_grace_period=None,
+        budgets=(PACE, {"nodes": "0", "reasons": ["Drifted"]}),
+    ),
+    # Model servers restart cheaply behind their PodDisruptionBudgets: nodes are renewed
+    # monthly, and a drain that a budget holds up ends after an hour.
+    "inference": Lifecycle(
+        expire_after="720h",
+        consolidate_after="10m",
+        termination_grace_period="1h",
+        budgets=(PACE,),
+    ),
+}
 KARPENTER_CAPACITY: Final = {
     "on-demand": "on-demand",
     "spot": "spot",
@@ -172,12 +207,23 @@ class KarpenterNodePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
         spec = args.spec
+        # EFA traffic between nodes stays within one cluster placement group.
+        placement_group = (
+            aws.ec2.PlacementGroup(
+                f"{name}-placement",
+                strategy="cluster",
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if spec.efa
+            else None
+        )
         node_class = k8s.apiextensions.CustomResource(
             f"{name}-node-class",
             api_version="karpenter.k8s.aws/v1",
             kind="EC2NodeClass",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name),
-            spec=node_class_spec(args),
+            spec=node_class_spec(args, placement_group.name if placement_group else None),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.karpenter_release]),
         )
         k8s.apiextensions.CustomResource(
@@ -193,14 +239,17 @@ class KarpenterNodePool(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def node_class_spec(args: KarpenterNodePoolArgs) -> dict[str, Any]:
+def node_class_spec(
+    args: KarpenterNodePoolArgs, placement_group_name: pulumi.Input[str] | None
+) -> dict[str, Any]:
     """The same node hardening as the managed-node-group backend's launch template."""
     spec = args.spec
     node_class: dict[str, Any] = {
         "role": pulumi.Output.from_input(args.node_role_arn).apply(
             lambda arn: arn.rsplit("/", 1)[-1]
         ),
-        "amiSelectorTerms": [{"alias": "al2023@latest"}],
+        # A pinned release: `latest` would drift every node whenever AWS publishes an AMI.
+        "amiSelectorTerms": [{"alias": spec.ami_release.karpenter_alias}],
         "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": args.cluster_name}}],
         "securityGroupSelectorTerms": [{"tags": {"aws:eks:cluster-name": args.cluster_name}}],
         "metadataOptions": {
@@ -231,10 +280,38 @@ def node_class_spec(args: KarpenterNodePoolArgs) -> dict[str, Any]:
     }
     if spec.reservation_id is not None:
         node_class["capacityReservationSelectorTerms"] = [{"id": spec.reservation_id}]
+    if placement_group_name is not None:
+        node_class["placementGroupSelector"] = {"name": placement_group_name}
+    if spec.efa_interfaces:
+        node_class["networkInterfaces"] = efa_network_interfaces(spec.efa_interfaces)
     return node_class
 
 
+def efa_network_interfaces(count: int) -> list[dict[str, Any]]:
+    """Every node launched with all its EFA interfaces, whichever pod asked for it: an ENA
+    primary for the node's address, an EFA-only interface on card 0 beside it and one on each
+    further card (EC2 UserGuide efa-acc-inst-types; Karpenter 1.12.1 takes only `interface`
+    and `efa-only`, and counts the EFA-only ones as the node's `vpc.amazonaws.com/efa`)."""
+    return [
+        {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+        *(
+            {
+                "networkCardIndex": card,
+                "deviceIndex": 1 if card == 0 else 0,
+                "interfaceType": "efa-only",
+            }
+            for card in range(count)
+        ),
+    ]
+
+
 def node_pool_spec(spec: GpuPoolSpec, zones: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    lifecycle = LIFECYCLES[spec.purpose]
+    grace = (
+        {"terminationGracePeriod": lifecycle.termination_grace_period}
+        if lifecycle.termination_grace_period
+        else {}
+    )
     return {
         "template": {
             "metadata": {"labels": spec.node_labels},
@@ -260,13 +337,15 @@ def node_pool_spec(spec: GpuPoolSpec, zones: Sequence[pulumi.Input[str]]) -> dic
                 "taints": [
                     {"key": t.key, "value": t.value, "effect": t.effect} for t in spec.node_taints
                 ],
-                "expireAfter": "720h",
+                "expireAfter": lifecycle.expire_after,
+                **grace,
             },
         },
         # The pool's accelerator ceiling, enforced by Karpenter itself.
         "limits": {spec.hardware.resource_name: str(spec.max_accelerators)},
         "disruption": {
             "consolidationPolicy": "WhenEmpty",
-            "consolidateAfter": CONSOLIDATE_AFTER[spec.purpose],
+            "consolidateAfter": lifecycle.consolidate_after,
+            "budgets": [dict(budget) for budget in lifecycle.budgets],
         },
     }

@@ -25,6 +25,34 @@ GP3_THROUGHPUT_PER_IOPS: Final = 0.25
 GP3_IOPS_PER_GIB: Final = 500
 
 
+# The EKS-optimized Amazon Linux 2023 AMIs nodes run unless config pins another release: one
+# release version per Kubernetes minor, from awslabs/amazon-eks-ami v20260714 (CHANGELOG.md,
+# "AMI Release v20260714"; the same release version covers its standard, NVIDIA and Neuron AMIs).
+DEFAULT_AMI_RELEASES: Final = {
+    "1.34": "1.34.9-20260714",
+    "1.35": "1.35.6-20260714",
+    "1.36": "1.36.2-20260714",
+}
+AMI_RELEASE_PATTERN: Final = r"^1\.[0-9]+\.[0-9]+-[0-9]{8}$"
+
+
+@dataclass(frozen=True)
+class AmiRelease:
+    """An EKS-optimized AMI release, as EKS names it (`1.35.6-20260714`): what a node group's
+    `releaseVersion` takes. Pinned, a node changes its AMI only when config changes it."""
+
+    release_version: str
+
+    @property
+    def kubernetes_minor(self) -> str:
+        return ".".join(self.release_version.split(".")[:2])
+
+    @property
+    def karpenter_alias(self) -> str:
+        """The same release for Karpenter (`al2023@v20260714`; the minor follows the cluster)."""
+        return f"al2023@v{self.release_version.rsplit('-', 1)[1]}"
+
+
 @dataclass(frozen=True)
 class RootVolume:
     """A node's encrypted gp3 root volume."""
@@ -73,6 +101,7 @@ class NodePoolArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     instance_types: Sequence[str]
     ami_type: str
+    ami_release: AmiRelease
     min_size: int
     desired_size: int
     max_size: int
@@ -85,8 +114,9 @@ class NodePoolArgs:
     taints: Sequence[Taint] = ()
     capacity_reservation_id: str | None = None
     """Launch into this capacity block or On-Demand Capacity Reservation."""
-    efa: bool = False
-    """Give each node an Elastic Fabric Adapter (needs security_group_ids and one subnet)."""
+    efa_interfaces: int = 0
+    """Elastic Fabric Adapter interfaces per node, one per network card (needs
+    security_group_ids and one subnet); 0 for none."""
     security_group_ids: Sequence[pulumi.Input[str]] | None = None
     """For nodes whose launch template sets network interfaces (EFA): the cluster's group."""
     placement_group_name: pulumi.Input[str] | None = None
@@ -111,7 +141,7 @@ class NodePool(pulumi.ComponentResource):
             )
         if not args.instance_types:
             raise ComponentArgsError(self.TYPE, name, "at least one instance type is required")
-        if args.efa and args.security_group_ids is None:
+        if args.efa_interfaces and args.security_group_ids is None:
             raise ComponentArgsError(self.TYPE, name, "EFA interfaces need security_group_ids")
         if args.capacity_type == "CAPACITY_BLOCK" and args.capacity_reservation_id is None:
             raise ComponentArgsError(self.TYPE, name, "a capacity block needs its reservation id")
@@ -156,21 +186,7 @@ class NodePool(pulumi.ComponentResource):
                 if args.capacity_type == "CAPACITY_BLOCK"
                 else None
             ),
-            network_interfaces=(
-                [
-                    # EKS takes the node's addresses from this interface when the template
-                    # sets interfaces itself, so it carries the cluster's security group.
-                    aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                        device_index=0,
-                        network_card_index=0,
-                        interface_type="efa",
-                        delete_on_termination="true",
-                        security_groups=args.security_group_ids,
-                    )
-                ]
-                if args.efa
-                else None
-            ),
+            network_interfaces=efa_interfaces(args.efa_interfaces, args.security_group_ids),
             placement=(
                 aws.ec2.LaunchTemplatePlacementArgs(group_name=args.placement_group_name)
                 if args.placement_group_name is not None
@@ -186,6 +202,7 @@ class NodePool(pulumi.ComponentResource):
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
             ami_type=args.ami_type,
+            release_version=args.ami_release.release_version,
             capacity_type=args.capacity_type,
             instance_types=list(args.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
@@ -194,7 +211,11 @@ class NodePool(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
+            # An AMI release reaches a group only when config changes it: EKS drains each node
+            # within its pods' PodDisruptionBudgets and fails the update (PodEvictionFailure)
+            # rather than force one after 15 minutes.
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            force_update_version=False,
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             labels=dict(args.labels),
             taints=[
@@ -216,6 +237,28 @@ class NodePool(pulumi.ComponentResource):
                 "autoscalingGroupName": self.autoscaling_group_name,
             }
         )
+
+
+def efa_interfaces(
+    count: int, security_group_ids: Sequence[pulumi.Input[str]] | None
+) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs] | None:
+    """One EFA interface per network card, as EC2 recommends for multi-card instances
+    (UserGuide efa-acc-inst-types): the primary, card 0 at device index 0, is EFA with ENA and
+    gives the node its address; each further card's interface, at device index 1, is EFA-only
+    and takes no IP address. Every interface carries the cluster's security group, which admits
+    all traffic from itself, as EFA needs."""
+    if not count:
+        return None
+    return [
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            network_card_index=card,
+            device_index=0 if card == 0 else 1,
+            interface_type="efa" if card == 0 else "efa-only",
+            delete_on_termination="true",
+            security_groups=security_group_ids,
+        )
+        for card in range(count)
+    ]
 
 
 def _reservation(

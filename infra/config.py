@@ -31,10 +31,13 @@ from pydantic.alias_generators import to_camel
 
 from components.accelerators import AcceleratorError, pool_hardware
 from components.node_pool import (
+    AMI_RELEASE_PATTERN,
+    DEFAULT_AMI_RELEASES,
     GP3_BASELINE_IOPS,
     GP3_BASELINE_THROUGHPUT,
     GP3_MAX_IOPS,
     GP3_MAX_THROUGHPUT,
+    AmiRelease,
     RootVolume,
 )
 from components.subnet_layout import SubnetLayout, SubnetLayoutError, subnet_layout
@@ -143,6 +146,10 @@ IamRoleArn = Annotated[
 ]
 BucketKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
+
+
+AmiReleaseVersion = Annotated[str, StringConstraints(pattern=AMI_RELEASE_PATTERN)]
+"""An EKS-optimized AMI release version, e.g. 1.35.6-20260714 (amazon-eks-ami CHANGELOG)."""
 
 
 class ConfigModel(BaseModel):
@@ -485,6 +492,14 @@ class EksConfig(ConfigModel):
         default="1.35",
         description=f"Kubernetes minor version; one of {', '.join(KUBERNETES_VERSIONS)}.",
     )
+    ami_release: AmiReleaseVersion | None = Field(
+        default=None,
+        description="EKS-optimized Amazon Linux 2023 AMI release every node runs, as "
+        "`<kubernetes patch>-<date>` (amazon-eks-ami CHANGELOG, e.g. 1.35.6-20260714); a node "
+        "changes AMI only when this changes. Default: the platform's pin for eks.version ("
+        + ", ".join(DEFAULT_AMI_RELEASES.values())
+        + ").",
+    )
     endpoint: EndpointConfig = Field(description="API server endpoint exposure.")
     deployer_is_cluster_admin: bool = Field(
         default=True,
@@ -536,6 +551,21 @@ class EksConfig(ConfigModel):
                 f"{', '.join(KUBERNETES_VERSIONS)}"
             )
         return version
+
+    @property
+    def node_ami_release(self) -> AmiRelease:
+        return AmiRelease(self.ami_release or DEFAULT_AMI_RELEASES[self.version])
+
+    @model_validator(mode="after")
+    def _ami_release_matches_the_cluster(self) -> EksConfig:
+        release = self.node_ami_release
+        if release.kubernetes_minor != self.version:
+            raise ValueError(
+                f"amiRelease {release.release_version} is built for Kubernetes "
+                f"{release.kubernetes_minor}, the cluster runs {self.version}: pin a release for "
+                f"{self.version} (amazon-eks-ami CHANGELOG), or remove amiRelease"
+            )
+        return self
 
     @field_validator("namespaces")
     @classmethod
@@ -661,8 +691,8 @@ class GpuPoolConfig(ConfigModel):
     )
     efa: bool = Field(
         default=False,
-        description="Elastic Fabric Adapter interfaces and a cluster placement group for "
-        "multi-node training; needs a single zone.",
+        description="Elastic Fabric Adapter interfaces (one per network card) and a cluster "
+        "placement group for multi-node training; needs a single zone.",
     )
     zone: int | None = Field(
         default=None,
@@ -670,6 +700,11 @@ class GpuPoolConfig(ConfigModel):
         le=6,
         description="Keep the pool in this availability zone (1-based, as the network numbers "
         "them); required with EFA.",
+    )
+    ami_release: AmiReleaseVersion | None = Field(
+        default=None,
+        description="Hold this pool at another AMI release than eks.amiRelease (a training "
+        "pool keeping its release until its jobs finish); same Kubernetes minor.",
     )
     time_slicing_replicas: int | None = Field(
         default=None,
@@ -703,8 +738,13 @@ class GpuPoolConfig(ConfigModel):
                 f"a {self.capacity.type} holds capacity in one availability zone: set zone to "
                 "that zone"
             )
-        if self.efa and not hardware.efa:
+        if self.efa and not hardware.efa_interfaces:
             problems.append("EFA needs instance types that support it (e.g. p5.48xlarge)")
+        if self.efa and hardware.efa_interfaces_differ:
+            problems.append(
+                "EFA pools take instance types with the same number of network cards: each "
+                "node gets one EFA interface per card"
+            )
         if self.efa and self.zone is None:
             problems.append("EFA runs in one cluster placement group: set zone (no EFA across AZs)")
         if self.time_slicing_replicas is not None and hardware.vendor != "nvidia":
@@ -778,6 +818,7 @@ CHARTS: Final = {
     "cluster_autoscaler": "cluster-autoscaler",
     "karpenter": "karpenter",
     "kube_state_metrics": "kube-state-metrics",
+    "efa_device_plugin": "aws-efa-k8s-device-plugin",
 }
 
 
@@ -808,6 +849,11 @@ class ChartVersions(ConfigModel):
         "its image follows the cluster's Kubernetes minor.",
     )
 
+    efa_device_plugin: ChartVersion = Field(
+        default="v0.5.30",
+        description="aws-efa-k8s-device-plugin chart (eks-charts), for pools with EFA.",
+    )
+
     @field_validator(*CHARTS)
     @classmethod
     def _has_a_contract(cls, version: str, info: ValidationInfo) -> str:
@@ -834,6 +880,8 @@ class ChartVersions(ConfigModel):
             wanted |= {"nvidia_device_plugin", "dcgm_exporter"}
         if "neuron" in vendors:
             wanted.add("neuron_device_plugin")
+        if any(pool.efa for pool in gpu.pools.values()):
+            wanted.add("efa_device_plugin")
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
         return [self.contract(name) for name in sorted(wanted)]
@@ -869,10 +917,6 @@ class GpuConfig(ConfigModel):
             "set minNodes and desiredNodes to 0 or use managed-node-groups"
             for name, pool in self.pools.items()
             if pool.min_nodes or pool.desired_nodes
-        ] + [
-            f"pool {name}: EFA placement groups need the managed-node-groups backend"
-            for name, pool in self.pools.items()
-            if pool.efa
         ]
         if problems:
             raise ValueError("; ".join(problems))
@@ -1299,6 +1343,19 @@ class PlatformConfig(ConfigModel):
                 f"eks.version {self.eks.version} is outside what the pinned charts support: "
                 + "; ".join(unsupported)
             )
+        return self
+
+    @model_validator(mode="after")
+    def _pool_ami_releases_match_the_cluster(self) -> PlatformConfig:
+        problems = [
+            f"pool {name}: amiRelease {pool.ami_release} is built for Kubernetes "
+            f"{AmiRelease(pool.ami_release).kubernetes_minor}, the cluster runs {self.eks.version}"
+            for name, pool in sorted(self.gpu.pools.items())
+            if pool.ami_release
+            and AmiRelease(pool.ami_release).kubernetes_minor != self.eks.version
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

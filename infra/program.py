@@ -34,6 +34,7 @@ from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
+from components.node_pool import AmiRelease
 from components.pod_role import IrsaBinding, PodRole, PodRoleArgs
 from components.policy_documents import (
     BucketGrant,
@@ -347,6 +348,7 @@ class Platform:
                 addons={name: addon.version for name, addon in eks.addons.items()},
                 system_nodes=SystemNodes(
                     instance_types=tuple(nodes.instance_types),
+                    ami_release=eks.node_ami_release,
                     min_size=nodes.min_size,
                     desired_size=nodes.desired_size,
                     max_size=nodes.max_size,
@@ -394,7 +396,8 @@ class Platform:
         on_cluster: OnCluster,
     ) -> None:
         gpu = self.config.gpu
-        specs = [pool_spec(name, pool) for name, pool in sorted(gpu.pools.items())]
+        release = self.config.eks.node_ami_release
+        specs = [pool_spec(name, pool, release) for name, pool in sorted(gpu.pools.items())]
         if specs and gpu.backend == "karpenter":
             self.karpenter_pools(specs, cluster, ebs_key, on_cluster)
         elif specs:
@@ -412,6 +415,11 @@ class Platform:
                     nvidia_device_plugin=gpu.charts.contract("nvidia_device_plugin"),
                     dcgm_exporter=gpu.charts.contract("dcgm_exporter"),
                     neuron_device_plugin=gpu.charts.contract("neuron_device_plugin"),
+                    efa_device_plugin=(
+                        gpu.charts.contract("efa_device_plugin")
+                        if any(spec.efa for spec in specs)
+                        else None
+                    ),
                     install_after=on_cluster.install_after(GPU_SOFTWARE_NAMESPACE),
                 ),
                 opts=on_cluster.opts,
@@ -661,8 +669,9 @@ def _ingress_cidrs(rule: IngressRuleConfig, network: NetworkRef) -> pulumi.Outpu
     return pulumi.Output.from_input(public).apply(with_public)
 
 
-def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
-    """A validated pool config as the backend-independent spec the components take."""
+def pool_spec(name: str, pool: GpuPoolConfig, cluster_release: AmiRelease) -> GpuPoolSpec:
+    """A validated pool config as the backend-independent spec the components take; the pool
+    runs the cluster's AMI release unless it holds its own."""
     return GpuPoolSpec(
         name=name,
         purpose=pool.purpose,
@@ -676,6 +685,7 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> GpuPoolSpec:
         max_accelerators=pool.max_gpus,
         root_volume=pool.root_volume,
         min_per_node=min(INSTANCE_TYPES[t].count for t in pool.instance_types),
+        ami_release=AmiRelease(pool.ami_release) if pool.ami_release else cluster_release,
         efa=pool.efa,
         time_slicing_replicas=pool.time_slicing_replicas,
         labels=dict(pool.labels),

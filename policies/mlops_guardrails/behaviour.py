@@ -40,6 +40,8 @@ from mlops_guardrails.charts import (
 from mlops_guardrails.vocabulary import (
     ACCELERATOR_LABEL,
     ACCELERATOR_RESOURCES,
+    EFA_LABEL,
+    EFA_RESOURCE,
     EKS_TAINT_EFFECTS,
     INGRESS_ANNOTATION,
     POD_IDENTITY_AGENT_CIDR,
@@ -91,7 +93,9 @@ class NodeKind:
     def resources(self) -> frozenset[str]:
         """The extended resources these nodes have, once their device plugins run."""
         vendor = self.labels.get(ACCELERATOR_LABEL, "")
-        return frozenset(resource for v, resource in ACCELERATOR_RESOURCES.items() if v == vendor)
+        accelerators = {resource for v, resource in ACCELERATOR_RESOURCES.items() if v == vendor}
+        efa = {EFA_RESOURCE} if self.labels.get(EFA_LABEL) == "true" else set()
+        return frozenset(accelerators | efa)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,11 @@ ACCELERATOR_RESOURCES: Final[dict[str, str]] = {
     "neuron": "aws.amazon.com/neuron",
 }
 """The extended resource each vendor's device plugin advertises; also its pools' taint key."""
+EFA_LABEL: Final = "mlops.platform/efa"
+"""On the nodes of a pool launched with EFA interfaces ("true"): what the EFA device plugin
+selects."""
+EFA_RESOURCE: Final = "vpc.amazonaws.com/efa"
+"""What the EFA device plugin advertises, one per interface."""
 
 
 @dataclass(frozen=True)

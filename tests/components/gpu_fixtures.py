@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from components.accelerators import INSTANCE_TYPES, pool_hardware
 from components.gpu_node_pool import GpuPoolSpec
-from components.node_pool import RootVolume
+from components.node_pool import AmiRelease, RootVolume
 from infra.program import build_platform
 from mlops_platform.rendered import RenderedStack
 from tests.configs import profile
@@ -20,6 +20,7 @@ NODE_ROLE_ARN: Final = "arn:aws:iam::123456789012:role/ml-test-nodes"
 EBS_KEY_ARN: Final = "arn:aws:kms:eu-west-1:123456789012:key/ebs"
 TAGS: Final = {"mlops:environment": "dev"}
 RESERVATION_ID: Final = "cr-0123456789abcdef0"
+AMI_RELEASE: Final = AmiRelease("1.35.6-20260714")
 
 
 def gpu_spec(
@@ -35,6 +36,7 @@ def gpu_spec(
         "max_nodes": 2,
         "max_accelerators": 2 * hardware.max_per_node,
         "root_volume": RootVolume(size_gib=200, throughput=500),
+        "ami_release": AMI_RELEASE,
     }
     return GpuPoolSpec(
         name=name,
@@ -83,6 +85,8 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
                 "instanceTypes": ["g6e.12xlarge"],
                 "maxNodes": 2,
                 "maxGpus": 8,
+                "efa": True,
+                "zone": 2,
             },
             "chat": {
                 "purpose": "inference",

@@ -21,6 +21,7 @@ from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
 from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.mock_cloud import DEPLOYER_ROLE, MOCK_ACCOUNT_ID
 from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.components.gpu_fixtures import AMI_RELEASE
 from tests.conftest import named, run_component
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -51,7 +52,7 @@ def cluster_args(**overrides: Any) -> EksClusterArgs:
         "ebs_kms_key_arn": EBS_KEY,
         "secrets_key_deletion_window_days": 7,
         "addons": {"vpc-cni": "recommended"},
-        "system_nodes": SystemNodes(("m7i.large",), 1, 1, 2, RootVolume(50, 125)),
+        "system_nodes": SystemNodes(("m7i.large",), 1, 1, 2, RootVolume(50, 125), AMI_RELEASE),
         "upgrade_support": "STANDARD",
         "zonal_shift": False,
         "deletion_protection": False,
@@ -70,7 +71,9 @@ VARIANTS = {
         secrets_key_deletion_window_days=30,
         key_admin_role_arns=(KEY_ADMIN,),
         addons={name: "recommended" for name in (*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES)},
-        system_nodes=SystemNodes(("m7i.large", "m6i.large"), 3, 3, 6, RootVolume(80, 250)),
+        system_nodes=SystemNodes(
+            ("m7i.large", "m6i.large"), 3, 3, 6, RootVolume(80, 250), AMI_RELEASE
+        ),
         upgrade_support="EXTENDED",
         zonal_shift=True,
         deletion_protection=True,
@@ -97,7 +100,7 @@ VARIANTS = {
             "kube-proxy": "v1.34.0-eksbuild.1",
             "eks-pod-identity-agent": "v1.3.4-eksbuild.1",
         },
-        system_nodes=SystemNodes(("t3.large",), 1, 2, 3, RootVolume(50, 125)),
+        system_nodes=SystemNodes(("t3.large",), 1, 2, 3, RootVolume(50, 125), AMI_RELEASE),
         access=(
             AccessGrant(
                 "ml-editors", "arn:aws:iam::123456789012:role/editors", "edit", ("training",)

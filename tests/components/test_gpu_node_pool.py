@@ -11,12 +11,13 @@ import pytest
 
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
-from components.node_pool import RootVolume
+from components.node_pool import AmiRelease, RootVolume
 from infra.program import pool_spec
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
+    AMI_RELEASE,
     CLUSTER_NAME,
     EBS_KEY_ARN,
     NODE_ROLE_ARN,
@@ -137,11 +138,13 @@ def test_a_pool_runs_its_hardwares_ami_behind_the_accelerator_taint(
     ("pool", "labels"),
     [
         (
+            # An EFA pool's nodes are what the EFA device plugin selects.
             "train",
             {
                 "mlops.platform/pool": "train",
                 "mlops.platform/purpose": "training",
                 "mlops.platform/accelerator": "nvidia",
+                "mlops.platform/efa": "true",
             },
         ),
         (
@@ -225,10 +228,11 @@ def test_an_efa_pool_gets_efa_interfaces_in_a_cluster_placement_group(
     group = node_group(pools, "train")
     assert group.inputs["subnetIds"] == SUBNETS[:1]
     template = template_of(pools, group)
-    [interface] = template.inputs["networkInterfaces"]
-    assert interface["interfaceType"] == "efa"
-    # EKS takes the node's addresses from this interface, so it must carry the cluster's group.
-    assert interface["securityGroups"] == [CLUSTER_SECURITY_GROUP]
+    interfaces = template.inputs["networkInterfaces"]
+    # p5.48xlarge: 32 network cards, an EFA interface on each.
+    assert [i["networkCardIndex"] for i in interfaces] == list(range(32))
+    # EKS takes the node's addresses from the primary, so every one carries the cluster's group.
+    assert {tuple(i["securityGroups"]) for i in interfaces} == {(CLUSTER_SECURITY_GROUP,)}
     placement = named(pools, "aws:ec2/placementGroup:PlacementGroup", "gpu-train-placement")
     assert placement.inputs["strategy"] == "cluster"
     assert template.inputs["placement"]["groupName"] == placement.outputs["name"]
@@ -269,6 +273,7 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
             "train",
             {
                 f"{NODE_TEMPLATE}/label/mlops.platform/accelerator": "nvidia",
+                f"{NODE_TEMPLATE}/label/mlops.platform/efa": "true",
                 f"{NODE_TEMPLATE}/label/mlops.platform/pool": "train",
                 f"{NODE_TEMPLATE}/label/mlops.platform/purpose": "training",
                 f"{NODE_TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
@@ -306,7 +311,36 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
 def test_pools_carry_the_autoscaler_node_template_so_they_scale_from_zero(
     pools: RenderedStack, pool: str, tags: dict[str, str]
 ) -> None:
-    assert asg_tags(pools, pool) == tags
+    template = {k: v for k, v in asg_tags(pools, pool).items() if "autoscaling-options" not in k}
+    assert template == tags
+
+
+@pytest.mark.parametrize(
+    ("pool", "options"),
+    [
+        (
+            "train",
+            {
+                "scaledownutilizationthreshold": "0",
+                "scaledowngpuutilizationthreshold": "0",
+                "ignoredaemonsetsutilization": "true",
+            },
+        ),
+        ("chat", {}),
+    ],
+)
+def test_the_autoscaler_removes_a_training_node_only_once_no_job_runs_there(
+    pools: RenderedStack, pool: str, options: dict[str, str]
+) -> None:
+    """cluster-autoscaler 1.35 removes a node at or below its utilization threshold (a GPU
+    node's is its GPU requests alone; default 0.5), evicting Job pods with it. A threshold of 0,
+    DaemonSets ignored, leaves a training node until nothing else asks anything of it; the
+    AWS provider reads the thresholds from these ASG tags (cloudprovider/aws aws_manager.go)."""
+    prefix = f"{NODE_TEMPLATE}/autoscaling-options/"
+    found = {
+        k.removeprefix(prefix): v for k, v in asg_tags(pools, pool).items() if k.startswith(prefix)
+    }
+    assert found == options
 
 
 @pytest.mark.parametrize(("pool", "ceiling", "per_node"), [("train", 32, 8), ("chat", 8, 4)])
@@ -376,16 +410,19 @@ POOL_CONFIG: dict[str, Any] = {
                 "max_accelerators": 16,
                 "root_volume": RootVolume(size_gib=200, throughput=500),
                 "efa": False,
+                "efa_interfaces": 0,
                 "time_slicing_replicas": None,
                 "labels": {},
                 "taints": (),
+                "ami_release": AMI_RELEASE,
             },
         ),
         (
             {"capacity": {"type": "capacity-block", "reservationId": RESERVATION_ID}, "zone": 1},
             {"capacity": "capacity-block", "reservation_id": RESERVATION_ID},
         ),
-        ({"efa": True, "zone": 1}, {"efa": True}),
+        ({"efa": True, "zone": 1}, {"efa": True, "efa_interfaces": 32}),
+        ({"amiRelease": "1.35.5-20260601"}, {"ami_release": AmiRelease("1.35.5-20260601")}),
         (
             {"labels": {"team": "research"}, "taints": [{"key": "team", "effect": "NoExecute"}]},
             {"labels": {"team": "research"}, "taints": (Taint("team", "true", "NoExecute"),)},
@@ -404,13 +441,21 @@ POOL_CONFIG: dict[str, Any] = {
             },
         ),
     ],
-    ids=["defaults", "capacity-block", "efa", "labels-and-taints", "time-sliced", "neuron"],
+    ids=[
+        "defaults",
+        "capacity-block",
+        "efa",
+        "held-back-ami",
+        "labels-and-taints",
+        "time-sliced",
+        "neuron",
+    ],
 )
 def test_a_pool_config_becomes_the_spec_both_backends_build_from(
     config: dict[str, Any], expected: dict[str, object]
 ) -> None:
     pools = profile("dev", gpu={"pools": {"p": POOL_CONFIG | config}}).gpu.pools
-    spec = pool_spec("p", pools["p"])
+    spec = pool_spec("p", pools["p"], AMI_RELEASE)
     assert {field: attrgetter(field)(spec) for field in expected} == expected
 
 
@@ -437,5 +482,5 @@ def test_efa_interfaces_join_the_clusters_security_group(
     """The program hands the pool the security group EKS made for the cluster."""
     [cluster] = node_group_platform.of_type("aws:eks/cluster:Cluster")
     template = template_of(node_group_platform, node_group(node_group_platform, "train"))
-    [interface] = template.inputs["networkInterfaces"]
-    assert interface["securityGroups"] == [cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]]
+    primary = template.inputs["networkInterfaces"][0]
+    assert primary["securityGroups"] == [cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]]

@@ -24,16 +24,20 @@ CONTRACTS = {
     "nvidia-device-plugin": charts.NVIDIA_DEVICE_PLUGIN,
     "dcgm-exporter": charts.DCGM_EXPORTER,
     "neuron-device-plugin": charts.NEURON_DEVICE_PLUGIN,
+    "aws-efa-k8s-device-plugin": charts.EFA_DEVICE_PLUGIN,
 }
 
 
-def software_args(vendors: Sequence[Vendor], time_slicing: dict[str, int]) -> GpuSoftwareArgs:
+def software_args(
+    vendors: Sequence[Vendor], time_slicing: dict[str, int], *, efa: bool = False
+) -> GpuSoftwareArgs:
     return GpuSoftwareArgs(
         vendors=vendors,
         time_slicing=time_slicing,
         nvidia_device_plugin=charts.NVIDIA_DEVICE_PLUGIN,
         dcgm_exporter=charts.DCGM_EXPORTER,
         neuron_device_plugin=charts.NEURON_DEVICE_PLUGIN,
+        efa_device_plugin=charts.EFA_DEVICE_PLUGIN if efa else None,
         install_after=(),
     )
 
@@ -42,7 +46,7 @@ def software_args(vendors: Sequence[Vendor], time_slicing: dict[str, int]) -> Gp
 def software() -> RenderedStack:
     return run_component(
         lambda: GpuSoftware(
-            "gpu-software", software_args(["neuron", "nvidia"], {"chat": 4, "batch": 2})
+            "gpu-software", software_args(["neuron", "nvidia"], {"chat": 4, "batch": 2}, efa=True)
         )
     )
 
@@ -77,6 +81,18 @@ def test_device_plugins_and_gpu_metrics_select_their_vendors_pools_whatever_thei
         }
     ]
     assert values["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_the_efa_device_plugin_runs_on_every_efa_pool_whatever_its_taints(
+    software: RenderedStack,
+) -> None:
+    """Selected by the label EFA pools carry, on top of the chart's own affinity (EFA-capable
+    instance types, templates/daemonset.yaml:49-63)."""
+    values = releases(software)["aws-efa-k8s-device-plugin"]["values"]
+    assert values == {
+        "nodeSelector": {"mlops.platform/efa": "true"},
+        "tolerations": [{"operator": "Exists"}],
+    }
 
 
 def test_each_chart_is_installed_at_its_contracts_version_from_its_repository(
@@ -133,7 +149,8 @@ def test_gpu_charts_default_to_pinned_versions() -> None:
         charts.cluster_autoscaler,
         charts.karpenter,
         charts.kube_state_metrics,
-    ) == ("0.18.0", "4.1.3", "1.1.1", "9.59.0", "1.12.1", "8.4.0")
+        charts.efa_device_plugin,
+    ) == ("0.18.0", "4.1.3", "1.1.1", "9.59.0", "1.12.1", "8.4.0", "v0.5.30")
 
 
 CHART_CONFIG_KEYS = {
@@ -143,6 +160,7 @@ CHART_CONFIG_KEYS = {
     "cluster-autoscaler": "clusterAutoscaler",
     "karpenter": "karpenter",
     "kube-state-metrics": "kubeStateMetrics",
+    "aws-efa-k8s-device-plugin": "efaDevicePlugin",
 }
 
 
@@ -152,6 +170,7 @@ CHART_CONFIG_KEYS = {
         (
             "managed-node-groups",
             [
+                "aws-efa-k8s-device-plugin",
                 "cluster-autoscaler",
                 "dcgm-exporter",
                 "kube-state-metrics",
@@ -162,6 +181,7 @@ CHART_CONFIG_KEYS = {
         (
             "karpenter",
             [
+                "aws-efa-k8s-device-plugin",
                 "dcgm-exporter",
                 "karpenter",
                 "kube-state-metrics",

@@ -65,6 +65,7 @@ POOLS: dict[str, tuple[GpuPoolSpec, Sequence[str]]] = {
             ZONES[1:2],
         ),
         (gpu_spec("serve", ("inf2.xlarge",), purpose="inference"), ZONES),
+        (gpu_spec("fabric", ("p5.48xlarge",), efa=True), ZONES[:1]),
     )
 }
 
@@ -157,14 +158,40 @@ def test_node_pools_cap_the_pools_accelerators(
     assert node_pool_spec(karpenter, pool)["limits"] == limits
 
 
-@pytest.mark.parametrize(("pool", "after"), [("train", "1h"), ("chat", "10m")])
-def test_training_nodes_stay_longer_than_inference_nodes_once_empty(
-    karpenter: RenderedStack, pool: str, after: str
-) -> None:
-    assert node_pool_spec(karpenter, pool)["disruption"] == {
+def test_training_nodes_never_expire_nor_drift_under_a_job(karpenter: RenderedStack) -> None:
+    """Karpenter 1.12.1 concepts/disruption.md: expiry is forceful (budgets do not hold it
+    back), so training nodes never expire; drift is voluntary, and a zero budget for `Drifted`
+    keeps an outdated node until it is empty, when consolidation (WhenEmpty) removes it and the
+    next job's node launches from the new template. No termination grace period: with one,
+    drift would go through `karpenter.sh/do-not-disrupt` pods."""
+    pool = node_pool_spec(karpenter, "train")
+    assert pool["template"]["spec"]["expireAfter"] == "Never"
+    assert "terminationGracePeriod" not in pool["template"]["spec"]
+    assert pool["disruption"] == {
         "consolidationPolicy": "WhenEmpty",
-        "consolidateAfter": after,
+        "consolidateAfter": "1h",
+        "budgets": [{"nodes": "10%"}, {"nodes": "0", "reasons": ["Drifted"]}],
     }
+
+
+def test_inference_nodes_are_renewed_monthly_and_drained_within_an_hour(
+    karpenter: RenderedStack,
+) -> None:
+    pool = node_pool_spec(karpenter, "chat")
+    assert pool["template"]["spec"]["expireAfter"] == "720h"
+    assert pool["template"]["spec"]["terminationGracePeriod"] == "1h"
+    assert pool["disruption"] == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "10m",
+        "budgets": [{"nodes": "10%"}],
+    }
+
+
+def test_node_classes_pin_the_ami_release(karpenter: RenderedStack) -> None:
+    """`al2023@latest` would drift every node whenever AWS publishes an AMI (nodeclasses.md:
+    "not recommended for production"); a dated alias changes only with config."""
+    for node_class in by_name(karpenter, NODE_CLASS).values():
+        assert node_class.inputs["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
 
 
 @pytest.mark.parametrize(
@@ -224,6 +251,24 @@ def test_node_pools_launch_only_their_instance_types_in_their_zones(
     launches = requirements(karpenter, pool)
     assert launches["node.kubernetes.io/instance-type"] == list(spec.instance_types)
     assert launches["topology.kubernetes.io/zone"] == list(zones)
+
+
+def test_an_efa_pool_launches_every_node_with_an_efa_interface_per_card_in_its_group(
+    karpenter: RenderedStack,
+) -> None:
+    """Karpenter 1.12.1 adds EFA interfaces on its own only for pods requesting
+    `vpc.amazonaws.com/efa`; set on the node class, every node gets all 32 of a p5.48xlarge
+    (one per network card) and advertises as many EFA-only interfaces as EFA devices."""
+    node_class = by_name(karpenter, NODE_CLASS)["fabric"].inputs["spec"]
+    interfaces = node_class["networkInterfaces"]
+    assert interfaces[0] == {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}
+    efa = [i for i in interfaces if i["interfaceType"] == "efa-only"]
+    assert sorted(i["networkCardIndex"] for i in efa) == list(range(32))
+    placement = named(karpenter, "aws:ec2/placementGroup:PlacementGroup", "gpu-fabric-placement")
+    assert placement.inputs["strategy"] == "cluster"
+    assert node_class["placementGroupSelector"] == {"name": placement.outputs["name"]}
+    others = [spec for pool, spec in by_name(karpenter, NODE_CLASS).items() if pool != "fabric"]
+    assert not any("networkInterfaces" in n.inputs["spec"] for n in others)
 
 
 def test_node_pools_wait_for_karpenters_crds(karpenter: RenderedStack) -> None:
@@ -362,9 +407,12 @@ def test_karpenter_pools_use_the_networks_zones_unless_pinned(
         ]
         for zone in (1, 2)
     ]
-    assert requirements(karpenter_platform, "train")["topology.kubernetes.io/zone"] == subnet_zones
+    assert requirements(karpenter_platform, "serve")["topology.kubernetes.io/zone"] == subnet_zones
     assert requirements(karpenter_platform, "chat")["topology.kubernetes.io/zone"] == [
         subnet_zones[0]
+    ]
+    assert requirements(karpenter_platform, "train")["topology.kubernetes.io/zone"] == [
+        subnet_zones[1]
     ]
 
 

@@ -11,6 +11,7 @@ from components.common import ComponentArgsError
 from components.node_pool import NodePool, NodePoolArgs, RootVolume
 from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.components.gpu_fixtures import AMI_RELEASE
 from tests.conftest import named, run_component
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -26,6 +27,7 @@ def pool_args(**overrides: object) -> NodePoolArgs:
         "subnet_ids": ["subnet-1"],
         "instance_types": ("m7i.large",),
         "ami_type": "AL2023_x86_64_STANDARD",
+        "ami_release": AMI_RELEASE,
         "min_size": 1,
         "desired_size": 1,
         "max_size": 2,
@@ -48,7 +50,7 @@ POOLS = {
     ),
     "efa": pool_args(
         subnet_ids=["subnet-az1"],
-        efa=True,
+        efa_interfaces=4,
         security_group_ids=["sg-cluster"],
         placement_group_name="training",
         labels={"mlops.platform/pool": "training"},
@@ -191,20 +193,35 @@ def test_capacity_is_bought_and_reserved_as_asked(
     assert template.inputs.get("capacityReservationSpecification") == reservation
 
 
-def test_an_efa_pool_has_an_efa_interface_in_the_given_groups_and_its_placement_group(
+def test_an_efa_pool_has_an_efa_interface_per_card_in_the_given_groups_and_placement_group(
     pools: dict[str, RenderedStack],
 ) -> None:
+    """EC2's layout for multi-card instances: EFA with ENA as the primary, EFA-only (no IP
+    address) at device index 1 on every other card."""
     _, template = parts(pools["efa"])
     assert template.inputs["networkInterfaces"] == [
         {
-            "deviceIndex": 0,
-            "networkCardIndex": 0,
-            "interfaceType": "efa",
+            "deviceIndex": 0 if card == 0 else 1,
+            "networkCardIndex": card,
+            "interfaceType": "efa" if card == 0 else "efa-only",
             "deleteOnTermination": "true",
             "securityGroups": ["sg-cluster"],
         }
+        for card in range(4)
     ]
     assert template.inputs["placement"] == {"groupName": "training"}
+
+
+@EVERY_POOL
+def test_nodes_run_the_pinned_ami_release_and_updates_never_force_a_drain(
+    pools: dict[str, RenderedStack], pool: str
+) -> None:
+    """Without a release version EKS picks the latest AMI at creation, so two stacks or two
+    pools differ by when they were made; an update whose drain a PodDisruptionBudget holds up
+    fails (PodEvictionFailure) rather than forcing it."""
+    node_group, _ = parts(pools[pool])
+    assert node_group.inputs["releaseVersion"] == "1.35.6-20260714"
+    assert node_group.inputs["forceUpdateVersion"] is False
 
 
 def test_a_pool_without_efa_leaves_interfaces_and_placement_to_eks(
@@ -240,7 +257,7 @@ def test_the_pools_labels_and_taints_reach_its_nodes(
         ({"min_size": 3}, "min_size <= desired_size <= max_size"),
         ({"min_size": -1, "desired_size": 0}, "0 <= min_size"),
         ({"instance_types": ()}, "at least one instance type"),
-        ({"efa": True}, "EFA interfaces need security_group_ids"),
+        ({"efa_interfaces": 1}, "EFA interfaces need security_group_ids"),
         ({"capacity_type": "CAPACITY_BLOCK"}, "a capacity block needs its reservation id"),
     ],
 )

@@ -596,3 +596,31 @@ def test_a_kubernetes_version_the_pinned_charts_do_not_support_is_refused() -> N
     assert load(
         {"environment": "dev", "eks": DEV_ENDPOINT | {"version": "1.36"}, "gpu": node_groups}
     )
+
+
+def test_an_ami_release_for_another_kubernetes_minor_is_refused() -> None:
+    """A release version names the Kubernetes patch its AMI was built for (amazon-eks-ami
+    CHANGELOG: 1.35.6-20260714); EKS refuses a node group whose AMI is for another minor."""
+    [problem] = problems(
+        {"environment": "dev", "eks": DEV_ENDPOINT | {"amiRelease": "1.34.9-20260714"}}
+    )
+    assert problem.startswith(
+        f"{ROOT}.eks: amiRelease 1.34.9-20260714 is built for Kubernetes 1.34, the cluster "
+        "runs 1.35"
+    )
+    [problem] = gpu_problems({"train": pool(amiRelease="1.36.2-20260714")})
+    assert "pool train: amiRelease 1.36.2-20260714 is built for Kubernetes 1.36" in problem
+
+
+def test_the_ami_release_follows_the_kubernetes_minor_unless_pinned() -> None:
+    on_136 = load({"environment": "dev", "eks": DEV_ENDPOINT | {"version": "1.36"}})
+    assert on_136.eks.node_ami_release.release_version == "1.36.2-20260714"
+    pinned = load({"environment": "dev", "eks": DEV_ENDPOINT | {"amiRelease": "1.35.5-20260601"}})
+    assert pinned.eks.node_ami_release.karpenter_alias == "al2023@v20260601"
+
+
+def test_an_efa_pool_needs_instance_types_with_one_fabric() -> None:
+    [problem] = gpu_problems(
+        {"train": pool(instanceTypes=["p5.48xlarge", "p5en.48xlarge"], efa=True, zone=1)}
+    )
+    assert "EFA pools take instance types with the same number of network cards" in problem

@@ -73,7 +73,7 @@ def test_both_backends_run_both_vendors_software(backend: str, check: str) -> No
 @pytest.mark.parametrize("backend", ["managed-node-groups", "karpenter"])
 def test_gpus_are_advertised_on_exactly_the_gpu_pools_of_their_vendor(backend: str) -> None:
     """A pod requesting a GPU fits where the device plugin advertises one: that must be every
-    pool of the vendor, and only those."""
+    pool of the vendor, and only those; the same for EFA interfaces and the EFA pools."""
     resources = plan(deployment_resources(gpu_platform(backend)))
     nodes = behaviour.node_kinds(resources)
     advertised = {}
@@ -87,6 +87,7 @@ def test_gpus_are_advertised_on_exactly_the_gpu_pools_of_their_vendor(backend: s
     assert advertised == {
         "nvidia.com/gpu": {"chat", "train"},
         "aws.amazon.com/neuron": {"serve"},
+        "vpc.amazonaws.com/efa": {"train"},  # the one EFA pool
     }
 
 
