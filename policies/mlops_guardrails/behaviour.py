@@ -55,6 +55,7 @@ from mlops_guardrails.vocabulary import (
 RELEASE: Final = "kubernetes:helm.sh/v3:Release"
 NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
+EC2_NODE_CLASS: Final = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NAMESPACE: Final = "kubernetes:core/v1:Namespace"
 ADDON: Final = "aws:eks/addon:Addon"
 NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"

@@ -86,6 +86,9 @@ class ChartContract:
     kubernetes_source: str
     workloads: tuple[Workload, ...]
     crds: tuple[str, ...] = ()
+    crd_schemas: str | None = None
+    """The facts file (`crds/` in the pack) holding the OpenAPI schemas and CEL rules of the
+    CRDs it installs, for the custom resources the platform makes of them."""
     images_by_kubernetes: Mapping[str, str] = field(default_factory=dict)
     """For software built per Kubernetes minor: the image tag the platform runs on each minor,
     which then decides the minors supported instead of `kubernetes`."""
@@ -312,6 +315,7 @@ KARPENTER = ChartContract(
         "nodeoverlays.karpenter.sh",
         "nodepools.karpenter.sh",
     ),
+    crd_schemas="karpenter-1.12.1.json",
 )
 
 # The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).

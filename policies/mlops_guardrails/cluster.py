@@ -13,6 +13,7 @@ from pulumi_policy import Severity, StackValidationArgs
 
 from mlops_guardrails.behaviour import (
     ADDON,
+    EC2_NODE_CLASS,
     NAMESPACE,
     NETWORK_POLICY,
     NODE_GROUP,
@@ -26,6 +27,7 @@ from mlops_guardrails.behaviour import (
     reachability_problems,
     scheduling_problems,
 )
+from mlops_guardrails.crd_schema import custom_resource_problems
 from mlops_guardrails.frameworks import cis_eks
 from mlops_guardrails.rule import stack_rule
 
@@ -102,6 +104,20 @@ RULES = [
             "Declare the connection in the team's config (gpu.teams.<team>.ingress) rather than "
             "editing its NetworkPolicies; pods bound to AWS roles need TCP 443 out and, with Pod "
             "Identity, 169.254.170.23/32 TCP 80."
+        ),
+    ),
+    stack_rule(
+        name="karpenter-crd-schema",
+        description=(
+            "Karpenter NodePools and EC2NodeClasses pass the OpenAPI schema and CEL rules of the "
+            "CRDs the installed Karpenter version brings."
+        ),
+        resource_types={RELEASE, NODE_POOL, EC2_NODE_CLASS},
+        check=_over_plan(custom_resource_problems),
+        severity=Severity.HIGH,
+        remediation=(
+            "Change the pool's config (gpu.pools) so the NodePool and EC2NodeClass it renders "
+            "fit the CRD; the API server would refuse them at `pulumi up`."
         ),
     ),
 ]

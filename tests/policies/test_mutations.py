@@ -25,6 +25,7 @@ from tests.policies.conftest import (
     state,
 )
 from tests.policies.test_behaviour import edit_release, release, without_policy
+from tests.policies.test_crd_schema import karpenter_with_pool
 from tests.policies.test_stack_rules import gpu_pool, repository
 
 Resources = list[dict[str, Any]]
@@ -89,6 +90,9 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
         "dcgm-exporter", lambda props: props.update(namespace="monitoring")
     ),
     "k8s-release-ordering": not_waiting("kube-state-metrics"),
+    # Karpenter arrives with a NodePool whose disruption block lacks consolidateAfter, which
+    # Karpenter 1.12.1's CRD requires once the block is set.
+    "karpenter-crd-schema": lambda resources: [*resources, *karpenter_with_pool(disruption={})],
     # Back to deny-all-but-DNS: serving's model server loses its AWS credentials.
     "k8s-namespace-reachability": lambda resources: without_policy(
         resources, "serving", "allow-aws-apis"
