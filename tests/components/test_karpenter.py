@@ -13,7 +13,7 @@ from components.cluster_autoscaler import ClusterAutoscaler
 from components.gpu_node_pool import GpuPoolSpec
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.node_pool import RootVolume
-from mlops_guardrails import charts
+from mlops_guardrails import charts, crd_schema
 from mlops_guardrails.vocabulary import Taint
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import (
@@ -269,6 +269,16 @@ def test_an_efa_pool_launches_every_node_with_an_efa_interface_per_card_in_its_g
     assert node_class["placementGroupSelector"] == {"name": placement.outputs["name"]}
     others = [spec for pool, spec in by_name(karpenter, NODE_CLASS).items() if pool != "fabric"]
     assert not any("networkInterfaces" in n.inputs["spec"] for n in others)
+
+
+def test_every_pool_mode_renders_what_karpenters_crds_accept(karpenter: RenderedStack) -> None:
+    """Karpenter 1.12.1's CRD schemas and CEL rules (the pack's karpenter-crd-schema rule)."""
+    facts = charts.KARPENTER.crd_schemas
+    assert facts is not None
+    custom = [r for r in karpenter.resources if r.type in (NODE_POOL, NODE_CLASS)]
+    assert len(custom) == 2 * len(POOLS)
+    for resource in custom:
+        assert crd_schema.problems(facts, resource.type, resource.inputs) == [], resource.name
 
 
 def test_node_pools_wait_for_karpenters_crds(karpenter: RenderedStack) -> None:

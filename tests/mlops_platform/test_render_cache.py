@@ -58,28 +58,23 @@ def project_file(path: str) -> Path | None:
     return file.resolve()
 
 
-def test_a_render_is_a_pure_function_of_its_key(project: PulumiProject, tmp_path: Path) -> None:
-    """Two renders at once, under different hash seeds, into one empty cache: the same bytes,
-    one sound cache entry, and nothing read that the key does not hash."""
-    cache = tmp_path / "cache"
-    runs = []
-    for seed in ("1", "2"):
-        out, files = tmp_path / f"plan-{seed}.json", tmp_path / f"files-{seed}.json"
-        command = [sys.executable, "-c", RECORDING_RENDER, str(REPO_ROOT), str(cache), out, files]
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        runs.append((subprocess.Popen(command, env=env, stderr=subprocess.PIPE), out, files))
-    for process, _, _ in runs:
-        _, errors = process.communicate(timeout=120)
-        assert process.returncode == 0, errors.decode()
-    [(_, first, read), (_, second, _)] = runs
-    assert first.read_bytes() == second.read_bytes()
+def test_a_render_is_a_pure_function_of_its_key(
+    project: PulumiProject, rendered_stacks: dict[str, RenderedStack], tmp_path: Path
+) -> None:
+    """A render in a fresh interpreter under another hash seed, into an empty cache: the same
+    bytes as the session's render, one sound cache entry, and nothing read that the key does not
+    hash."""
+    cache, out, read = tmp_path / "cache", tmp_path / "plan.json", tmp_path / "files.json"
+    command = [sys.executable, "-c", RECORDING_RENDER, str(REPO_ROOT), str(cache), out, read]
+    subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "7"}, check=True, timeout=120)
+    assert out.read_text() == rendered_stacks["dev"].dump()
 
     [entry] = cache.iterdir()
     assert (
         entry.name
         == f"{render_key(project.name, 'dev', working_tree_sources(project, 'dev'))}.json"
     )
-    assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == first.read_text()
+    assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == out.read_text()
 
     hashed = {path.resolve() for path in source_paths(project, "dev").values()}
     loaded = {project_file(path) for path in json.loads(read.read_text())} - {None}
@@ -87,13 +82,20 @@ def test_a_render_is_a_pure_function_of_its_key(project: PulumiProject, tmp_path
     assert not outside, f"a render read files its cache key does not hash: {sorted(outside)}"
 
 
-def test_a_cache_hit_is_the_render_byte_for_byte(project: PulumiProject, tmp_path: Path) -> None:
+def test_a_cache_hit_is_the_render_byte_for_byte(
+    rendered_stacks: dict[str, RenderedStack], tmp_path: Path
+) -> None:
+    """What an entry gives back is what was rendered (that a render depends on its key alone is
+    the test above)."""
     cache = RenderCache(tmp_path)
-    [missed] = render_stacks(project, ["dev"], cache).values()
-    [hit] = render_stacks(project, ["dev"], cache).values()
-    assert hit is not missed
-    assert hit.dump() == missed.dump()
-    assert [r.ignore_changes for r in hit.resources] == [r.ignore_changes for r in missed.resources]
+    rendered = rendered_stacks["staging"]
+    cache.put("key", rendered)
+    hit = cache.get("key")
+    assert hit is not None and hit is not rendered
+    assert hit.dump() == rendered.dump()
+    assert [r.ignore_changes for r in hit.resources] == [
+        r.ignore_changes for r in rendered.resources
+    ]
 
 
 def test_every_file_of_the_program_engine_and_vocabulary_is_hashed(project: PulumiProject) -> None:
