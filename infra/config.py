@@ -148,6 +148,22 @@ BucketKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
 
+Gp3Throughput = Annotated[
+    int,
+    Field(
+        ge=GP3_BASELINE_THROUGHPUT,
+        le=GP3_MAX_THROUGHPUT,
+        description="gp3 root volume throughput, MiB/s (0.25 per IOPS at most).",
+    ),
+]
+Gp3Iops = Annotated[
+    int,
+    Field(
+        ge=GP3_BASELINE_IOPS,
+        le=GP3_MAX_IOPS,
+        description="gp3 root volume IOPS (500 per GiB at most).",
+    ),
+]
 AmiReleaseVersion = Annotated[str, StringConstraints(pattern=AMI_RELEASE_PATTERN)]
 """An EKS-optimized AMI release version, e.g. 1.35.6-20260714 (amazon-eks-ami CHANGELOG)."""
 
@@ -450,18 +466,8 @@ class SystemNodesConfig(ConfigModel):
     root_volume_gib: int = Field(
         default=50, ge=20, le=1000, description="Root volume size in GiB (gp3)."
     )
-    root_volume_throughput: int = Field(
-        default=GP3_BASELINE_THROUGHPUT,
-        ge=GP3_BASELINE_THROUGHPUT,
-        le=GP3_MAX_THROUGHPUT,
-        description="gp3 root volume throughput, MiB/s (0.25 per IOPS at most).",
-    )
-    root_volume_iops: int = Field(
-        default=GP3_BASELINE_IOPS,
-        ge=GP3_BASELINE_IOPS,
-        le=GP3_MAX_IOPS,
-        description="gp3 root volume IOPS (500 per GiB at most).",
-    )
+    root_volume_throughput: Gp3Throughput = GP3_BASELINE_THROUGHPUT
+    root_volume_iops: Gp3Iops = GP3_BASELINE_IOPS
 
     @property
     def root_volume(self) -> RootVolume:
@@ -671,18 +677,8 @@ class GpuPoolConfig(ConfigModel):
     root_volume_gib: int = Field(
         default=200, ge=50, le=4000, description="Root volume size in GiB; GPU images are large."
     )
-    root_volume_throughput: int = Field(
-        default=500,
-        ge=GP3_BASELINE_THROUGHPUT,
-        le=GP3_MAX_THROUGHPUT,
-        description="gp3 root volume throughput, MiB/s (0.25 per IOPS at most).",
-    )
-    root_volume_iops: int = Field(
-        default=GP3_BASELINE_IOPS,
-        ge=GP3_BASELINE_IOPS,
-        le=GP3_MAX_IOPS,
-        description="gp3 root volume IOPS (500 per GiB at most).",
-    )
+    root_volume_throughput: Gp3Throughput = 500
+    root_volume_iops: Gp3Iops = GP3_BASELINE_IOPS
     labels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9./-]{1,253}$")], str] = (
         Field(default_factory=dict, description="Extra Kubernetes labels on the pool's nodes.")
     )
