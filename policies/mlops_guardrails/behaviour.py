@@ -89,6 +89,8 @@ class NodeKind:
     pool: str
     labels: Mapping[str, str]
     taints: tuple[Taint, ...]
+    urn: str = ""
+    """The node group or NodePool that brings them up."""
 
     @property
     def resources(self) -> frozenset[str]:
@@ -167,6 +169,7 @@ def node_kinds(resources: Sequence[PlanResource]) -> list[NodeKind]:
                         INSTANCE_TYPE_LABEL: instance_type,
                     },
                     taints=taints,
+                    urn=resource.urn,
                 )
             )
     return kinds
@@ -323,7 +326,17 @@ def scheduling_problems(resources: Sequence[PlanResource]) -> Iterator[tuple[str
     resource it exists for (a device plugin missing a GPU pool leaves its GPUs unadvertised); or
     that has no business on accelerator nodes yet lands there."""
     nodes = node_kinds(resources)
-    for release in releases(resources):
+    found = releases(resources)
+    plugins = {w.node_resource for r in found for w in r.workloads() if w.role == "device-plugin"}
+    for resource_name in sorted({name for node in nodes for name in node.resources} - plugins):
+        bare = [node for node in nodes if resource_name in node.resources]
+        yield (
+            f"pools {sorted(_pools(bare))} have {resource_name} but no release in the plan "
+            "installs its device plugin: it is never advertised, and pods requesting it stay "
+            "Pending",
+            bare[0].urn,
+        )
+    for release in found:
         for workload in release.workloads():
             placement = release.placement(workload)
             landed = [node for node in nodes if lands_on(placement, node)]

@@ -103,6 +103,26 @@ def test_with_the_charts_default_affinity_the_nvidia_device_plugin_runs_nowhere(
     assert "feature.node.kubernetes.io/pci-10de.present" in nowhere
 
 
+@pytest.mark.parametrize(
+    ("plugin", "resource"),
+    [
+        ("aws-efa-k8s-device-plugin", "vpc.amazonaws.com/efa"),
+        ("nvidia-device-plugin", "nvidia.com/gpu"),
+    ],
+)
+def test_a_pool_whose_device_plugin_is_not_installed_advertises_nothing(
+    rendered_stacks: dict[str, RenderedStack], plugin: str, resource: str
+) -> None:
+    """prod's p5.48xlarge pool has 32 EFA interfaces: without the EFA device plugin none is
+    advertised (eks-charts aws-efa-k8s-device-plugin NOTES.txt; EKS device-management-efa) and
+    NCCL falls back to TCP."""
+    resources = deployment_resources(rendered_stacks["prod"])
+    dropped = release(resources, plugin)
+    found = problems("scheduling", [r for r in resources if r is not dropped])
+    [missing] = [p for p in found if "no release in the plan installs its device plugin" in p]
+    assert f"have {resource} but" in missing
+
+
 def test_a_device_plugin_that_tolerates_only_its_vendors_taint_misses_a_pool_tainted_more(
     rendered_stacks: dict[str, RenderedStack],
 ) -> None:
