@@ -84,6 +84,21 @@ _SHAPES: Final[dict[tuple[Vendor, Arch], dict[str, tuple[int, int]]]] = {
         "inf2.48xlarge": (12, 0),
     },
 }
+# The GPU of each NVIDIA family (Karpenter v1.12.1's instance-type reference,
+# `karpenter.k8s.aws/instance-gpu-name`).
+NVIDIA_GPU_MODELS: Final = {
+    "p4d": "a100",
+    "p4de": "a100",
+    "p5": "h100",
+    "p5e": "h200",
+    "p5en": "h200",
+    "p6-b200": "b200",
+    "g4dn": "t4",
+    "g5": "a10g",
+    "g5g": "t4g",
+    "g6": "l4",
+    "g6e": "l40s",
+}
 INSTANCE_TYPES: Final[dict[str, Accelerators]] = {
     instance_type: Accelerators(vendor, arch, count, efa_interfaces)
     for (vendor, arch), shapes in _SHAPES.items()
@@ -113,6 +128,8 @@ class PoolHardware:
     efa_interfaces: int
     """EFA interfaces every instance type of the pool takes (the fewest of any); 0 if one of
     them has none."""
+    gpu_model: str | None
+    """The one NVIDIA GPU every instance type of the pool has; None for Neuron or a mix."""
     efa_interfaces_differ: bool
     """The instance types take different numbers of EFA interfaces: one launch template or
     node class cannot give each of them all of its own."""
@@ -143,4 +160,9 @@ def pool_hardware(instance_types: Sequence[str]) -> PoolHardware:
         max_per_node=max(s.count for s in shapes),
         efa_interfaces=min(s.efa_interfaces for s in shapes),
         efa_interfaces_differ=len({s.efa_interfaces for s in shapes}) > 1,
+        gpu_model=(
+            models.pop()
+            if len(models := {NVIDIA_GPU_MODELS.get(t.split(".")[0]) for t in instance_types}) == 1
+            else None
+        ),
     )

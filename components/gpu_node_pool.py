@@ -19,12 +19,18 @@ from components.node_pool import AmiRelease, NodePool, NodePoolArgs, RootVolume
 from mlops_guardrails.vocabulary import (
     ACCELERATOR_LABEL,
     EFA_LABEL,
+    EFA_RESOURCE,
     POOL_LABEL,
     PURPOSE_LABEL,
     Taint,
 )
 
 NODE_TEMPLATE_PREFIX: Final = "k8s.io/cluster-autoscaler/node-template"
+AUTOSCALER_GPU_LABEL: Final = "k8s.amazonaws.com/accelerator"
+"""The label cluster-autoscaler's AWS provider knows GPU nodes by (cluster-autoscaler 1.35,
+cloudprovider/aws: GPULabel). A node with it whose GPUs are not advertised yet counts as a GPU
+node still starting, not as a node without GPUs: without it the autoscaler adds another node for
+the same pending pod while the device plugin starts (cloudprovider/aws/README.md)."""
 DEVICE_PLUGIN_CONFIG_LABEL: Final = "nvidia.com/device-plugin.config"
 CAPACITY_TYPES: Final = {
     "on-demand": "ON_DEMAND",
@@ -76,6 +82,9 @@ class GpuPoolSpec:
             labels[DEVICE_PLUGIN_CONFIG_LABEL] = self.name
         if self.efa:
             labels[EFA_LABEL] = "true"
+        if self.hardware.vendor == "nvidia":
+            model = self.hardware.gpu_model
+            labels[AUTOSCALER_GPU_LABEL] = f"nvidia-{model}" if model else "nvidia"
         return labels
 
     @property
@@ -92,9 +101,11 @@ class GpuPoolSpec:
 def scale_down_options(spec: GpuPoolSpec) -> dict[str, str]:
     """Per-group cluster autoscaler options (cluster-autoscaler 1.35, cloudprovider/aws reads
     them from these ASG tags). The autoscaler removes a node whose utilization is at or below
-    the threshold, evicting Job pods with it; a GPU node's utilization is its GPU requests
-    alone. A training node is therefore removable only once nothing but DaemonSets asks
-    anything of it: a job, however small its share of the node, keeps it."""
+    the threshold, evicting Job pods with it. A GPU node's utilization is its GPU requests
+    alone; the autoscaler knows no Neuron resource, so a Neuron node's is its CPU and memory
+    requests, which team namespaces' LimitRange defaults make non-zero for every container.
+    A training node is therefore removable only once nothing but DaemonSets asks anything of
+    it: a job, however small its share of the node, keeps it."""
     if spec.purpose != "training":
         return {}
     options = f"{NODE_TEMPLATE_PREFIX}/autoscaling-options"
@@ -115,6 +126,9 @@ def scale_from_zero_tags(spec: GpuPoolSpec) -> dict[str, str]:
     # so a scale-up never promises more than it gets, in the unit pending pods request.
     advertised = spec.min_per_node * spec.shares_per_accelerator
     tags[f"{NODE_TEMPLATE_PREFIX}/resources/{spec.hardware.resource_name}"] = str(advertised)
+    # Pods get EFA devices only by requesting them: an empty pool must promise them too.
+    if spec.efa_interfaces:
+        tags[f"{NODE_TEMPLATE_PREFIX}/resources/{EFA_RESOURCE}"] = str(spec.efa_interfaces)
     return tags
 
 

@@ -242,11 +242,13 @@ class NodePool(pulumi.ComponentResource):
 def efa_interfaces(
     count: int, security_group_ids: Sequence[pulumi.Input[str]] | None
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs] | None:
-    """One EFA interface per network card, as EC2 recommends for multi-card instances
-    (UserGuide efa-acc-inst-types): the primary, card 0 at device index 0, is EFA with ENA and
-    gives the node its address; each further card's interface, at device index 1, is EFA-only
-    and takes no IP address. Every interface carries the cluster's security group, which admits
-    all traffic from itself, as EFA needs."""
+    """One EFA interface per network card (EC2 UserGuide efa-acc-inst-types: one EFA per
+    card). The primary, card 0 at device index 0, is EFA with ENA and gives the node its
+    address; each further card's is EFA-only, taking no IP address, at device index 1: the
+    device index Karpenter 1.12.1's own launch templates give the EFA interfaces of further cards
+    (pkg/providers/launchtemplate/launchtemplate.go), where EC2's guide now also shows index 0.
+    Every interface carries the cluster's security group, which admits all traffic from itself,
+    as EFA needs; EKS adds no group of its own once the template sets interfaces."""
     if not count:
         return None
     return [

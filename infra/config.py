@@ -913,6 +913,12 @@ class GpuConfig(ConfigModel):
             "set minNodes and desiredNodes to 0 or use managed-node-groups"
             for name, pool in self.pools.items()
             if pool.min_nodes or pool.desired_nodes
+        ] + [
+            f"pool {name}: Karpenter 1.12 sizes nodes by physical GPUs and would launch "
+            f"{pool.time_slicing_replicas} times the nodes time-sliced pods need (NodeOverlay, "
+            "which changes that, is alpha and off); use managed-node-groups for time slicing"
+            for name, pool in self.pools.items()
+            if pool.time_slicing_replicas
         ]
         if problems:
             raise ValueError("; ".join(problems))

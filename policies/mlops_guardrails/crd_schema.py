@@ -75,9 +75,12 @@ def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     it, at every level that is present."""
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        # The API server drops nulls before defaulting (no Karpenter field is nullable).
         result = {
-            key: with_defaults(properties.get(key) or schema.get("additionalProperties") or {}, v)
+            key: with_defaults(properties.get(key) or (extra if isinstance(extra, dict) else {}), v)
             for key, v in value.items()
+            if v is not None
         }
         for key, property_schema in properties.items():
             if key not in result and "default" in property_schema:

@@ -94,7 +94,6 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
                 "maxNodes": 2,
                 "maxGpus": 2,
                 "zone": 1,
-                "timeSlicingReplicas": 4,
             },
             "serve": {
                 "purpose": "inference",

@@ -59,3 +59,19 @@ def test_a_pool_mixing_efa_fabrics_says_so() -> None:
 def test_arm_and_x86_nvidia_types_do_not_mix() -> None:
     with pytest.raises(AcceleratorError, match="mix accelerator families"):
         pool_hardware(["g5g.xlarge", "g5.xlarge"])
+
+
+@pytest.mark.parametrize(
+    ("types", "model"),
+    [
+        (["p5.48xlarge"], "h100"),
+        (["g6.xlarge", "g6.12xlarge"], "l4"),
+        (["g5.xlarge", "g6.xlarge"], None),
+        (["trn1.32xlarge"], None),
+    ],
+)
+def test_a_pool_names_its_gpu_model_when_all_its_types_share_one(
+    types: list[str], model: str | None
+) -> None:
+    """Karpenter v1.12.1's instance-type reference, `karpenter.k8s.aws/instance-gpu-name`."""
+    assert pool_hardware(types).gpu_model == model

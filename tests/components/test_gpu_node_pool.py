@@ -145,6 +145,7 @@ def test_a_pool_runs_its_hardwares_ami_behind_the_accelerator_taint(
                 "mlops.platform/purpose": "training",
                 "mlops.platform/accelerator": "nvidia",
                 "mlops.platform/efa": "true",
+                "k8s.amazonaws.com/accelerator": "nvidia-h100",
             },
         ),
         (
@@ -164,6 +165,7 @@ def test_a_pool_runs_its_hardwares_ami_behind_the_accelerator_taint(
                 "mlops.platform/purpose": "inference",
                 "mlops.platform/accelerator": "nvidia",
                 "nvidia.com/device-plugin.config": "chat",
+                "k8s.amazonaws.com/accelerator": "nvidia-l4",
             },
         ),
     ],
@@ -272,12 +274,15 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
         (
             "train",
             {
+                f"{NODE_TEMPLATE}/label/k8s.amazonaws.com/accelerator": "nvidia-h100",
                 f"{NODE_TEMPLATE}/label/mlops.platform/accelerator": "nvidia",
                 f"{NODE_TEMPLATE}/label/mlops.platform/efa": "true",
                 f"{NODE_TEMPLATE}/label/mlops.platform/pool": "train",
                 f"{NODE_TEMPLATE}/label/mlops.platform/purpose": "training",
                 f"{NODE_TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
                 f"{NODE_TEMPLATE}/resources/nvidia.com/gpu": "8",
+                # An EFA job requests its interfaces: an empty pool must promise all 32.
+                f"{NODE_TEMPLATE}/resources/vpc.amazonaws.com/efa": "32",
             },
         ),
         (
@@ -296,6 +301,7 @@ def test_every_pool_keeps_the_secure_launch_template_sized_by_its_spec(
             # time-sliced shares of the one GPU. Extra labels and taints carry over.
             "chat",
             {
+                f"{NODE_TEMPLATE}/label/k8s.amazonaws.com/accelerator": "nvidia-l4",
                 f"{NODE_TEMPLATE}/label/mlops.platform/accelerator": "nvidia",
                 f"{NODE_TEMPLATE}/label/mlops.platform/pool": "chat",
                 f"{NODE_TEMPLATE}/label/mlops.platform/purpose": "inference",

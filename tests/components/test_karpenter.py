@@ -221,6 +221,7 @@ def test_node_pools_label_nodes_as_the_node_group_backend_does(karpenter: Render
         "mlops.platform/purpose": "inference",
         "mlops.platform/accelerator": "nvidia",
         "nvidia.com/device-plugin.config": "chat",
+        "k8s.amazonaws.com/accelerator": "nvidia-l4",
     }
 
 

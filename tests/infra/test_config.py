@@ -624,3 +624,12 @@ def test_an_efa_pool_needs_instance_types_with_one_fabric() -> None:
         {"train": pool(instanceTypes=["p5.48xlarge", "p5en.48xlarge"], efa=True, zone=1)}
     )
     assert "EFA pools take instance types with the same number of network cards" in problem
+
+
+def test_karpenter_pools_do_not_time_slice() -> None:
+    """Karpenter 1.12.1 counts a node's nvidia.com/gpu from EC2's physical GPU count; only the
+    alpha NodeOverlay (off: charts/karpenter/values.yaml featureGates) changes it."""
+    karpenter = {"backend": "karpenter", "pools": {"chat": pool(instanceTypes=["g6.xlarge"])}}
+    karpenter["pools"]["chat"] |= {"purpose": "inference", "maxGpus": 2, "timeSlicingReplicas": 4}
+    [problem] = problems({"environment": "dev", "gpu": karpenter})
+    assert "pool chat: Karpenter 1.12 sizes nodes by physical GPUs" in problem

@@ -93,7 +93,7 @@ def test_gpu_capacity_and_cost_before_and_after(report: str) -> None:
 def test_the_comment_carries_the_component_map_with_the_change_marked(report: str) -> None:
     assert "<details><summary>Component map: added green" in report
     picture = report.split("```mermaid\n")[1].split("```", maxsplit=1)[0]
-    assert '["gpu-batch<br/><small>GpuNodePool · 5 resources<br/><b>added</b>' in picture
+    assert '["gpu-batch<br/><small>GpuNodePool · 6 resources<br/><b>added</b>' in picture
     # One repository fewer: the registry stays, changed, counting what it keeps.
     assert '["registry<br/><small>ModelRegistry · 4 resources, 1 protected<br/><b>changed' in (
         picture
