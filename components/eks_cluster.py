@@ -50,6 +50,10 @@ ADDON_CONFIGURATION: Final = {"vpc-cni": json.dumps({"enableNetworkPolicy": "tru
 RECOMMENDED: Final = "recommended"
 
 
+DEPLOYER_ACCESS_KEY: Final = "deployer"
+"""The key of the access entry the principal running `pulumi up` gets."""
+
+
 @dataclass(frozen=True)
 class AccessGrant:
     key: str
@@ -297,7 +301,10 @@ class EksCluster(pulumi.ComponentResource):
                 arn=caller.arn, opts=pulumi.InvokeOptions(parent=self)
             ).issuer_arn
             grants.insert(
-                0, AccessGrant(key="deployer", principal_arn=deployer, access="cluster-admin")
+                0,
+                AccessGrant(
+                    key=DEPLOYER_ACCESS_KEY, principal_arn=deployer, access="cluster-admin"
+                ),
             )
         deployer_access: list[pulumi.Resource] = []
         for grant in grants:
@@ -325,7 +332,7 @@ class EksCluster(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            if grant.key == "deployer":
+            if grant.key == DEPLOYER_ACCESS_KEY:
                 deployer_access = [entry, association]
         return deployer_access
 

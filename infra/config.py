@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import re
 import types
 import typing
@@ -30,6 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.accelerators import AcceleratorError, pool_hardware
+from components.eks_cluster import DEPLOYER_ACCESS_KEY
 from components.node_pool import (
     AMI_RELEASE_PATTERN,
     DEFAULT_AMI_RELEASES,
@@ -177,6 +179,40 @@ class ConfigModel(BaseModel):
         frozen=True,
         strict=True,
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _list_entries_once(cls, value: Any) -> Any:
+        """A repeated entry would make two resources of one name, which `pulumi up` refuses,
+        or say one thing twice; every list of the config takes each entry once."""
+        if not isinstance(value, list):
+            return value
+        seen: set[Any] = set()
+        repeated: list[str] = []
+        for entry in value:
+            shown = (
+                json.dumps(entry.model_dump(mode="json", by_alias=True), sort_keys=True)
+                if isinstance(entry, BaseModel)
+                else json.dumps(entry)
+            )
+            if shown in seen and shown not in repeated:
+                repeated.append(shown)
+            seen.add(shown)
+        if repeated:
+            raise ValueError(f"repeats {', '.join(repeated)}: list each entry once")
+        return value
+
+
+KUBERNETES_NAMESPACES: Final = ("default", "kube-node-lease", "kube-public", "kube-system")
+"""Namespaces every cluster has already: creating one fails `pulumi up`."""
+
+
+def _not_kubernetes_own(namespaces: typing.Iterable[str]) -> None:
+    taken = sorted(set(namespaces) & set(KUBERNETES_NAMESPACES))
+    if taken:
+        raise ValueError(
+            f"{', '.join(taken)}: every cluster has these namespaces already; choose other names"
+        )
 
 
 def _environment(info: ValidationInfo) -> Environment | None:
@@ -573,6 +609,24 @@ class EksConfig(ConfigModel):
             )
         return self
 
+    @field_validator("access")
+    @classmethod
+    def _deployer_key_is_the_platforms(
+        cls, access: dict[str, AccessEntryConfig]
+    ) -> dict[str, AccessEntryConfig]:
+        if DEPLOYER_ACCESS_KEY in access:
+            raise ValueError(
+                f"'{DEPLOYER_ACCESS_KEY}' names the platform's own entry for the principal that "
+                "runs `pulumi up` (deployerIsClusterAdmin); give this entry another key"
+            )
+        return access
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces_are_free(cls, namespaces: list[str]) -> list[str]:
+        _not_kubernetes_own(namespaces)
+        return namespaces
+
     @field_validator("namespaces")
     @classmethod
     def _metrics_namespace_made(cls, namespaces: list[str]) -> list[str]:
@@ -904,6 +958,12 @@ class GpuConfig(ConfigModel):
         default_factory=ChartVersions, description="Pinned Helm chart versions."
     )
 
+    @field_validator("teams")
+    @classmethod
+    def _team_namespaces_are_free(cls, teams: dict[str, TeamConfig]) -> dict[str, TeamConfig]:
+        _not_kubernetes_own(teams)
+        return teams
+
     @model_validator(mode="after")
     def _karpenter_pools_are_elastic(self) -> GpuConfig:
         if self.backend != "karpenter":
@@ -1047,14 +1107,6 @@ class FeastConfig(ConfigModel):
     server_service_account: KubernetesName = Field(
         default="feast-server", description="Service account the Feast server runs as."
     )
-
-    @field_validator("feature_views")
-    @classmethod
-    def _unique_views(cls, views: list[str]) -> list[str]:
-        repeated = sorted({view for view in views if views.count(view) > 1})
-        if repeated:
-            raise ValueError(f"feature views listed twice: {repeated}")
-        return views
 
 
 class FeatureStoreConfig(ConfigModel):

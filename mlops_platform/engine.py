@@ -38,9 +38,14 @@ from mlops_guardrails.export import (
     STACK_TYPE,
     urn,
 )
+from mlops_platform.errors import UserError
 from mlops_platform.mock_cloud import MockCloud
 from mlops_platform.project import PulumiProject, StackConfig
 from mlops_platform.rendered import RecordedResource, RenderedStack
+
+
+class DuplicateUrnError(UserError):
+    """Two resources registered under one URN: `pulumi up` refuses the program."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -60,6 +65,12 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802  (gRPC method name)
         response = super().RegisterResource(request)
+        if response.urn in self.recorded:
+            # The engine refuses a second registration of one URN; the SDK's mocks would answer
+            # it and let the second overwrite the first.
+            raise DuplicateUrnError(
+                f"Duplicate resource URN '{response.urn}'; try giving it a unique name"
+            )
         self.recorded[response.urn] = RecordedResource(
             urn=response.urn,
             type=request.type,

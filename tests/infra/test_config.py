@@ -517,7 +517,7 @@ def test_duplicate_feast_views_are_refused() -> None:
             "featureStore": {"feast": {"project": "p", "featureViews": ["a", "a"]}},
         }
     )
-    assert "feature views listed twice: ['a']" in problem
+    assert 'repeats "a": list each entry once' in problem
 
 
 def test_workloads_may_name_only_what_exists() -> None:
@@ -633,3 +633,52 @@ def test_karpenter_pools_do_not_time_slice() -> None:
     karpenter["pools"]["chat"] |= {"purpose": "inference", "maxGpus": 2, "timeSlicingReplicas": 4}
     [problem] = problems({"environment": "dev", "gpu": karpenter})
     assert "pool chat: Karpenter 1.12 sizes nodes by physical GPUs" in problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "repeated"),
+    [
+        (
+            {"network": {"interfaceEndpoints": ["sts", "kms", "sts"]}},
+            "network.interfaceEndpoints",
+            '"sts"',
+        ),
+        (
+            {"eks": DEV_ENDPOINT | {"namespaces": ["monitoring", "monitoring"]}},
+            "eks.namespaces",
+            '"monitoring"',
+        ),
+        (
+            {"gpu": {"pools": {"train": pool(taints=[{"key": "a"}, {"key": "a"}])}}},
+            "gpu.pools.train.taints",
+            '{"effect": "NoSchedule", "key": "a", "value": "true"}',
+        ),
+    ],
+    ids=["endpoints", "namespaces", "taints"],
+)
+def test_a_repeated_list_entry_is_refused_at_its_key(
+    raw: dict[str, Any], key: str, repeated: str
+) -> None:
+    """The offline engine would otherwise record one of two resources with the same URN, and
+    `pulumi up` refuse them."""
+    [problem] = problems({"environment": "dev", **raw})
+    assert problem.startswith(f"{ROOT}.{key}: repeats {repeated}: list each entry once")
+
+
+def test_kubernetes_own_namespaces_cannot_be_made_again() -> None:
+    [problem] = problems({"environment": "dev", "gpu": {"teams": {"kube-system": {}}}})
+    assert problem.startswith(f"{ROOT}.gpu.teams: kube-system: every cluster has these")
+    [problem] = problems(
+        {"environment": "dev", "eks": DEV_ENDPOINT | {"namespaces": ["monitoring", "default"]}}
+    )
+    assert "default: every cluster has these namespaces already" in problem
+
+
+def test_the_deployers_access_key_is_the_platforms() -> None:
+    """An `eks.access.deployer` entry would register a second resource under the URN of the
+    implicit deployer grant."""
+    access = {
+        "deployer": {"principalArn": "arn:aws:iam::123456789012:role/ci", "access": "cluster-admin"}
+    }
+    [problem] = problems({"environment": "dev", "eks": DEV_ENDPOINT | {"access": access}})
+    assert problem.startswith(f"{ROOT}.eks.access: 'deployer' names the platform's own entry")

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from mlops_platform.engine import render_program, render_stack
+from mlops_platform.engine import DuplicateUrnError, render_program, render_stack
 from mlops_platform.project import PulumiProject, StackConfig
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import STACKS
@@ -241,4 +241,16 @@ def test_a_failure_surfaces_while_another_output_never_resolves() -> None:
         pulumi.Output.from_input(1).apply(later)
 
     with pytest.raises(ValueError, match="boom in apply"):
+        render_within(program)
+
+
+def test_two_resources_under_one_urn_fail_the_render_as_the_engine_refuses_them() -> None:
+    """The SDK's mocks answer a second registration of one URN and the recording would keep
+    only the last; `pulumi up` fails with "Duplicate resource URN"."""
+
+    def program() -> None:
+        aws.s3.Bucket("models")
+        aws.s3.Bucket("models")
+
+    with pytest.raises(DuplicateUrnError, match=r"Duplicate resource URN 'urn:pulumi:.*::models'"):
         render_within(program)
