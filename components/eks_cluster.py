@@ -97,7 +97,10 @@ class EksClusterArgs:
     deletion_protection: bool
     tags: Mapping[str, str]
     access: Sequence[AccessGrant] = ()
-    deployer_is_cluster_admin: bool = True
+    deployer_role_name: str | None = None
+    """The IAM role (name, in the cluster's account) that deploys and administers the cluster:
+    it gets a cluster-admin access entry, and the stack's kubeconfig assumes it, whoever runs
+    `pulumi up`. None: no such entry, and the kubeconfig uses the caller's own identity."""
     key_admin_role_arns: Sequence[str] = field(default_factory=tuple)
     protect: bool = False
 
@@ -274,8 +277,11 @@ class EksCluster(pulumi.ComponentResource):
                 cluster.endpoint,
                 cluster.certificate_authority.data,
                 account.region,
+                _deployer_arn(account, args.deployer_role_name)
+                if args.deployer_role_name is not None
+                else "",
                 *[resource.urn for resource in admin_access],
-            ).apply(lambda v: kubeconfig(v[0], v[1], v[2], v[3]))
+            ).apply(lambda v: kubeconfig(v[0], v[1], v[2], v[3], role_arn=v[4] or None))
         )
         self.register_outputs(
             {
@@ -294,16 +300,16 @@ class EksCluster(pulumi.ComponentResource):
     ) -> list[pulumi.Resource]:
         """Access entries; returns what the deployer's own access depends on."""
         grants = list(args.access)
-        if args.deployer_is_cluster_admin:
-            caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
-            # An assumed-role session ARN names the role; access entries want the role's ARN.
-            deployer = aws.iam.get_session_context_output(
-                arn=caller.arn, opts=pulumi.InvokeOptions(parent=self)
-            ).issuer_arn
+        if args.deployer_role_name is not None:
+            # From config, never from the caller: an entry's principal cannot change in place,
+            # so a caller-derived one would be replaced (and its access lost) whenever someone
+            # else ran the deploy.
             grants.insert(
                 0,
                 AccessGrant(
-                    key=DEPLOYER_ACCESS_KEY, principal_arn=deployer, access="cluster-admin"
+                    key=DEPLOYER_ACCESS_KEY,
+                    principal_arn=_deployer_arn(account, args.deployer_role_name),
+                    access="cluster-admin",
                 ),
             )
         deployer_access: list[pulumi.Resource] = []
@@ -423,3 +429,9 @@ class EksCluster(pulumi.ComponentResource):
 
 def _managed_policy(account: AccountContext, policy: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("arn:", account.partition, ":iam::aws:policy/", policy)
+
+
+def _deployer_arn(account: AccountContext, role_name: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "arn:", account.partition, ":iam::", account.account_id, ":role/", role_name
+    )

@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 
-def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
-    """Exec-based auth: whoever uses it needs their own AWS credentials and an access entry;
-    no token or key is stored in it."""
+def kubeconfig(
+    cluster_name: str,
+    endpoint: str,
+    certificate_authority: str,
+    region: str,
+    *,
+    role_arn: str | None = None,
+) -> str:
+    """Exec-based auth: whoever uses it needs their own AWS credentials and, unless it names a
+    role to assume, an access entry; no token or key is stored in it."""
     return json.dumps(
         {
             "apiVersion": "v1",
@@ -41,6 +48,7 @@ def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, reg
                                 region,
                                 "--output",
                                 "json",
+                                *(["--role-arn", role_arn] if role_arn else []),
                             ],
                             "interactiveMode": "Never",
                         }

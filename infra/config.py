@@ -146,6 +146,10 @@ IamRoleArn = Annotated[
         max_length=600, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
     ),
 ]
+IamRoleName = Annotated[
+    str, StringConstraints(pattern=r"^([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$")
+]
+"""A role name, with its path if it has one (IAM: 64 characters at most)."""
 BucketKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
@@ -545,8 +549,14 @@ class EksConfig(ConfigModel):
     endpoint: EndpointConfig = Field(description="API server endpoint exposure.")
     deployer_is_cluster_admin: bool = Field(
         default=True,
-        description="Grant the role running `pulumi up` cluster-admin through an explicit "
-        "access entry (EKS's implicit creator admin is always off).",
+        description="Give deployerRoleName cluster-admin through an explicit access entry and "
+        "have the stack's kubeconfig assume it (EKS's implicit creator admin is always off).",
+    )
+    deployer_role_name: IamRoleName = Field(
+        default="platform-deployer",
+        description="The IAM role, by name in the stack's account, that deploys the stack and "
+        "administers the cluster; CI and people assume it. From config, never from whoever runs "
+        "`pulumi up`, so the access entry never changes with the caller.",
     )
     access: dict[KubernetesName, AccessEntryConfig] = Field(
         default_factory=dict,

@@ -363,7 +363,9 @@ class Platform:
                     )
                     for key, entry in sorted(eks.access.items())
                 ),
-                deployer_is_cluster_admin=eks.deployer_is_cluster_admin,
+                deployer_role_name=(
+                    eks.deployer_role_name if eks.deployer_is_cluster_admin else None
+                ),
                 upgrade_support=eks.upgrade_support,
                 zonal_shift=eks.zonal_shift,
                 deletion_protection=eks.deletion_protection,

@@ -19,7 +19,7 @@ from infra.config import load_platform_config
 from infra.program import Platform
 from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
 from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
-from mlops_platform.mock_cloud import DEPLOYER_ROLE, MOCK_ACCOUNT_ID
+from mlops_platform.mock_cloud import MOCK_ACCOUNT_ID
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import AMI_RELEASE
 from tests.conftest import named, run_component
@@ -29,7 +29,8 @@ ADDON = "aws:eks/addon:Addon"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 ALL_LOG_TYPES = list(CONTROL_PLANE_LOG_TYPES)
 # The offline plan deploys as an assumed-role session of this role.
-DEPLOYER_ARN = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{DEPLOYER_ROLE}"
+# Not the role the offline caller runs as (platform-deployer): the entry comes from config.
+DEPLOYER_ARN = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/ci/cluster-deployer"
 LOGS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/logs"
 EBS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/ebs"
 KEY_ADMIN = "arn:aws:iam::123456789012:role/break-glass"
@@ -86,6 +87,7 @@ VARIANTS = {
                 ("training", "inference"),
             ),
         ),
+        deployer_role_name="ci/cluster-deployer",
         protect=True,
     ),
     "relaxed": cluster_args(
@@ -106,7 +108,6 @@ VARIANTS = {
                 "ml-editors", "arn:aws:iam::123456789012:role/editors", "edit", ("training",)
             ),
         ),
-        deployer_is_cluster_admin=False,
     ),
 }
 BOTH = pytest.mark.parametrize("variant", list(VARIANTS))
@@ -328,6 +329,16 @@ def test_the_kubeconfig_waits_for_the_deployers_access(locked_down: RenderedStac
     assert deployer_access <= set(provider.property_dependencies["kubeconfig"])
 
 
+@pytest.mark.parametrize(("variant", "role"), [("locked_down", DEPLOYER_ARN), ("relaxed", None)])
+def test_the_kubeconfig_acts_as_the_configured_deployer_whoever_runs_the_deploy(
+    renders: dict[str, RenderedStack], variant: str, role: str | None
+) -> None:
+    [component] = renders[variant].of_type(EksCluster.TYPE)
+    exported = json.loads(json.loads(component.outputs["kubeconfig"]["plaintext"]))
+    args = exported["users"][0]["user"]["exec"]["args"]
+    assert (args[args.index("--role-arn") + 1] if "--role-arn" in args else None) == role
+
+
 def test_the_kubeconfig_is_a_secret_for_this_cluster(locked_down: RenderedStack) -> None:
     cluster = cluster_of(locked_down)
     [component] = locked_down.of_type(EksCluster.TYPE)
@@ -338,6 +349,7 @@ def test_the_kubeconfig_is_a_secret_for_this_cluster(locked_down: RenderedStack)
         cluster.outputs["endpoint"],
         cluster.outputs["certificateAuthority"]["data"],
         "eu-west-1",
+        role_arn=DEPLOYER_ARN,
     )
 
 
