@@ -194,6 +194,9 @@ class KarpenterNodePoolArgs:
     ebs_kms_key_arn: pulumi.Input[str]
     zones: Sequence[pulumi.Input[str]]
     """Availability zone names the pool may use; one for a single-zone pool."""
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """The private subnets of those zones, selected by id: the same whether the platform made
+    the network or was given it."""
     tags: Mapping[str, str]
     karpenter_release: pulumi.Resource
     """NodePool and EC2NodeClass are Karpenter's CRDs: nothing here applies before it is up."""
@@ -250,7 +253,7 @@ def node_class_spec(
         ),
         # A pinned release: `latest` would drift every node whenever AWS publishes an AMI.
         "amiSelectorTerms": [{"alias": spec.ami_release.karpenter_alias}],
-        "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": args.cluster_name}}],
+        "subnetSelectorTerms": [{"id": subnet} for subnet in args.subnet_ids],
         "securityGroupSelectorTerms": [{"tags": {"aws:eks:cluster-name": args.cluster_name}}],
         "metadataOptions": {
             "httpEndpoint": "enabled",

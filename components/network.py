@@ -27,6 +27,8 @@ class NetworkRef:
     public_subnet_ids: pulumi.Input[Sequence[str]]
     public_subnet_cidrs: pulumi.Input[Sequence[str]] = ()
     """Where internet-facing load balancers get their addresses, for pods that admit them."""
+    private_subnet_zones: pulumi.Input[Sequence[str]] = ()
+    """The availability zone of each private subnet, in the same order."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ class Network(pulumi.ComponentResource):
             private_subnet_ids=pulumi.Output.all(*[s.id for s in private_subnets]),
             public_subnet_ids=pulumi.Output.all(*[s.id for s in public_subnets]),
             public_subnet_cidrs=pulumi.Output.all(*[s.cidr_block for s in public_subnets]),
+            private_subnet_zones=pulumi.Output.all(*[s.availability_zone for s in private_subnets]),
         )
         self.register_outputs(
             {

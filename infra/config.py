@@ -21,8 +21,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -325,20 +327,61 @@ ChartVersion = Annotated[
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
 
 
+SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+ZoneName = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+[a-z]$")]
+
+
+class ExistingSubnetConfig(ConfigModel):
+    """A subnet of the given VPC and the availability zone it is in."""
+
+    id: SubnetId = Field(description="Subnet id.")
+    zone: ZoneName = Field(description="Its availability zone name, e.g. us-east-1a.")
+
+
 class ExistingNetworkConfig(ConfigModel):
     """A VPC the platform is given instead of creating one (enterprise networks often are)."""
 
     vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] = Field(
         description="Id of the VPC the cluster goes into."
     )
-    private_subnet_ids: list[
-        Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-    ] = Field(min_length=2, description="Private subnets (one per AZ, at least two) for nodes.")
-    public_subnet_ids: list[
-        Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-    ] = Field(
+    private_subnets: list[ExistingSubnetConfig] = Field(
+        min_length=2,
+        description="Private subnets for nodes and pods, one per availability zone (at least "
+        "two, three in prod); GPU pools' `zone` counts them from 1 in this order.",
+    )
+    public_subnets: list[ExistingSubnetConfig] = Field(
         default_factory=list, description="Public subnets for internet-facing load balancers."
     )
+
+    @field_validator("private_subnets")
+    @classmethod
+    def _one_subnet_per_zone(
+        cls, subnets: list[ExistingSubnetConfig], info: ValidationInfo
+    ) -> list[ExistingSubnetConfig]:
+        zones = [subnet.zone for subnet in subnets]
+        if len(set(zones)) < len(zones):
+            raise ValueError(
+                "two private subnets in one zone: give one per zone (a pool pinned to a zone "
+                "takes its subnet)"
+            )
+        if len({zone[:-1] for zone in zones}) > 1:
+            raise ValueError(f"zones {zones} are not all in one region")
+        if _environment(info) == "prod" and len(zones) < 3:
+            raise ValueError("prod needs private subnets in at least 3 availability zones")
+        return subnets
+
+
+class ExistingNetworkMode(ConfigModel):
+    """The network section when the platform is given a network: only `existing`."""
+
+    existing: ExistingNetworkConfig = Field(
+        description="Use this VPC and these subnets instead of creating a network; nothing of "
+        "the created network's settings applies (no CIDRs, NAT, endpoints or flow logs)."
+    )
+
+    @property
+    def availability_zones(self) -> int:
+        return len(self.existing.private_subnets)
 
 
 def _default_endpoints() -> list[InterfaceEndpoint]:
@@ -373,10 +416,6 @@ class NetworkConfig(ConfigModel):
     )
     flow_log_retention_days: RetentionDays = Field(
         description="Days VPC flow logs are kept in their KMS-encrypted log group."
-    )
-    existing: ExistingNetworkConfig | None = Field(
-        default=None,
-        description="Use this VPC and these subnets instead of creating a network.",
     )
 
     @field_validator("availability_zones")
@@ -417,6 +456,24 @@ class NetworkConfig(ConfigModel):
             self.private_subnet_cidrs,
             self.public_subnet_cidrs,
         )
+
+
+CREATED_NETWORK: Final = "(created network)"
+EXISTING_NETWORK: Final = "(existing network)"
+"""Tags of the network section's two modes; they stand in config error paths and are left out
+of them (no config key looks like one)."""
+
+
+def _network_mode(value: Any) -> str:
+    given = value if isinstance(value, dict) else value.__dict__
+    return EXISTING_NETWORK if "existing" in given else CREATED_NETWORK
+
+
+NetworkSection = Annotated[
+    Annotated[NetworkConfig, Tag(CREATED_NETWORK)]
+    | Annotated[ExistingNetworkMode, Tag(EXISTING_NETWORK)],
+    Discriminator(_network_mode),
+]
 
 
 class EndpointConfig(ConfigModel):
@@ -1274,7 +1331,9 @@ class PlatformConfig(ConfigModel):
     )
     kms: KmsConfig = Field(description="Customer-managed KMS keys.")
     artifacts: ArtifactStorageConfig = Field(description="Artifact storage buckets.")
-    network: NetworkConfig = Field(description="The VPC the cluster runs in.")
+    network: NetworkSection = Field(
+        description="The VPC the cluster runs in: one the platform creates, or `existing`."
+    )
     eks: EksConfig = Field(description="The EKS cluster.")
     gpu: GpuConfig = Field(
         default_factory=GpuConfig, description="Accelerator node pools and team quotas."
@@ -1369,17 +1428,18 @@ class PlatformConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _ingress_sources_are_outside_the_cluster(self) -> PlatformConfig:
-        existing = self.network.existing
         rules = [
             (team, rule)
             for team, config in sorted(self.gpu.teams.items())
             for rule in config.ingress
         ]
-        if existing is not None:
-            if not existing.public_subnet_ids and any(r.from_public_subnets for _, r in rules):
+        if isinstance(self.network, ExistingNetworkMode):
+            if not self.network.existing.public_subnets and any(
+                r.from_public_subnets for _, r in rules
+            ):
                 raise ValueError(
                     "an ingress rule admits the public subnets, but network.existing names none "
-                    "(publicSubnetIds)"
+                    "(publicSubnets)"
                 )
             return self
         pods = [ipaddress.ip_network(c) for c in self.network.layout().private]
@@ -1495,7 +1555,12 @@ def load_platform_config(raw: Any, *, stack: str, project: str) -> PlatformConfi
 def with_environment_defaults(raw: dict[str, Any], environment: Environment) -> dict[str, Any]:
     """The raw config with the environment profile filled in beneath what the stack file sets."""
     merged = copy.deepcopy(raw)
-    _fill(merged, ENVIRONMENT_DEFAULTS[environment])
+    defaults = ENVIRONMENT_DEFAULTS[environment]
+    network = merged.get("network")
+    if isinstance(network, dict) and "existing" in network:
+        # The profile's network settings are the created network's.
+        defaults = {key: value for key, value in defaults.items() if key != "network"}
+    _fill(merged, defaults)
     return merged
 
 
@@ -1510,11 +1575,11 @@ def _fill(target: dict[str, Any], defaults: dict[str, Any]) -> None:
 def describe_errors(error: ValidationError, root: str) -> list[str]:
     problems = []
     for detail in error.errors(include_url=False):
-        loc = detail["loc"]
+        loc = tuple(part for part in detail["loc"] if not _is_tag(part))
         path = root + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
         kind = detail["type"]
         if kind == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(loc[:-1]))
+            allowed = ", ".join(_allowed_keys(detail["loc"][:-1]))
             problems.append(f"{path}: unknown key; allowed keys here: {allowed}")
         elif kind == "missing":
             problems.append(f"{path}: required, but not set")
@@ -1531,6 +1596,9 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     """The keys the model accepts at a config path, to say what a misspelt key should be."""
     annotation: Any = PlatformConfig
     for part in loc:
+        if _is_tag(part):
+            annotation = _tagged_member(annotation, str(part))
+            continue
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             field = next(
@@ -1543,6 +1611,20 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [field.alias or name for name, field in annotation.model_fields.items()]
     return []
+
+
+def _is_tag(part: int | str) -> bool:
+    return isinstance(part, str) and part.startswith("(")
+
+
+def _tagged_member(union: Any, tag: str) -> Any:
+    """The member of a tagged union (NetworkSection) that a tag names."""
+    while typing.get_origin(union) is Annotated:
+        union = typing.get_args(union)[0]
+    for member in typing.get_args(union):
+        if any(getattr(meta, "tag", None) == tag for meta in typing.get_args(member)[1:]):
+            return typing.get_args(member)[0]
+    raise LookupError(tag)
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -15,7 +15,6 @@ from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.cluster_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.common import availability_zone_names
 from components.cost_budget import CostBudget, CostBudgetArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.feast_store import FeastStore, FeastStoreArgs
@@ -59,6 +58,7 @@ from components.team_namespaces import (
 from infra.config import (
     CONFIG_KEY,
     METRICS_NAMESPACE,
+    ExistingNetworkMode,
     GpuPoolConfig,
     IngressRuleConfig,
     PlatformConfig,
@@ -299,17 +299,19 @@ class Platform:
 
     def network(self, logs_key: KmsKey) -> NetworkRef:
         network = self.config.network
-        if network.existing is not None:
+        if isinstance(network, ExistingNetworkMode):
+            given = network.existing
             return NetworkRef(
-                vpc_id=network.existing.vpc_id,
-                private_subnet_ids=network.existing.private_subnet_ids,
-                public_subnet_ids=network.existing.public_subnet_ids,
+                vpc_id=given.vpc_id,
+                private_subnet_ids=[subnet.id for subnet in given.private_subnets],
+                public_subnet_ids=[subnet.id for subnet in given.public_subnets],
                 public_subnet_cidrs=pulumi.Output.all(
                     *(
-                        aws.ec2.get_subnet_output(id=subnet).cidr_block
-                        for subnet in network.existing.public_subnet_ids
+                        aws.ec2.get_subnet_output(id=subnet.id).cidr_block
+                        for subnet in given.public_subnets
                     )
                 ),
+                private_subnet_zones=[subnet.zone for subnet in given.private_subnets],
             )
         return Network(
             "network",
@@ -401,7 +403,7 @@ class Platform:
         release = self.config.eks.node_ami_release
         specs = [pool_spec(name, pool, release) for name, pool in sorted(gpu.pools.items())]
         if specs and gpu.backend == "karpenter":
-            self.karpenter_pools(specs, cluster, ebs_key, on_cluster)
+            self.karpenter_pools(specs, cluster, network, ebs_key, on_cluster)
         elif specs:
             self.node_group_pools(specs, cluster, network, ebs_key, on_cluster)
         if specs:
@@ -502,6 +504,7 @@ class Platform:
         self,
         specs: list[GpuPoolSpec],
         cluster: EksCluster,
+        network: NetworkRef,
         ebs_key: KmsKey,
         on_cluster: OnCluster,
     ) -> None:
@@ -521,10 +524,11 @@ class Platform:
             ),
             opts=on_cluster.opts,
         )
-        zones = availability_zone_names(pulumi.InvokeOptions())
-        zone_count = self.config.network.availability_zones
+        subnets = pulumi.Output.from_input(network.private_subnet_ids)
+        zones = pulumi.Output.from_input(network.private_subnet_zones)
         for spec in specs:
             zone = self.config.gpu.pools[spec.name].zone
+            used = [zone - 1] if zone else range(self.config.network.availability_zones)
             KarpenterNodePool(
                 f"gpu-{spec.name}",
                 KarpenterNodePoolArgs(
@@ -532,7 +536,8 @@ class Platform:
                     cluster_name=self.cluster_name,
                     node_role_arn=cluster.node_role_arn,
                     ebs_kms_key_arn=ebs_key.arn,
-                    zones=[zones[zone - 1]] if zone else [zones[i] for i in range(zone_count)],
+                    zones=[zones[i] for i in used],
+                    subnet_ids=[subnets[i] for i in used],
                     tags=self.tags,
                     karpenter_release=karpenter.release,
                 ),

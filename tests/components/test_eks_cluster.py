@@ -568,7 +568,13 @@ STACK_CONFIG: dict[str, Any] = {
     "protectStatefulResources": True,
     "kms": {"deletionWindowDays": 10, "adminRoleArns": [KEY_ADMIN]},
     "network": {
-        "existing": {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": CONFIGURED_SUBNETS}
+        "existing": {
+            "vpcId": "vpc-0123456789abcdef0",
+            "privateSubnets": [
+                {"id": subnet, "zone": f"eu-west-1{letter}"}
+                for subnet, letter in zip(CONFIGURED_SUBNETS, "ab", strict=True)
+            ],
+        }
     },
     "eks": {
         "version": "1.34",

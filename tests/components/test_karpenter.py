@@ -31,6 +31,7 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/ml-test-boundary"
 ZONES = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+SUBNETS = {zone: f"subnet-0{zone[-1] * 16}" for zone in ZONES}
 
 # One pool per mode, each with the zones it may use.
 POOLS: dict[str, tuple[GpuPoolSpec, Sequence[str]]] = {
@@ -96,6 +97,7 @@ def karpenter_with_pools() -> None:
                 node_role_arn=NODE_ROLE_ARN,
                 ebs_kms_key_arn=EBS_KEY_ARN,
                 zones=zones,
+                subnet_ids=[SUBNETS[zone] for zone in zones],
                 tags=TAGS,
                 karpenter_release=karpenter.release,
             ),
@@ -128,7 +130,7 @@ def statements(resource: RecordedResource, field: str) -> dict[str, Any]:
 def test_node_classes_keep_the_node_hardening(karpenter: RenderedStack) -> None:
     node_classes = by_name(karpenter, NODE_CLASS)
     assert sorted(node_classes) == sorted(POOLS)
-    for pool, (spec, _) in POOLS.items():
+    for pool, (spec, zones) in POOLS.items():
         node_class = node_classes[pool].inputs["spec"]
         # Karpenter takes the node role by name and makes the instance profile itself.
         assert node_class["role"] == "ml-test-nodes"
@@ -142,9 +144,8 @@ def test_node_classes_keep_the_node_hardening(karpenter: RenderedStack) -> None:
             spec.root_volume.provisioned_iops,
             spec.root_volume.throughput,
         )
-        assert node_class["subnetSelectorTerms"] == [
-            {"tags": {"karpenter.sh/discovery": CLUSTER_NAME}}
-        ]
+        # By id: the same whether the platform made the network or was given it.
+        assert node_class["subnetSelectorTerms"] == [{"id": SUBNETS[zone]} for zone in zones]
         assert node_class["tags"] == {**TAGS, "mlops:gpu-pool": pool}
 
 
@@ -430,17 +431,21 @@ def test_karpenter_pools_use_the_networks_zones_unless_pinned(
 def test_karpenter_nodes_get_the_clusters_node_role_key_and_private_subnets(
     karpenter_platform: RenderedStack,
 ) -> None:
-    """Node classes find their subnets by the tag the network puts on the private ones only."""
+    """Node classes select the network's private subnets by id."""
     node_role = named(karpenter_platform, "aws:iam/role:Role", "eks-node-role").outputs["name"]
     ebs_key = named(karpenter_platform, "aws:kms/key:Key", "ebs-key").outputs["arn"]
-    subnets = karpenter_platform.of_type("aws:ec2/subnet:Subnet")
-    for node_class in by_name(karpenter_platform, NODE_CLASS).values():
+    private = [
+        named(karpenter_platform, "aws:ec2/subnet:Subnet", f"network-private-az{zone}").id
+        for zone in (1, 2)
+    ]
+    selected = {}
+    for pool, node_class in by_name(karpenter_platform, NODE_CLASS).items():
         spec = node_class.inputs["spec"]
         assert spec["role"] == node_role
         assert spec["blockDeviceMappings"][0]["ebs"]["kmsKeyID"] == ebs_key
-        [selector] = spec["subnetSelectorTerms"]
-        selected = [s.name for s in subnets if selector["tags"].items() <= s.inputs["tags"].items()]
-        assert selected == ["network-private-az1", "network-private-az2"]
+        selected[pool] = [term["id"] for term in spec["subnetSelectorTerms"]]
+    # A pool pinned to a zone (train: 2, chat: 1) takes that zone's subnet only.
+    assert selected == {"serve": private, "train": [private[1]], "chat": [private[0]]}
 
 
 def test_the_controller_and_its_boundary_both_allow_passing_the_node_role(

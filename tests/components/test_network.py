@@ -12,6 +12,7 @@ import pytest
 
 from components.common import ComponentArgsError
 from components.network import Network, NetworkArgs
+from infra.config import ExistingNetworkMode
 from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RecordedResource, RenderedStack
@@ -270,7 +271,7 @@ def test_every_stack_builds_the_network_its_config_describes(
     """Config to Network wiring, on whatever each stack file says."""
     config = stack_platform_config(project, rendered.stack)
     network = config.network
-    if network.existing is not None:
+    if isinstance(network, ExistingNetworkMode):
         pytest.skip("the stack uses an existing VPC")
     [vpc] = rendered.of_type("aws:ec2/vpc:Vpc")
     assert vpc.inputs["cidrBlock"] == network.vpc_cidr
@@ -293,14 +294,15 @@ def test_every_stacks_cluster_discovers_its_own_private_subnets(rendered: Render
         assert subnet.inputs["tags"]["karpenter.sh/discovery"] == rendered.outputs["clusterName"]
 
 
+@pytest.mark.parametrize("backend", ["managed-node-groups", "karpenter"])
 def test_an_existing_vpc_is_used_instead_of_building_one(
-    make_project: Callable[[str, str], PulumiProject],
+    make_project: Callable[[str, str], PulumiProject], backend: str
 ) -> None:
-    """Spans the program: the config's VPC and subnets reach the cluster and the stack outputs,
-    and no Network is built."""
+    """Spans the program: the config's VPC and subnets reach the cluster, each GPU backend's
+    pools (a pinned pool its zone's subnet) and the stack outputs, and no Network is built."""
     project = make_project(
         "dev",
-        """
+        f"""
         config:
           aws:region: eu-west-1
           mlops-platform:platform:
@@ -308,16 +310,39 @@ def test_an_existing_vpc_is_used_instead_of_building_one(
             network:
               existing:
                 vpcId: vpc-0123456789abcdef0
-                privateSubnetIds: [subnet-0aaaaaaaaaaaaaaaa, subnet-0bbbbbbbbbbbbbbbb]
-            eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}
+                privateSubnets:
+                  - {{id: subnet-0aaaaaaaaaaaaaaaa, zone: eu-west-1b}}
+                  - {{id: subnet-0bbbbbbbbbbbbbbbb, zone: eu-west-1c}}
+            eks: {{endpoint: {{publicAccessCidrs: ["203.0.113.0/24"]}}}}
+            gpu:
+              backend: {backend}
+              pools:
+                train: {{purpose: training, instanceTypes: [g6e.12xlarge], maxNodes: 2,
+                         maxGpus: 8, zone: 2}}
+                serve: {{purpose: inference, instanceTypes: [g6.xlarge], maxNodes: 2, maxGpus: 2}}
         """,
     )
     rendered = render_stack(project, "dev")
+    given = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
     assert rendered.of_type("aws:ec2/vpc:Vpc") == []
     assert rendered.of_type("mlops:network:Network") == []
     [cluster] = rendered.of_type("aws:eks/cluster:Cluster")
-    assert cluster.inputs["vpcConfig"]["subnetIds"] == [
-        "subnet-0aaaaaaaaaaaaaaaa",
-        "subnet-0bbbbbbbbbbbbbbbb",
-    ]
+    assert cluster.inputs["vpcConfig"]["subnetIds"] == given
     assert rendered.outputs["vpcId"] == "vpc-0123456789abcdef0"
+    if backend == "karpenter":
+        classes = {
+            r.inputs["metadata"]["name"]: r.inputs["spec"]
+            for r in rendered.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+        }
+        assert classes["serve"]["subnetSelectorTerms"] == [{"id": s} for s in given]
+        assert classes["train"]["subnetSelectorTerms"] == [{"id": given[1]}]
+        pools = {
+            r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["spec"]["requirements"]
+            for r in rendered.of_type("kubernetes:karpenter.sh/v1:NodePool")
+        }
+        zone = next(r for r in pools["train"] if r["key"] == "topology.kubernetes.io/zone")
+        assert zone["values"] == ["eu-west-1c"]
+    else:
+        groups = {g.name: g for g in rendered.of_type("aws:eks/nodeGroup:NodeGroup")}
+        assert groups["gpu-train-node-group"].inputs["subnetIds"] == [given[1]]
+        assert groups["gpu-serve-node-group"].inputs["subnetIds"] == given

@@ -317,10 +317,7 @@ def test_ingress_rules_name_ports_and_sources_outside_the_cluster(
 
 
 def test_public_subnet_callers_need_public_subnets() -> None:
-    existing = {
-        "vpcId": "vpc-0123456789abcdef0",
-        "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
-    }
+    existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnets": PRIVATE_SUBNETS}
     raw = {
         "environment": "dev",
         "eks": DEV_ENDPOINT,
@@ -328,7 +325,7 @@ def test_public_subnet_callers_need_public_subnets() -> None:
         "gpu": {"teams": {"serving": {"ingress": [{"ports": [80], "fromPublicSubnets": True}]}}},
     }
     [problem] = problems(raw)
-    assert "network.existing names none (publicSubnetIds)" in problem
+    assert "network.existing names none (publicSubnets)" in problem
 
 
 def test_cluster_admin_cannot_be_namespaced() -> None:
@@ -682,3 +679,48 @@ def test_the_deployers_access_key_is_the_platforms() -> None:
     }
     [problem] = problems({"environment": "dev", "eks": DEV_ENDPOINT | {"access": access}})
     assert problem.startswith(f"{ROOT}.eks.access: 'deployer' names the platform's own entry")
+
+
+PRIVATE_SUBNETS = [
+    {"id": "subnet-0123456789abcdef0", "zone": "eu-west-1a"},
+    {"id": "subnet-0123456789abcdef1", "zone": "eu-west-1b"},
+]
+
+
+def test_an_existing_network_takes_none_of_the_created_networks_settings() -> None:
+    """Nothing of the created network applies beside `existing`: the environment profile's
+    network settings are left out, and one the stack file sets is an unknown key."""
+    existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnets": PRIVATE_SUBNETS}
+    config = load({"environment": "dev", "network": {"existing": existing}})
+    assert config.network.availability_zones == 2
+    [problem] = problems(
+        {"environment": "dev", "network": {"existing": existing, "natGateways": "single"}}
+    )
+    assert problem == (f"{ROOT}.network.natGateways: unknown key; allowed keys here: existing")
+
+
+@pytest.mark.parametrize(
+    ("subnets", "environment", "message"),
+    [
+        (PRIVATE_SUBNETS, "prod", "prod needs private subnets in at least 3 availability zones"),
+        (
+            [PRIVATE_SUBNETS[0], {**PRIVATE_SUBNETS[1], "zone": "eu-west-1a"}],
+            "dev",
+            "two private subnets in one zone",
+        ),
+        (
+            [PRIVATE_SUBNETS[0], {**PRIVATE_SUBNETS[1], "zone": "us-east-1b"}],
+            "dev",
+            "zones ['eu-west-1a', 'us-east-1b'] are not all in one region",
+        ),
+    ],
+    ids=["prod-two-zones", "one-zone-twice", "two-regions"],
+)
+def test_existing_private_subnets_are_one_per_zone(
+    subnets: list[dict[str, str]], environment: str, message: str
+) -> None:
+    existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnets": subnets}
+    [problem] = problems(
+        {"environment": environment, "network": {"existing": existing}}, environment
+    )
+    assert problem.startswith(f"{ROOT}.network.existing.privateSubnets: {message}")
