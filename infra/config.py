@@ -45,6 +45,7 @@ from components.node_pool import (
     RootVolume,
 )
 from components.subnet_layout import SubnetLayout, SubnetLayoutError, subnet_layout
+from infra import names
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import (
     CONTROL_PLANE_LOG_TYPES,
@@ -321,10 +322,44 @@ def _is_cidr(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_is_cidr)]
 KubernetesName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+def _key_fits(rule: names.NameRule, logical_name_of: typing.Callable[[str], str]) -> Any:
+    longest = names.longest_key(rule, logical_name_of)
+
+    def check(key: str) -> str:
+        if len(key) > longest:
+            example = logical_name_of(key) + "-" + "x" * (names.AUTONAME_SUFFIX - 1)
+            raise ValueError(
+                f"{key!r} is {len(key)} characters; at most {longest}: it names the "
+                f"{rule.what} {example!r} ({len(example)} characters; AWS allows "
+                f"{rule.max_length})"
+            )
+        return key
+
+    return AfterValidator(check)
+
+
+PoolName = Annotated[KubernetesName, _key_fits(names.EKS_NODE_GROUP, names.node_group_logical_name)]
+WorkloadName = Annotated[
+    KubernetesName, _key_fits(names.IAM_ROLE, names.workload_role_logical_name)
+]
+
+
+def _known_instance_type(instance_type: str) -> str:
+    if instance_type not in names.ec2_instance_types():
+        raise ValueError(f"{instance_type!r} is not an EC2 instance type (botocore's EC2 model)")
+    return instance_type
+
+
 ChartVersion = Annotated[
     str, StringConstraints(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 ]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+InstanceType = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"),
+    AfterValidator(_known_instance_type),
+]
 
 
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
@@ -589,7 +624,8 @@ class EksConfig(ConfigModel):
     cluster_name: KubernetesName | None = Field(
         default=None,
         description="EKS cluster name; default `<project>-<stack>`. It must be known before the "
-        "cluster exists because its log group is created first.",
+        "cluster exists because its log group is created first; feature group names start "
+        "with it.",
     )
     version: str = Field(
         default="1.35",
@@ -604,6 +640,13 @@ class EksConfig(ConfigModel):
         + ").",
     )
     endpoint: EndpointConfig = Field(description="API server endpoint exposure.")
+    managed_node_groups_quota: int = Field(
+        default=30,
+        ge=1,
+        le=1000,
+        description="Managed node groups per cluster the account allows (EKS's default quota "
+        "is 30); state a raised quota here once Service Quotas has granted it.",
+    )
     deployer_is_cluster_admin: bool = Field(
         default=True,
         description="Give deployerRoleName cluster-admin through an explicit access entry and "
@@ -1004,6 +1047,11 @@ class ChartVersions(ConfigModel):
         return [self.contract(name) for name in sorted(wanted)]
 
 
+MAX_POOLS: Final = 100
+"""More pools than any cluster needs: a config that has them is a mistake, found before a render
+of thousands of resources."""
+
+
 class GpuConfig(ConfigModel):
     """GPU and Neuron node pools, the software that makes them usable, and team quotas."""
 
@@ -1012,8 +1060,10 @@ class GpuConfig(ConfigModel):
         description="managed-node-groups (one EKS node group per pool, scaled by the cluster "
         "autoscaler) or karpenter (a NodePool and EC2NodeClass per pool).",
     )
-    pools: dict[KubernetesName, GpuPoolConfig] = Field(
-        default_factory=dict, description="Accelerator pools by name (the name labels the nodes)."
+    pools: dict[PoolName, GpuPoolConfig] = Field(
+        default_factory=dict,
+        max_length=MAX_POOLS,
+        description=f"Accelerator pools by name (the name labels the nodes); at most {MAX_POOLS}.",
     )
     teams: dict[KubernetesName, TeamConfig] = Field(
         default_factory=dict,
@@ -1344,7 +1394,7 @@ class PlatformConfig(ConfigModel):
     feature_store: FeatureStoreConfig = Field(
         default_factory=FeatureStoreConfig, description="Feature stores."
     )
-    workloads: dict[KubernetesName, WorkloadConfig] = Field(
+    workloads: dict[WorkloadName, WorkloadConfig] = Field(
         default_factory=dict,
         description="Workload identities: one IAM role per workload, bound to one service "
         "account, with a permissions boundary.",
@@ -1353,6 +1403,9 @@ class PlatformConfig(ConfigModel):
         default_factory=MonitoringConfig, description="GPU metrics and alerting."
     )
     cost: CostConfig = Field(description="Cost budget and its alerts.")
+
+    def cluster_name(self, project: str, stack: str) -> str:
+        return self.eks.cluster_name or names.default_cluster_name(project, stack)
 
     @model_validator(mode="after")
     def _workloads_name_what_exists(self) -> PlatformConfig:
@@ -1483,6 +1536,19 @@ class PlatformConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _node_groups_within_quota(self) -> PlatformConfig:
+        if self.gpu.backend != "managed-node-groups":
+            return self
+        groups = 1 + len(self.gpu.pools)  # the system node group and one per pool
+        if groups > self.eks.managed_node_groups_quota:
+            raise ValueError(
+                f"{groups} managed node groups (the system group and {len(self.gpu.pools)} "
+                f"pools), above eks.managedNodeGroupsQuota ({self.eks.managed_node_groups_quota}): "
+                "raise the quota in Service Quotas and say so there, or use fewer pools"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pool_zones_exist(self) -> PlatformConfig:
         zones = self.network.availability_zones
         outside = [n for n, pool in self.gpu.pools.items() if pool.zone and pool.zone > zones]
@@ -1528,7 +1594,9 @@ def stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def load_platform_config(raw: Any, *, stack: str, project: str) -> PlatformConfig:
+def load_platform_config(
+    raw: Any, *, stack: str, project: str, region: str | None = None
+) -> PlatformConfig:
     """Validate a stack's raw `<project>:platform` value; one ConfigError lists all problems."""
     root = f"{project}:{CONFIG_KEY}"
     stack_file = stack_file_name(stack)
@@ -1546,10 +1614,36 @@ def load_platform_config(raw: Any, *, stack: str, project: str) -> PlatformConfi
     # that the one real problem is not buried under "missing" errors for every
     # environment-dependent key; prod's own rules still apply only to prod.
     data = with_environment_defaults(raw, known_environment or "prod")
+    problems = []
+    if region is not None and region not in names.eks_regions():
+        problems.append(
+            f"aws:region: {region!r} is not a region with EKS (botocore's endpoint data lists "
+            f"{len(names.eks_regions())})"
+        )
     try:
-        return PlatformConfig.model_validate(data, context={"environment": known_environment})
+        config = PlatformConfig.model_validate(
+            data, context={"environment": known_environment, "project": project, "stack": stack}
+        )
     except ValidationError as error:
-        raise ConfigError(stack_file, describe_errors(error, root)) from None
+        raise ConfigError(stack_file, [*problems, *describe_errors(error, root)]) from None
+    cluster_name = config.cluster_name(project, stack)
+    if config.eks.cluster_name is None and (problem := names.EKS_CLUSTER.problem(cluster_name)):
+        problems.append(
+            f"{root}.eks.clusterName: unset, so the stack name {stack!r} {problem}: set "
+            "eks.clusterName"
+        )
+    problems += [
+        f"{root}.featureStore.featureGroups.{key}: {problem}; shorten the key or eks.clusterName"
+        for key in config.feature_store.feature_groups
+        if (
+            problem := names.SAGEMAKER_FEATURE_GROUP.problem(
+                names.feature_group_name(cluster_name, key)
+            )
+        )
+    ]
+    if problems:
+        raise ConfigError(stack_file, problems)
+    return config
 
 
 def with_environment_defaults(raw: dict[str, Any], environment: Environment) -> dict[str, Any]:
@@ -1583,6 +1677,10 @@ def describe_errors(error: ValidationError, root: str) -> list[str]:
             problems.append(f"{path}: unknown key; allowed keys here: {allowed}")
         elif kind == "missing":
             problems.append(f"{path}: required, but not set")
+        elif kind == "too_long" and isinstance(detail["input"], dict | list):
+            problems.append(
+                f"{path}: {len(detail['input'])} entries; at most {detail['ctx']['max_length']}"
+            )
         else:
             message = detail["msg"].removeprefix("Value error, ")
             given = detail["input"]

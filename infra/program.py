@@ -103,7 +103,7 @@ class Platform:
         self.project = project
         self.tags = platform_tags(config, stack=stack, project=project)
         self.protect = config.protect_stateful_resources
-        self.cluster_name = config.eks.cluster_name or f"{project}-{stack}"
+        self.cluster_name = config.cluster_name(project, stack)
 
     def key(self, name: str, purpose: str, *uses: KeyUse) -> KmsKey:
         return KmsKey(
@@ -191,7 +191,8 @@ class Platform:
                         )
                         for name, group in sorted(config.feature_groups.items())
                     ),
-                    name_prefix=f"{self.project}-{self.stack}",
+                    # The names feature groups and their Glue database go by (infra.names).
+                    name_prefix=self.cluster_name,
                     kms_key_arn=key.arn,
                     offline_bucket_name=bucket_name,
                     offline_bucket_arn=bucket_arn,
@@ -761,6 +762,9 @@ def main() -> None:
     project = pulumi.get_project()
     # Everything is validated before the first resource is registered: bad config changes nothing.
     config = load_platform_config(
-        pulumi.Config().get_object(CONFIG_KEY), stack=stack, project=project
+        pulumi.Config().get_object(CONFIG_KEY),
+        stack=stack,
+        project=project,
+        region=pulumi.Config("aws").get("region"),
     )
     build_platform(config, stack=stack, project=project)

@@ -1,0 +1,152 @@
+"""Physical names AWS accepts, whatever the stack name and config keys: each rule at its limit
+renders names AWS takes, one past it is a config error naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import names
+from infra.config import ConfigError, PlatformConfig, load_platform_config
+from infra.program import build_platform
+from mlops_platform.rendered import RenderedStack
+from tests.conftest import run_component
+
+ROOT = "mlops-platform:platform"
+DEV: dict[str, Any] = {
+    "environment": "dev",
+    "eks": {"endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}},
+}
+LONGEST_POOL = names.longest_key(names.EKS_NODE_GROUP, names.node_group_logical_name)
+LONGEST_WORKLOAD = names.longest_key(names.IAM_ROLE, names.workload_role_logical_name)
+
+
+def load(
+    raw: dict[str, Any], stack: str = "dev", region: str | None = "us-east-1"
+) -> PlatformConfig:
+    return load_platform_config(raw, stack=stack, project="mlops-platform", region=region)
+
+
+def problems(
+    raw: dict[str, Any], stack: str = "dev", region: str | None = "us-east-1"
+) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(raw, stack, region)
+    return caught.value.problems
+
+
+def at_the_limits(pool: str, workload: str) -> dict[str, Any]:
+    return DEV | {
+        "gpu": {
+            "pools": {
+                pool: {
+                    "purpose": "training",
+                    "instanceTypes": ["g6.xlarge"],
+                    "maxNodes": 1,
+                    "maxGpus": 1,
+                }
+            }
+        },
+        "workloads": {workload: {"namespace": "platform-system", "serviceAccount": "w"}},
+    }
+
+
+def test_the_longest_keys_allowed_render_names_aws_accepts() -> None:
+    """Pools and workloads at their longest: the node group and role names Pulumi makes fit
+    EKS's 63 and IAM's 64 characters exactly."""
+    pool, workload = "p" * LONGEST_POOL, "w" * LONGEST_WORKLOAD
+    config = load(at_the_limits(pool, workload))
+    rendered: RenderedStack = run_component(
+        lambda: build_platform(config, stack="dev", project="mlops-platform")
+    )
+    [group] = [g for g in rendered.of_type("aws:eks/nodeGroup:NodeGroup") if pool in g.name]
+    assert len(group.outputs["nodeGroupName"]) == names.EKS_NODE_GROUP.max_length
+    assert names.EKS_NODE_GROUP.problem(group.outputs["nodeGroupName"]) is None
+    [role] = [r for r in rendered.of_type("aws:iam/role:Role") if workload in r.name]
+    assert len(role.outputs["name"]) == names.IAM_ROLE.max_length
+    assert names.IAM_ROLE.problem(role.outputs["name"]) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "limit", "what"),
+    [("pool", LONGEST_POOL, "node group name"), ("workload", LONGEST_WORKLOAD, "IAM role name")],
+)
+def test_one_character_past_a_key_limit_is_refused_naming_the_key(
+    key: str, limit: int, what: str
+) -> None:
+    pool = "p" * (limit + 1 if key == "pool" else 4)
+    workload = "w" * (limit + 1 if key == "workload" else 4)
+    [problem] = problems(at_the_limits(pool, workload))
+    where = f"gpu.pools.{pool}" if key == "pool" else f"workloads.{workload}"
+    assert problem.startswith(f"{ROOT}.{where}.[key]: ")
+    assert f"at most {limit}: it names the {what}" in problem
+
+
+def test_a_stack_name_that_makes_a_cluster_name_eks_refuses_says_which_key_to_set() -> None:
+    """EKS cluster names take letters, digits, - and _; a Pulumi stack name may have dots."""
+    [problem] = problems(DEV, stack="dev.eu-west-1")
+    assert problem.startswith(f"{ROOT}.eks.clusterName: unset, so the stack name 'dev.eu-west-1'")
+    assert problem.endswith("set eks.clusterName")
+    named = DEV | {"eks": DEV["eks"] | {"clusterName": "ml-dev-euw1"}}
+    assert load(named, stack="dev.eu-west-1").cluster_name("mlops-platform", "x") == "ml-dev-euw1"
+
+
+def test_a_long_stack_name_is_refused_at_its_limit() -> None:
+    fits = "s" * (names.EKS_CLUSTER.max_length - len("mlops-platform-"))
+    assert load(DEV, stack=fits)
+    [problem] = problems(DEV, stack=fits + "s")
+    assert "101 characters; AWS allows 100" in problem
+
+
+def test_feature_group_names_fit_sagemakers_64_characters() -> None:
+    group = {
+        "recordIdentifier": "id",
+        "eventTime": "t",
+        "features": {"id": "String", "t": "String"},
+    }
+    key = "k" * (names.SAGEMAKER_FEATURE_GROUP.max_length - len("mlops-platform-dev-"))
+    fits = DEV | {"featureStore": {"featureGroups": {key: group}}}
+    assert load(fits)
+    [problem] = problems(DEV | {"featureStore": {"featureGroups": {key + "k": group}}})
+    assert problem.startswith(f"{ROOT}.featureStore.featureGroups.{key}k: gives feature group")
+    assert "65 characters; AWS allows 64; shorten the key or eks.clusterName" in problem
+
+
+def test_regions_and_instance_types_come_from_a_catalog() -> None:
+    """botocore's endpoint data and EC2 model: `us-east-7` and `m7i.lrage` do not exist."""
+    [problem] = problems(DEV, region="us-east-7")
+    assert problem.startswith("aws:region: 'us-east-7' is not a region with EKS")
+    nodes = {"instanceTypes": ["m7i.lrage"], "minSize": 1, "desiredSize": 1, "maxSize": 2}
+    [problem] = problems(DEV | {"eks": DEV["eks"] | {"systemNodes": nodes}})
+    assert problem.startswith(f"{ROOT}.eks.systemNodes.instanceTypes[0]: 'm7i.lrage' is not")
+
+
+def test_node_groups_above_the_default_quota_need_the_raised_quota_stated() -> None:
+    pools = {
+        f"p{i}": {
+            "purpose": "inference",
+            "instanceTypes": ["g6.xlarge"],
+            "maxNodes": 1,
+            "maxGpus": 1,
+        }
+        for i in range(30)
+    }
+    [problem] = problems(DEV | {"gpu": {"pools": pools}})
+    assert "31 managed node groups (the system group and 30 pools), above" in problem
+    raised = DEV | {"eks": DEV["eks"] | {"managedNodeGroupsQuota": 40}, "gpu": {"pools": pools}}
+    assert load(raised)
+
+
+def test_thousands_of_pools_are_refused_before_anything_renders() -> None:
+    pools = {
+        f"p{i}": {
+            "purpose": "inference",
+            "instanceTypes": ["g6.xlarge"],
+            "maxNodes": 1,
+            "maxGpus": 1,
+        }
+        for i in range(10_000)
+    }
+    [problem] = problems(DEV | {"gpu": {"backend": "karpenter", "pools": pools}})
+    assert problem == f"{ROOT}.gpu.pools: 10000 entries; at most 100"
