@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import yaml
 
-from components.common import stateful_options
+from components.common import account_context, stateful_options
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import feast_server_policy
 
@@ -19,6 +20,9 @@ ENTITY_KEY = "entity_id"
 
 @dataclass(frozen=True)
 class FeastStoreArgs:
+    table_prefix: str
+    """Makes the tables' names unique to the stack in its account and region (the cluster
+    name); Feast finds them through the `table_name_template` the component exports."""
     project: str
     feature_views: Sequence[str]
     kms_key_arn: pulumi.Input[str]
@@ -37,6 +41,7 @@ class FeastStore(pulumi.ComponentResource):
     TYPE = "mlops:feast_store:FeastStore"
 
     table_names: dict[str, pulumi.Output[str]]
+    feature_store_yaml: pulumi.Output[str]
     table_arns: dict[str, pulumi.Output[str]]
     registry_path: pulumi.Output[str]
     server_role_arn: pulumi.Output[str]
@@ -45,11 +50,14 @@ class FeastStore(pulumi.ComponentResource):
         self, name: str, args: FeastStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
+        # Feast's DynamoDB online store names a view's table by its `table_name_template`
+        # (default "{project}.{table_name}"): with the stack's prefix in it, two stacks of one
+        # account and region (a copied one included) never share a table.
+        template = f"{args.table_prefix}.{{project}}.{{table_name}}"
         tables = {
             view: aws.dynamodb.Table(
                 f"{name}-{view}",
-                # Feast's DynamoDB online store looks its tables up by this exact name.
-                name=f"{args.project}.{view}",
+                name=template.format(project=args.project, table_name=view),
                 billing_mode="PAY_PER_REQUEST",
                 hash_key=ENTITY_KEY,
                 attributes=[aws.dynamodb.TableAttributeArgs(name=ENTITY_KEY, type="S")],
@@ -90,10 +98,29 @@ class FeastStore(pulumi.ComponentResource):
             "s3://", args.registry_bucket_name, "/", REGISTRY_PREFIX, "registry.db"
         )
         self.server_role_arn = server_role.role_arn
+        self.feature_store_yaml = pulumi.Output.all(
+            self.registry_path, account_context(self).region
+        ).apply(
+            lambda v: yaml.safe_dump(
+                {
+                    "project": args.project,
+                    "registry": v[0],
+                    "provider": "aws",
+                    "online_store": {
+                        "type": "dynamodb",
+                        "region": v[1],
+                        "table_name_template": template,
+                    },
+                },
+                sort_keys=False,
+            )
+        )
+        """The feature_store.yaml whose Feast finds exactly these tables and this registry."""
         self.register_outputs(
             {
                 "tableNames": self.table_names,
                 "registryPath": self.registry_path,
                 "serverRoleArn": self.server_role_arn,
+                "featureStoreYaml": self.feature_store_yaml,
             }
         )

@@ -27,6 +27,9 @@ class ModelRegistryArgs:
     tags: Mapping[str, str]
     continuous_scanning: bool = True
     """Amazon Inspector rescans images as new CVEs appear, not only on push."""
+    owns_registry_scanning: bool = False
+    """The account and region's one registry scanning configuration is this registry's to set.
+    Every repository scans on push either way."""
     protect: bool = False
 
 
@@ -45,24 +48,8 @@ class ModelRegistry(pulumi.ComponentResource):
             raise ComponentArgsError(self.TYPE, name, f"duplicate repository keys in {keys}")
         child = pulumi.ResourceOptions(parent=self)
         account = account_context(self)
-        # Registry-wide (one per account and region): enhanced scanning of every repository.
-        aws.ecr.RegistryScanningConfiguration(
-            f"{name}-scanning",
-            scan_type="ENHANCED",
-            rules=[
-                aws.ecr.RegistryScanningConfigurationRuleArgs(
-                    scan_frequency="CONTINUOUS_SCAN"
-                    if args.continuous_scanning
-                    else "SCAN_ON_PUSH",
-                    repository_filters=[
-                        aws.ecr.RegistryScanningConfigurationRuleRepositoryFilterArgs(
-                            filter="*", filter_type="WILDCARD"
-                        )
-                    ],
-                )
-            ],
-            opts=child,
-        )
+        if args.owns_registry_scanning:
+            self._registry_scanning(name, args)
         self.repository_urls, self.repository_arns = {}, {}
         for spec in args.repositories:
             repository = aws.ecr.Repository(
@@ -100,4 +87,25 @@ class ModelRegistry(pulumi.ComponentResource):
             self.repository_arns[spec.key] = repository.arn
         self.register_outputs(
             {"repositoryUrls": self.repository_urls, "repositoryArns": self.repository_arns}
+        )
+
+    def _registry_scanning(self, name: str, args: ModelRegistryArgs) -> None:
+        """Registry-wide, one per account and region: enhanced scanning of every repository.
+        Kept in AWS when the stack goes, so destroying the owner resets nobody's scanning."""
+        aws.ecr.RegistryScanningConfiguration(
+            f"{name}-scanning",
+            scan_type="ENHANCED",
+            rules=[
+                aws.ecr.RegistryScanningConfigurationRuleArgs(
+                    scan_frequency="CONTINUOUS_SCAN"
+                    if args.continuous_scanning
+                    else "SCAN_ON_PUSH",
+                    repository_filters=[
+                        aws.ecr.RegistryScanningConfigurationRuleRepositoryFilterArgs(
+                            filter="*", filter_type="WILDCARD"
+                        )
+                    ],
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )

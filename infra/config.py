@@ -1141,7 +1141,14 @@ class RegistriesConfig(ConfigModel):
     continuous_scanning: bool = Field(
         default=True,
         description="Rescan images as new vulnerabilities are published (Inspector enhanced "
-        "scanning), not only on push.",
+        "scanning), not only on push; applies where ownsRegistryScanning is set.",
+    )
+    owns_registry_scanning: bool = Field(
+        default=False,
+        description="This stack sets the account and region's one ECR registry scanning "
+        "configuration (enhanced scanning of every repository). Set it in exactly one stack per "
+        "account and region, the longest-lived (prod); the setting is kept in AWS if that stack "
+        "is destroyed. Every repository scans on push either way.",
     )
 
 

@@ -205,6 +205,7 @@ class Platform:
             feast = FeastStore(
                 "feast",
                 FeastStoreArgs(
+                    table_prefix=self.cluster_name,
                     project=config.feast.project,
                     feature_views=tuple(config.feast.feature_views),
                     kms_key_arn=key.arn,
@@ -222,6 +223,7 @@ class Platform:
             pulumi.export("feastTableNames", feast.table_names)
             pulumi.export("feastRegistryPath", feast.registry_path)
             pulumi.export("feastServerRoleArn", feast.server_role_arn)
+            pulumi.export("feastFeatureStoreYaml", feast.feature_store_yaml)
         return FeatureStores(key=key, sagemaker=store, feast=feast)
 
     def workload_roles(
@@ -621,10 +623,8 @@ def gpu_monitoring(
     )
 
 
-def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry | None:
+def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry:
     registries = platform.config.registries
-    if not registries.repositories:
-        return None
     return ModelRegistry(
         "registry",
         ModelRegistryArgs(
@@ -638,6 +638,7 @@ def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry | None:
             ),
             kms_key_arn=key.arn,
             continuous_scanning=registries.continuous_scanning,
+            owns_registry_scanning=registries.owns_registry_scanning,
             tags=platform.tags,
             protect=platform.protect,
         ),
@@ -716,15 +717,13 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
     platform.team_namespaces(network, on_cluster)
-    registry_key = platform.key("registry", "model images in ECR")
-    registry = model_registry(platform, registry_key)
+    # No repositories, no registry and no key for it.
+    registry = None
+    if platform.config.registries.repositories:
+        registry_key = platform.key("registry", "model images in ECR")
+        registry = (model_registry(platform, registry_key), registry_key)
     features = platform.feature_stores(cluster)
-    workload_roles = platform.workload_roles(
-        cluster,
-        (storage, artifacts_key),
-        (registry, registry_key) if registry is not None else None,
-        features,
-    )
+    workload_roles = platform.workload_roles(cluster, (storage, artifacts_key), registry, features)
     if workload_roles:
         pulumi.export("workloadRoleArns", workload_roles)
     monitoring_key = platform.key(
@@ -754,7 +753,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     pulumi.export("ebsKeyArn", ebs_key.arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     if registry is not None:
-        pulumi.export("repositoryUrls", registry.repository_urls)
+        pulumi.export("repositoryUrls", registry[0].repository_urls)
 
 
 def main() -> None:

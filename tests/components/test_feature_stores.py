@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from components.feast_store import FeastStore, FeastStoreArgs
 from components.sagemaker_feature_store import (
@@ -221,6 +222,7 @@ VIEWS = ("user_profile", "item_stats")
 
 def feast_args(**overrides: object) -> FeastStoreArgs:
     defaults: dict[str, object] = {
+        "table_prefix": CLUSTER_NAME,
         "project": "recsys",
         "feature_views": VIEWS,
         "kms_key_arn": KEY_ARN,
@@ -251,14 +253,16 @@ def test_each_feast_view_gets_a_table_with_the_name_and_key_feast_expects(
     views: tuple[str, ...],
 ) -> None:
     tables = {t.inputs["name"]: t for t in render_feast(feature_views=views).of_type(TABLE)}
-    assert sorted(tables) == sorted(f"recsys.{view}" for view in views)
+    # The stack's prefix keeps two stacks of one account and region apart.
+    assert sorted(tables) == sorted(f"{CLUSTER_NAME}.recsys.{view}" for view in views)
     for name, table in tables.items():
         assert table.inputs["hashKey"] == "entity_id"
         assert table.inputs["attributes"] == [{"name": "entity_id", "type": "S"}]
         assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
         assert table.inputs["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": KEY_ARN}
         assert table.inputs["pointInTimeRecovery"] == {"enabled": True}
-        assert table.inputs["tags"] == {**TAGS, "mlops:feast-view": name.removeprefix("recsys.")}
+        view = name.removeprefix(f"{CLUSTER_NAME}.recsys.")
+        assert table.inputs["tags"] == {**TAGS, "mlops:feast-view": view}
 
 
 @pytest.mark.parametrize("protect", [True, False])
@@ -300,11 +304,23 @@ def test_feast_finds_its_tables_registry_and_role_in_the_store_outputs(
 ) -> None:
     [component] = feast.of_type(FeastStore.TYPE)
     role = named(feast, "aws:iam/role:Role", "feast-server-role")
-    assert component.outputs == {
-        "tableNames": {view: f"recsys.{view}" for view in VIEWS},
+    outputs = dict(component.outputs)
+    store_yaml = yaml.safe_load(outputs.pop("featureStoreYaml"))
+    assert outputs == {
+        "tableNames": {view: f"{CLUSTER_NAME}.recsys.{view}" for view in VIEWS},
         "registryPath": f"s3://{BUCKET_NAME}/feast/registry.db",
         "serverRoleArn": role.outputs["arn"],
     }
+    # The feature_store.yaml Feast runs with names exactly these tables: its DynamoDB online
+    # store formats `table_name_template` with the project and the view's name.
+    online = store_yaml["online_store"]
+    assert (store_yaml["project"], store_yaml["registry"], online["type"]) == (
+        "recsys",
+        outputs["registryPath"],
+        "dynamodb",
+    )
+    for view, table in outputs["tableNames"].items():
+        assert online["table_name_template"].format(project="recsys", table_name=view) == table
 
 
 def test_every_stack_keeps_feature_data_under_the_features_key_in_its_own_bucket(

@@ -78,14 +78,33 @@ def test_a_protected_registry_keeps_its_repositories_and_nothing_else_is_pinned(
 @pytest.mark.parametrize(
     ("continuous", "frequency"), [(True, "CONTINUOUS_SCAN"), (False, "SCAN_ON_PUSH")]
 )
-def test_every_repository_of_the_registry_is_scanned_as_often_as_configured(
+def test_the_owning_registry_scans_every_repository_as_often_as_configured(
     continuous: bool, frequency: str
 ) -> None:
-    [scanning] = render_registry(continuous_scanning=continuous).of_type(SCANNING)
+    rendered = render_registry(continuous_scanning=continuous, owns_registry_scanning=True)
+    [scanning] = rendered.of_type(SCANNING)
     assert scanning.inputs["scanType"] == "ENHANCED"
     [rule] = scanning.inputs["rules"]
     assert rule["scanFrequency"] == frequency
     assert rule["repositoryFilters"] == [{"filter": "*", "filterType": "WILDCARD"}]
+    # One per account and region: destroying the owner must not reset every stack's scanning.
+    assert scanning.retain_on_delete is True
+
+
+def test_a_registry_that_does_not_own_the_scanning_leaves_it_alone_and_scans_on_push() -> None:
+    """Two stacks owning the account-wide configuration overwrite each other, and destroying
+    either resets the other's."""
+    rendered = render_registry()
+    assert rendered.of_type(SCANNING) == []
+    for repository in rendered.of_type(REPOSITORY):
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+
+
+def test_exactly_one_stack_owns_the_registry_scanning(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    owners = [stack for stack, r in rendered_stacks.items() if r.of_type(SCANNING)]
+    assert owners == ["prod"]
 
 
 def test_each_repository_expires_images_by_its_own_lifecycle(registry: RenderedStack) -> None:
