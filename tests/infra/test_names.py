@@ -3,6 +3,7 @@ renders names AWS takes, one past it is a config error naming the key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from infra import names
 from infra.config import ConfigError, PlatformConfig, load_platform_config
 from infra.program import build_platform
+from mlops_platform.engine import render_stack
+from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
-from tests.conftest import run_component
+from tests.conftest import REPO_ROOT, run_component
 
 ROOT = "mlops-platform:platform"
 DEV: dict[str, Any] = {
@@ -150,3 +153,35 @@ def test_thousands_of_pools_are_refused_before_anything_renders() -> None:
     }
     [problem] = problems(DEV | {"gpu": {"backend": "karpenter", "pools": pools}})
     assert problem == f"{ROOT}.gpu.pools: 10000 entries; at most 100"
+
+
+NAME_OUTPUTS = ("name", "bucket", "nodeGroupName", "featureGroupName", "clusterName")
+
+
+def physical_names(rendered: RenderedStack) -> set[tuple[str, str]]:
+    """(type, name) of every AWS resource with a name, as AWS would hold it."""
+    found = set()
+    for resource in rendered.resources:
+        if resource.custom and resource.type.startswith("aws:"):
+            for key in NAME_OUTPUTS:
+                value = resource.outputs.get(key)
+                if isinstance(value, str) and value:
+                    found.add((resource.type, value))
+                    break
+    return found
+
+
+def test_no_two_stacks_share_a_physical_name_not_even_a_copied_one(
+    rendered_stacks: dict[str, RenderedStack],
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    """Every stack and a copy of dev (as one makes a sandbox) in one account and region: no
+    table, cluster, feature group, bucket or role is named twice."""
+    dev_file = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    copy = render_stack(make_project("sandbox", dev_file), "sandbox")
+    seen: dict[tuple[str, str], str] = {}
+    for stack, rendered in [*rendered_stacks.items(), ("sandbox", copy)]:
+        for name in physical_names(rendered):
+            assert name not in seen, f"{name} in both {seen[name]} and {stack}"
+            seen[name] = stack
+    assert ("aws:dynamodb/table:Table", "mlops-platform-sandbox.recsys.user_profile") in seen
