@@ -17,7 +17,13 @@ from components.policy_documents import alert_topic_policy
 class AlertSubscription:
     protocol: str
     """email, https, sqs or lambda."""
-    endpoint: str
+    endpoint: pulumi.Input[str]
+    """A secret Output for an endpoint that is itself a credential (a webhook URL with a
+    token): it stays secret in state and in the plan."""
+    identity: str
+    """Names the subscription's resource, so reordering the config list replaces nothing (a
+    replaced email subscription would have to be confirmed again): the endpoint for a plain one,
+    the config key holding it for a secret one, never the secret."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,7 @@ class AlertTopic(pulumi.ComponentResource):
             opts=child,
         )
         for subscription in args.subscriptions:
-            # Named by what it delivers to, so reordering the config list replaces nothing
-            # (a replaced email subscription would have to be confirmed again).
-            endpoint_id = hashlib.sha256(subscription.endpoint.encode()).hexdigest()[:8]
+            endpoint_id = hashlib.sha256(subscription.identity.encode()).hexdigest()[:8]
             aws.sns.TopicSubscription(
                 f"{name}-{subscription.protocol}-{endpoint_id}",
                 topic=topic.arn,

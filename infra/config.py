@@ -1278,6 +1278,8 @@ class WorkloadConfig(ConfigModel):
 
 
 AlertProtocol = Literal["email", "https", "sqs", "lambda"]
+SecretConfigKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+"""A stack config key of the project (`<project>:<key>`) set with `pulumi config set --secret`."""
 ENDPOINT_PATTERNS: Final[dict[str, tuple[str, str]]] = {
     "email": (r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address"),
     "https": (r"^https://\S+$", "an https:// URL (plain http would send alerts in the clear)"),
@@ -1290,12 +1292,22 @@ class AlertSubscriptionConfig(ConfigModel):
     """Where the alert topic delivers."""
 
     protocol: AlertProtocol = Field(description="email, https, sqs or lambda.")
-    endpoint: str = Field(description="The address, URL or ARN that receives the alerts.")
+    endpoint: str | None = Field(
+        default=None, description="The address, URL or ARN that receives the alerts."
+    )
+    endpoint_secret: SecretConfigKey | None = Field(
+        default=None,
+        description="Instead of endpoint: the name of the stack config key holding it as a "
+        "secret (`pulumi config set --secret <name> <url>`), for endpoints that are "
+        "credentials, such as webhook URLs carrying a token.",
+    )
 
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> AlertSubscriptionConfig:
+        if (self.endpoint is None) == (self.endpoint_secret is None):
+            raise ValueError("set endpoint or endpointSecret, one of them")
         pattern, what = ENDPOINT_PATTERNS[self.protocol]
-        if not re.fullmatch(pattern, self.endpoint):
+        if self.endpoint is not None and not re.fullmatch(pattern, self.endpoint):
             raise ValueError(f"{self.protocol} endpoints must be {what}")
         return self
 
@@ -1602,7 +1614,12 @@ def stack_file_name(stack: str) -> str:
 
 
 def load_platform_config(
-    raw: Any, *, stack: str, project: str, region: str | None = None
+    raw: Any,
+    *,
+    stack: str,
+    project: str,
+    region: str | None = None,
+    is_secret: typing.Callable[[str], bool] | None = None,
 ) -> PlatformConfig:
     """Validate a stack's raw `<project>:platform` value; one ConfigError lists all problems."""
     root = f"{project}:{CONFIG_KEY}"
@@ -1622,6 +1639,13 @@ def load_platform_config(
     # environment-dependent key; prod's own rules still apply only to prod.
     data = with_environment_defaults(raw, known_environment or "prod")
     problems = []
+    if is_secret is not None and is_secret(root):
+        problems.append(
+            f"{root}: holds a secret (a `secure:` value): the whole value would become a secret, "
+            "unreadable in previews and reviews; put each secret under its own key (`pulumi "
+            "config set --secret <key> <value>`) and name that key here (e.g. "
+            "monitoring.subscriptions[].endpointSecret)"
+        )
     if region is not None and region not in names.eks_regions():
         problems.append(
             f"aws:region: {region!r} is not a region with EKS (botocore's endpoint data lists "
@@ -1633,6 +1657,13 @@ def load_platform_config(
         )
     except ValidationError as error:
         raise ConfigError(stack_file, [*problems, *describe_errors(error, root)]) from None
+    if is_secret is not None:
+        problems += [
+            f"{root}.monitoring.subscriptions[{index}].endpointSecret: {project}:{name} is not "
+            f"set as a secret in {stack_file}: pulumi config set --secret {name} <endpoint>"
+            for index, subscription in enumerate(config.monitoring.subscriptions)
+            if (name := subscription.endpoint_secret) and not is_secret(f"{project}:{name}")
+        ]
     cluster_name = config.cluster_name(project, stack)
     if config.eks.cluster_name is None and (problem := names.EKS_CLUSTER.problem(cluster_name)):
         problems.append(

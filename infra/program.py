@@ -556,7 +556,14 @@ def alerting(platform: Platform, key: KmsKey) -> AlertTopic:
         AlertTopicArgs(
             kms_key_arn=key.arn,
             subscriptions=tuple(
-                AlertSubscription(s.protocol, s.endpoint) for s in config.monitoring.subscriptions
+                AlertSubscription(s.protocol, s.endpoint, identity=s.endpoint)
+                if s.endpoint is not None
+                else AlertSubscription(
+                    s.protocol,
+                    pulumi.Config().require_secret(str(s.endpoint_secret)),
+                    identity=f"secret:{s.endpoint_secret}",
+                )
+                for s in config.monitoring.subscriptions
             ),
             tags=platform.tags,
         ),
@@ -765,5 +772,6 @@ def main() -> None:
         stack=stack,
         project=project,
         region=pulumi.Config("aws").get("region"),
+        is_secret=pulumi.runtime.is_config_secret,
     )
     build_platform(config, stack=stack, project=project)

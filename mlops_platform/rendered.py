@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mlops_guardrails.export import STACK_TYPE, deployment, resource_state, urn_name
+from mlops_guardrails.export import (
+    SECRET_SIG,
+    SECRET_SIG_KEY,
+    STACK_TYPE,
+    deployment,
+    resource_state,
+    urn_name,
+)
 
 PRODUCER: Final = "mlops-platform offline plan"
 
@@ -114,8 +121,11 @@ class RenderedStack:
         return deployment(self.states(), PRODUCER)
 
     def dump(self) -> str:
-        """The plan file: byte-identical for the same inputs, so plans diff cleanly."""
-        return json.dumps(self.to_deployment(), indent=2, sort_keys=True) + "\n"
+        """The plan file: byte-identical for the same inputs, so plans diff cleanly. Secrets
+        show as placeholders, as `pulumi stack export` without --show-secrets shows them, so
+        a plan can be attached to a review."""
+        deployment = _without_secret_values(self.to_deployment())
+        return json.dumps(deployment, indent=2, sort_keys=True) + "\n"
 
     def to_record(self) -> dict[str, Any]:
         """Everything a render produced, for the render cache."""
@@ -137,3 +147,16 @@ class RenderedStack:
                 for state in record["deployment"]["deployment"]["resources"]
             ],
         )
+
+
+SECRET_PLACEHOLDER = "[secret: not shown in plans]"
+
+
+def _without_secret_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+            return {SECRET_SIG_KEY: SECRET_SIG, "ciphertext": SECRET_PLACEHOLDER}
+        return {key: _without_secret_values(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secret_values(v) for v in value]
+    return value

@@ -4,20 +4,26 @@ configured subscriber; and the topic every stack alerts through."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
+from infra.config import ConfigError
+from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
+from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
-from mlops_platform.rendered import RenderedStack
+from mlops_platform.rendered import SECRET_PLACEHOLDER, RenderedStack
 from tests.components.data_fixtures import ACCOUNT, KEY_ARN, TAGS
 from tests.configs import stack_platform_config
 from tests.conftest import named, run_component
 
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-PAGER = AlertSubscription("https", "https://events.example.com/v2/enqueue")
-MAIL = AlertSubscription("email", "team@example.com")
+PAGER = AlertSubscription(
+    "https", "https://events.example.com/v2/enqueue", "https://events.example.com/v2/enqueue"
+)
+MAIL = AlertSubscription("email", "team@example.com", "team@example.com")
 
 
 def render_topic(*subscriptions: AlertSubscription) -> RenderedStack:
@@ -87,3 +93,68 @@ def test_every_stack_alerts_exactly_the_subscribers_its_config_names(
     assert sorted((s.inputs["protocol"], s.inputs["endpoint"]) for s in delivered) == sorted(
         (s.protocol, s.endpoint) for s in configured
     )
+
+
+def test_a_secret_endpoint_stays_secret_and_names_nothing_after_its_value(
+    make_project: Callable[[str, str], PulumiProject],
+) -> None:
+    """A webhook URL with a token lives under its own secret config key: it reaches the
+    subscription as a Pulumi secret, its resource is named after the key, and the plan file
+    shows a placeholder."""
+    project = make_project(
+        "dev",
+        """
+        config:
+          aws:region: eu-west-1
+          mlops-platform:pagerWebhook:
+            secure: v1:AAAA
+          mlops-platform:platform:
+            environment: dev
+            eks: {endpoint: {publicAccessCidrs: ["203.0.113.0/24"]}}
+            monitoring:
+              subscriptions:
+                - {protocol: https, endpointSecret: pagerWebhook}
+        """,
+    )
+    rendered = render_stack(project, "dev")
+    [subscription] = rendered.of_type(SUBSCRIPTION)
+    assert subscription.inputs["endpoint"][SECRET_SIG_KEY] == SECRET_SIG
+    assert "pagerWebhook" not in subscription.name  # hashed: the key, never the value
+    plan = rendered.dump()
+    assert "not decrypted offline" not in plan and SECRET_PLACEHOLDER in plan
+
+
+@pytest.mark.parametrize(
+    ("platform_extra", "problem"),
+    [
+        (
+            "monitoring: {subscriptions: [{protocol: https, endpointSecret: pagerWebhook}]}",
+            "monitoring.subscriptions[0].endpointSecret: mlops-platform:pagerWebhook is not set "
+            "as a secret in Pulumi.dev.yaml",
+        ),
+        (
+            "tags: {owner: {secure: v1:BBBB}}",
+            "mlops-platform:platform: holds a secret",
+        ),
+    ],
+    ids=["secret-key-missing", "secret-inside-the-platform-value"],
+)
+def test_secrets_are_refused_where_they_would_not_stay_secret(
+    make_project: Callable[[str, str], PulumiProject],
+    platform_extra: str,
+    problem: str,
+) -> None:
+    project = make_project(
+        "dev",
+        f"""
+        config:
+          aws:region: eu-west-1
+          mlops-platform:platform:
+            environment: dev
+            eks: {{endpoint: {{publicAccessCidrs: ["203.0.113.0/24"]}}}}
+            {platform_extra}
+        """,
+    )
+    with pytest.raises(ConfigError) as raised:
+        render_stack(project, "dev")
+    assert any(problem in found for found in raised.value.problems)
