@@ -1017,3 +1017,71 @@ def workload_policy(
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def replication_policy(
+    *,
+    pairs: Sequence[tuple[str, str]],
+    source_key_arn: str,
+    destination_key_arn: str,
+    source_region: str,
+    destination_region: str,
+) -> PolicyDocument:
+    """What S3 replication needs, as its role, to copy SSE-KMS objects from each source bucket
+    to its replica (S3 User Guide, "Replicating encrypted objects"): read the sources' versions,
+    write replicas, and use each key only through S3 in its region for its buckets (with S3
+    Bucket Keys the encryption context is the bucket's ARN, otherwise the object's)."""
+    sources = [source for source, _ in pairs]
+    replicas = [replica for _, replica in pairs]
+
+    def through_s3(region: str, buckets: list[str]) -> dict[str, Any]:
+        return {
+            "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+            "StringLike": {
+                "kms:EncryptionContext:aws:s3:arn": [
+                    arn for bucket in buckets for arn in (bucket, f"{bucket}/*")
+                ]
+            },
+        }
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadSourceConfiguration",
+                "Effect": "Allow",
+                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                "Resource": sources,
+            },
+            {
+                "Sid": "ReadSourceVersions",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObjectVersionForReplication",
+                    "s3:GetObjectVersionAcl",
+                    "s3:GetObjectVersionTagging",
+                ],
+                "Resource": [f"{source}/*" for source in sources],
+            },
+            {
+                "Sid": "WriteReplicas",
+                "Effect": "Allow",
+                "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                "Resource": [f"{replica}/*" for replica in replicas],
+            },
+            {
+                "Sid": "DecryptSources",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": source_key_arn,
+                "Condition": through_s3(source_region, sources),
+            },
+            {
+                "Sid": "EncryptReplicas",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": destination_key_arn,
+                "Condition": through_s3(destination_region, replicas),
+            },
+        ],
+    }

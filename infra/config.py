@@ -302,6 +302,34 @@ class ArtifactStorageConfig(ConfigModel):
         description="Days S3 server access logs are kept in the access-log bucket.",
     )
 
+    replica_region: str | None = Field(
+        default=None,
+        description="A second region holding replicas of replicatedBuckets (their own key and "
+        "access logs, as hardened as the sources), so the data survives the loss of the "
+        "stack's region; required in prod.",
+    )
+    replicated_buckets: list[BucketKey] = Field(
+        default_factory=lambda: ["models", "datasets"],
+        description="The buckets replicated to replicaRegion: those whose loss cannot be "
+        "rebuilt by rerunning something.",
+    )
+
+    @field_validator("replica_region")
+    @classmethod
+    def _a_known_region(cls, region: str | None) -> str | None:
+        if region is not None and region not in names.eks_regions():
+            raise ValueError(f"{region!r} is not an AWS region (botocore's endpoint data)")
+        return region
+
+    @model_validator(mode="after")
+    def _replicas_where_needed(self, info: ValidationInfo) -> ArtifactStorageConfig:
+        if _environment(info) == "prod" and self.replica_region is None:
+            raise ValueError("prod keeps models and datasets in a second region: set replicaRegion")
+        unknown = sorted(set(self.replicated_buckets) - set(self.buckets))
+        if self.replica_region is not None and unknown:
+            raise ValueError(f"replicatedBuckets names buckets that do not exist: {unknown}")
+        return self
+
     @field_validator("buckets")
     @classmethod
     def _log_bucket_key_is_reserved(
@@ -1650,6 +1678,12 @@ def load_platform_config(
         problems.append(
             f"aws:region: {region!r} is not a region with EKS (botocore's endpoint data lists "
             f"{len(names.eks_regions())})"
+        )
+    replica_region = (data.get("artifacts") or {}).get("replicaRegion")
+    if region is not None and replica_region == region:
+        problems.append(
+            f"{root}.artifacts.replicaRegion: {region} is the stack's own region (aws:region); "
+            "replicas must survive its loss"
         )
     try:
         config = PlatformConfig.model_validate(

@@ -13,6 +13,11 @@ import pulumi_kubernetes as k8s
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES, pool_hardware
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
+from components.bucket_replication import (
+    BucketReplication,
+    BucketReplicationArgs,
+    ReplicatedBucket,
+)
 from components.cluster_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cost_budget import CostBudget, CostBudgetArgs
@@ -105,7 +110,13 @@ class Platform:
         self.protect = config.protect_stateful_resources
         self.cluster_name = config.cluster_name(project, stack)
 
-    def key(self, name: str, purpose: str, *uses: KeyUse) -> KmsKey:
+    def key(
+        self,
+        name: str,
+        purpose: str,
+        *uses: KeyUse,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> KmsKey:
         return KmsKey(
             name,
             KmsKeyArgs(
@@ -116,10 +127,15 @@ class Platform:
                 tags=self.tags,
                 protect=self.protect,
             ),
+            opts=opts,
         )
 
     def artifact_storage(
-        self, name: str, key: KmsKey, buckets: tuple[ArtifactBucketSpec, ...]
+        self,
+        name: str,
+        key: KmsKey,
+        buckets: tuple[ArtifactBucketSpec, ...],
+        opts: pulumi.ResourceOptions | None = None,
     ) -> ArtifactStorage:
         artifacts = self.config.artifacts
         return ArtifactStorage(
@@ -134,7 +150,52 @@ class Platform:
                 tags=self.tags,
                 protect=self.protect,
             ),
+            opts=opts,
         )
+
+    def replicas(self, storage: ArtifactStorage, key: KmsKey) -> None:
+        """The buckets that must survive a region: replicas in the second region, under their
+        own key, with their own access logs, as hardened as the sources."""
+        artifacts = self.config.artifacts
+        region = artifacts.replica_region
+        if region is None:
+            return
+        in_region = pulumi.ResourceOptions(
+            providers={"aws": aws.Provider("replica-region", region=region)}
+        )
+        replica_key = self.key(
+            "replica",
+            f"replicas of artifact buckets in {region}",
+            KeyUse.S3_ACCESS_LOG_DELIVERY,
+            opts=in_region,
+        )
+        wanted = set(artifacts.replicated_buckets)
+        replicas = self.artifact_storage(
+            "artifacts-replica",
+            replica_key,
+            tuple(b for b in self.artifact_buckets() if b.key in wanted),
+            opts=in_region,
+        )
+        BucketReplication(
+            "artifacts-replication",
+            BucketReplicationArgs(
+                buckets=tuple(
+                    ReplicatedBucket(
+                        key=bucket,
+                        source_name=storage.bucket_names[bucket],
+                        source_arn=storage.bucket_arns[bucket],
+                        replica_arn=replicas.bucket_arns[bucket],
+                        source=storage,
+                    )
+                    for bucket in sorted(wanted)
+                ),
+                source_key_arn=key.arn,
+                replica_key_arn=replica_key.arn,
+                replica_region=region,
+                tags=self.tags,
+            ),
+        )
+        pulumi.export("replicaBucketNames", replicas.bucket_names)
 
     def artifact_buckets(self) -> tuple[ArtifactBucketSpec, ...]:
         artifacts = self.config.artifacts
@@ -719,6 +780,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     )
     ebs_key = platform.key("ebs", "EKS node and persistent volumes", KeyUse.AUTOSCALING_EBS_VOLUMES)
     storage = platform.artifact_storage("artifacts", artifacts_key, platform.artifact_buckets())
+    platform.replicas(storage, artifacts_key)
     network = platform.network(logs_key)
     cluster = platform.cluster(network, logs_key, ebs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)

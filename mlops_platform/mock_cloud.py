@@ -8,9 +8,10 @@ it would against AWS.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
@@ -53,12 +54,22 @@ class MockCloud(Mocks):
     stack: str
     region: str
     account_id: str = MOCK_ACCOUNT_ID
+    provider_regions: dict[str, str] = field(default_factory=dict, compare=False)
+    """The region of each explicit AWS provider, by the id the mocks gave it: resources and
+    data sources through it answer as that region would."""
 
     @property
     def partition(self) -> str:
         return partition_of(self.region)
 
+    def _through(self, provider: str | None) -> MockCloud:
+        region = self.provider_regions.get((provider or "").rsplit("::", 1)[-1])
+        return dataclasses.replace(self, region=region) if region else self
+
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return self._through(args.provider)._call(args)
+
+    def _call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
@@ -115,6 +126,13 @@ class MockCloud(Mocks):
         )
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:providers:aws" and args.inputs.get("region"):
+            provider_id = self._auto_name(args)
+            self.provider_regions[provider_id] = args.inputs["region"]
+            return provider_id, dict(args.inputs)
+        return self._through(args.provider)._new_resource(args)
+
+    def _new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
             return "", {}
         outputs = dict(args.inputs)

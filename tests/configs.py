@@ -13,15 +13,28 @@ from mlops_platform.project import PulumiProject
 
 PROJECT: Final = "mlops-platform"
 DEV_ENDPOINT: Final = {"endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
+PROD_REPLICA_REGION: Final = "us-west-2"
 
 
 def profile(environment: Environment, **sections: Any) -> PlatformConfig:
     """A stack that sets only its environment and `sections`; the profile fills in the rest."""
     raw: dict[str, Any] = {"environment": environment, **sections}
-    if environment == "dev":
-        # Dev's public API endpoint needs an allow-list, whatever the test is about.
+    return load_platform_config(with_required_keys(raw), stack=environment, project=PROJECT)
+
+
+def with_required_keys(raw: Any) -> Any:
+    """What an environment requires that has no default, whatever the test is about: dev's
+    public API endpoint its allow-list, prod its replica region."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    if raw.get("environment") == "dev":
         raw.setdefault("eks", DEV_ENDPOINT)
-    return load_platform_config(raw, stack=environment, project=PROJECT)
+    if raw.get("environment") == "prod":
+        artifacts = dict(raw.get("artifacts") or {})
+        artifacts.setdefault("replicaRegion", PROD_REPLICA_REGION)
+        raw["artifacts"] = artifacts
+    return raw
 
 
 @cache

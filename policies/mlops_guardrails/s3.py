@@ -34,6 +34,7 @@ BUCKET_POLICY: Final = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_ACL: Final = "aws:s3/bucketAcl:BucketAcl"
 LOGGING: Final = "aws:s3/bucketLogging:BucketLogging"
 LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+REPLICATION: Final = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 KMS_ALGORITHMS: Final = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_FLAGS: Final = (
     "blockPublicAcls",
@@ -152,6 +153,23 @@ SPLIT_RESOURCE_HINT = (
     "with bucket=<bucket>.id so the rule can link it."
 )
 
+
+def _replicas_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for rule in map(mapping, items(props.get("rules"))):
+        if rule.get("status") != "Enabled":
+            continue
+        name = rule.get("id", "(unnamed)")
+        selection = mapping(
+            mapping(rule.get("sourceSelectionCriteria")).get("sseKmsEncryptedObjects")
+        )
+        if selection.get("status") != "Enabled":
+            # S3 replicates no SSE-KMS object unless told to: the replica would lack them all.
+            yield f"rule {name!r} leaves SSE-KMS encrypted objects unreplicated"
+        encryption = mapping(mapping(rule.get("destination")).get("encryptionConfiguration"))
+        if not encryption.get("replicaKmsKeyId"):
+            yield f"rule {name!r} does not encrypt replicas under a customer-managed key"
+
+
 RULES = [
     resource_rule(
         name="s3-sse-kms-customer-key",
@@ -164,6 +182,21 @@ RULES = [
             "Set the BucketServerSideEncryptionConfiguration rule to sse_algorithm='aws:kms' "
             "with kms_master_key_id set to a customer-managed key ARN, and "
             "bucket_key_enabled=True."
+        ),
+        live=True,
+    ),
+    resource_rule(
+        name="s3-replication-encrypted",
+        description=(
+            "Replication copies SSE-KMS objects and encrypts the replicas under a "
+            "customer-managed key."
+        ),
+        resource_types={REPLICATION},
+        check=_replicas_encrypted,
+        severity=Severity.HIGH,
+        remediation=(
+            "In every enabled rule set source_selection_criteria.sse_kms_encrypted_objects "
+            "status 'Enabled' and destination.encryption_configuration.replica_kms_key_id."
         ),
         live=True,
     ),

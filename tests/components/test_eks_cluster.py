@@ -22,6 +22,7 @@ from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.mock_cloud import MOCK_ACCOUNT_ID
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.gpu_fixtures import AMI_RELEASE
+from tests.configs import with_required_keys
 from tests.conftest import named, run_component
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -550,7 +551,9 @@ def test_each_environment_profile_hardens_the_cluster_as_far_as_it_needs(
     raw: dict[str, Any] = {"environment": environment}
     if environment == "dev":
         raw["eks"] = {"endpoint": {"publicAccessCidrs": [ALLOWED_CIDR]}}
-    eks = load_platform_config(raw, stack=environment, project="mlops-platform").eks
+    eks = load_platform_config(
+        with_required_keys(raw), stack=environment, project="mlops-platform"
+    ).eks
     nodes = eks.system_nodes
     assert (
         eks.endpoint.public_access,

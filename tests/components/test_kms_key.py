@@ -47,6 +47,8 @@ STACK_KEY_GRANTS = {
     "registry-key": [],
     "monitoring-key": ["AllowAlertPublishersThroughSns", "AllowCloudWatchLogsOfThisAccount"],
     "features-key": ["AllowS3AccessLogDelivery"],
+    # The replicas' key, in the replica region: their access logs are delivered under it.
+    "replica-key": ["AllowS3AccessLogDelivery"],
 }
 
 
@@ -196,7 +198,8 @@ def test_every_key_has_the_deletion_window_and_admins_its_stack_configures(
 
 def test_every_stack_has_one_key_per_purpose(rendered: RenderedStack) -> None:
     names = {key.name for key in rendered.of_type(KEY)}
-    assert STACK_KEY_GRANTS.keys() - {"features-key"} <= names <= STACK_KEY_GRANTS.keys()
+    optional = {"features-key", "replica-key"}
+    assert STACK_KEY_GRANTS.keys() - optional <= names <= STACK_KEY_GRANTS.keys()
 
 
 def test_each_stack_key_admits_only_the_services_of_its_purpose(rendered: RenderedStack) -> None:

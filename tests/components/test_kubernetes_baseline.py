@@ -13,6 +13,7 @@ from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselin
 from infra.config import CONFIG_KEY, load_platform_config
 from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.configs import with_required_keys
 from tests.conftest import run_component
 
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
@@ -114,7 +115,9 @@ def test_the_baseline_uses_the_callers_provider_and_makes_none_of_its_own(
 
 
 def test_platform_namespaces_default_to_platform_system_and_monitoring() -> None:
-    config = load_platform_config({"environment": "prod"}, stack="prod", project="mlops-platform")
+    config = load_platform_config(
+        with_required_keys({"environment": "prod"}), stack="prod", project="mlops-platform"
+    )
     assert config.eks.namespaces == ["platform-system", "monitoring"]
 
 

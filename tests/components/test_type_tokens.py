@@ -20,6 +20,7 @@ from mlops_platform.rendered import RenderedStack
 RECORDED_TOKENS = {
     "AlertTopic": "mlops:alert_topic:AlertTopic",
     "ArtifactStorage": "mlops:artifact_storage:ArtifactStorage",
+    "BucketReplication": "mlops:bucket_replication:BucketReplication",
     "ClusterAutoscaler": "mlops:cluster_autoscaler:ClusterAutoscaler",
     "CostBudget": "mlops:cost_budget:CostBudget",
     "EksCluster": "mlops:eks_cluster:EksCluster",

@@ -9,6 +9,7 @@ import pytest
 
 from infra.config import ConfigError, PlatformConfig, load_platform_config
 from mlops_platform.project import ProjectError, PulumiProject
+from tests.configs import with_required_keys
 
 ROOT = "mlops-platform:platform"
 
@@ -17,14 +18,7 @@ DEV_ENDPOINT = {"endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
 
 
 def load(raw: Any, stack: str = "dev") -> PlatformConfig:
-    return load_platform_config(with_dev_endpoint(raw), stack=stack, project="mlops-platform")
-
-
-def with_dev_endpoint(raw: Any) -> Any:
-    """Dev's public API endpoint needs an allow-list; tests of other keys supply one."""
-    if isinstance(raw, dict) and raw.get("environment") == "dev" and "eks" not in raw:
-        return {**raw, "eks": DEV_ENDPOINT}
-    return raw
+    return load_platform_config(with_required_keys(raw), stack=stack, project="mlops-platform")
 
 
 def problems(raw: Any, stack: str = "dev") -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from mlops_platform.engine import DuplicateUrnError, render_program, render_stack
 from mlops_platform.project import PulumiProject, StackConfig
-from mlops_platform.rendered import RenderedStack
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import STACKS
 
 STATE_KEYS = {
@@ -60,14 +60,22 @@ def test_resources_come_after_everything_they_refer_to(rendered: RenderedStack) 
         seen.add(resource.urn)
 
 
-def test_custom_resources_are_bound_to_the_default_aws_provider(rendered: RenderedStack) -> None:
-    [provider] = rendered.of_type("pulumi:providers:aws")
-    assert provider.inputs["region"] == "us-east-1"
-    assert provider.inputs["version"]  # the pulumi-aws SDK version that registered resources
-    reference = f"{provider.urn}::{provider.id}"
+def providers_by_reference(rendered: RenderedStack) -> dict[str, RecordedResource]:
+    return {f"{p.urn}::{p.id}": p for p in rendered.of_type("pulumi:providers:aws")}
+
+
+def test_custom_resources_are_bound_to_the_default_aws_provider_or_the_one_given(
+    rendered: RenderedStack,
+) -> None:
+    """Each AWS resource runs on the package's default provider (the stack's region), or on a
+    provider the program made for another region (prod's replicas)."""
+    providers = providers_by_reference(rendered)
+    [default] = [p for p in providers.values() if p.name.startswith("default")]
+    assert default.inputs["region"] == "us-east-1"
+    assert default.inputs["version"]  # the pulumi-aws SDK version that registered resources
     for resource in rendered.resources:
         if resource.custom and resource.type.startswith("aws:"):
-            assert resource.provider == reference
+            assert resource.provider in providers, resource.urn
 
 
 def test_urns_carry_the_parent_type_chain_like_the_engine(rendered: RenderedStack) -> None:
@@ -82,8 +90,11 @@ def test_urns_carry_the_parent_type_chain_like_the_engine(rendered: RenderedStac
 
 
 def test_mock_outputs_look_like_aws(rendered: RenderedStack) -> None:
+    """ARNs name the region of the provider a resource runs on."""
+    providers = providers_by_reference(rendered)
     for key in rendered.of_type("aws:kms/key:Key"):
-        assert key.outputs["arn"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
+        region = providers[key.provider].inputs["region"]
+        assert key.outputs["arn"] == f"arn:aws:kms:{region}:123456789012:key/{key.id}"
     for bucket in rendered.of_type("aws:s3/bucket:Bucket"):
         name = bucket.outputs["bucket"]
         assert name.startswith(bucket.name + "-")

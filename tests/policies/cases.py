@@ -206,6 +206,37 @@ CASES = [
         "default encryption is 'AES256', not SSE-KMS",
     ),
     RuleCase(
+        "s3-replication-encrypted",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        {
+            "bucket": "b",
+            "role": ROLE_ARN,
+            "rules": [
+                {
+                    "id": "replicate-everything",
+                    "status": "Enabled",
+                    "sourceSelectionCriteria": {"sseKmsEncryptedObjects": {"status": "Enabled"}},
+                    "destination": {
+                        "bucket": "arn:aws:s3:::replica",
+                        "encryptionConfiguration": {"replicaKmsKeyId": KEY_ARN},
+                    },
+                }
+            ],
+        },
+        {
+            "bucket": "b",
+            "role": ROLE_ARN,
+            "rules": [
+                {
+                    "id": "replicate-everything",
+                    "status": "Enabled",
+                    "destination": {"bucket": "arn:aws:s3:::replica"},
+                }
+            ],
+        },
+        "leaves SSE-KMS encrypted objects unreplicated",
+    ),
+    RuleCase(
         "s3-public-access-block",
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         {
