@@ -28,11 +28,7 @@ GP3_IOPS_PER_GIB: Final = 500
 # The EKS-optimized Amazon Linux 2023 AMIs nodes run unless config pins another release: one
 # release version per Kubernetes minor, from awslabs/amazon-eks-ami v20260714 (CHANGELOG.md,
 # "AMI Release v20260714"; the same release version covers its standard, NVIDIA and Neuron AMIs).
-DEFAULT_AMI_RELEASES: Final = {
-    "1.34": "1.34.9-20260714",
-    "1.35": "1.35.6-20260714",
-    "1.36": "1.36.2-20260714",
-}
+_PINNED_RELEASES: Final = ("1.34.9-20260714", "1.35.6-20260714", "1.36.2-20260714")
 AMI_RELEASE_PATTERN: Final = r"^1\.[0-9]+\.[0-9]+-[0-9]{8}$"
 
 
@@ -51,6 +47,11 @@ class AmiRelease:
     def karpenter_alias(self) -> str:
         """The same release for Karpenter (`al2023@v20260714`; the minor follows the cluster)."""
         return f"al2023@v{self.release_version.rsplit('-', 1)[1]}"
+
+
+DEFAULT_AMI_RELEASES: Final = {
+    AmiRelease(release).kubernetes_minor: release for release in _PINNED_RELEASES
+}
 
 
 @dataclass(frozen=True)

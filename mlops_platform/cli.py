@@ -280,6 +280,43 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if result.unchecked else EXIT_OK
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    project = _project(args)
+    stack_config = project.stack_config(args.stack)
+    region = args.region or stack_config.region
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from infra.config import ConfigError, load_platform_config
+    from mlops_platform.preflight import admin_patterns, preflight, render_preflight
+
+    raw = stack_config.values.get(f"{project.name}:platform")
+    try:
+        config = load_platform_config(
+            json.loads(raw) if isinstance(raw, str) else raw,
+            stack=args.stack,
+            project=project.name,
+            region=region,
+        )
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    config_path = project.root / POLICY_PACK_DIR / "config" / f"{config.environment}.json"
+    session = boto3.session.Session(region_name=region)
+    try:
+        report = preflight(
+            session.client,
+            config,
+            region=region,
+            admin_patterns=admin_patterns(_read_json(config_path, "policy config")),
+        )
+    except BotoCoreError as error:
+        raise CommandError(f"cannot reach AWS: {error}") from None
+    print(render_preflight(report, args.format, f"stack {args.stack} in {region}"), end="")
+    if report.blockers:
+        return EXIT_VIOLATIONS
+    return EXIT_INCOMPLETE if report.unchecked else EXIT_OK
+
+
 def _config_reference(args: argparse.Namespace) -> int:
     project = _project(args)
     from mlops_platform.config_reference import render_reference
@@ -508,6 +545,23 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--plan", type=Path, help="`pulumi stack export` of the deployed stack")
     live.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     live.set_defaults(command=_audit)
+
+    ready = commands.add_parser(
+        "preflight",
+        help="read-only checks of the live account before a stack's first `pulumi up`",
+        description=(
+            "Check, with read-only calls, what a first `pulumi up` of the stack needs of the "
+            "account: service-linked roles, EC2 vCPU quotas for the GPU pools, instance types "
+            "offered in the pools' zones, capacity reservations and blocks, the Kubernetes "
+            "version in the region, and the deployer role the policy pack allows. Exits 1 on a "
+            "blocker, 3 if some checks could not run (each is listed), 2 on bad input, 0 "
+            "otherwise."
+        ),
+    )
+    ready.add_argument("--stack", required=True)
+    ready.add_argument("--region", help="default: the stack file's aws:region")
+    ready.add_argument("--format", choices=("text", "json"), default="text")
+    ready.set_defaults(command=_preflight)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, PlatformConfig, load_platform_config
+from mlops_guardrails.vocabulary import KUBERNETES_VERSIONS
 from mlops_platform.project import ProjectError, PulumiProject
 from tests.configs import with_required_keys
 
@@ -718,3 +719,9 @@ def test_existing_private_subnets_are_one_per_zone(
         {"environment": environment, "network": {"existing": existing}}, environment
     )
     assert problem.startswith(f"{ROOT}.network.existing.privateSubnets: {message}")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_supported_kubernetes_minor_has_a_pinned_ami_release(version: str) -> None:
+    config = load({"environment": "dev", "eks": DEV_ENDPOINT | {"version": version}})
+    assert config.eks.node_ami_release.kubernetes_minor == version

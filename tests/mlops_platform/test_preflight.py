@@ -1,0 +1,249 @@
+"""Preflight against moto: a ready account, each missing prerequisite, and denied calls.
+
+moto models IAM service-linked roles, EC2 instance types, offerings, zones and instances, and
+STS. It has no Service Quotas `ListServiceQuotas`, no EC2 `DescribeCapacityReservations` and no
+EKS `DescribeClusterVersions`: those three, and only those, are faked here (`Fakes`), with the
+response shapes of botocore's models.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.config import PlatformConfig
+from mlops_guardrails.vocabulary import KUBERNETES_VERSIONS
+from mlops_platform.cli import main
+from mlops_platform.preflight import Preflight, preflight, quota_group, quota_name
+from tests.configs import profile
+from tests.conftest import REPO_ROOT
+
+REGION = "us-east-1"
+NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+ALLOWED = ["arn:aws*:iam::*:role/platform-deployer*"]
+RESERVATION = "cr-0123456789abcdef0"
+
+
+class Fakes:
+    """What moto lacks, answered as AWS would; everything else goes to moto."""
+
+    def __init__(self) -> None:
+        self.quotas = {
+            "Running On-Demand P instances": 400.0,
+            "Running On-Demand G and VT instances": 64.0,
+            "All G and VT Spot Instance Requests": 64.0,
+        }
+        self.reservation: dict[str, Any] = {
+            "CapacityReservationId": RESERVATION,
+            "InstanceType": "p5.48xlarge",
+            "AvailabilityZone": "us-east-1a",
+            "State": "active",
+            "ReservationType": "default",
+            "EndDate": NOW + datetime.timedelta(days=30),
+        }
+        self.versions = list(KUBERNETES_VERSIONS)
+        self.denied: set[str] = set()
+
+    def allow(self, operation: str) -> None:
+        if operation in self.denied:
+            raise ClientError({"Error": {"Code": "AccessDenied"}}, operation)
+
+    def client(self, service: str) -> Any:
+        real = boto3.client(service, region_name=REGION)
+        fakes = self
+
+        class Client:
+            def __getattr__(self, name: str) -> Any:
+                fakes.allow(name)
+                return getattr(real, name)
+
+            def get_paginator(self, operation: str) -> Any:
+                fakes.allow(operation)
+                if service == "service-quotas":
+                    quotas = [{"QuotaName": k, "Value": v} for k, v in fakes.quotas.items()]
+                    return _Pages([{"Quotas": quotas}])
+                return real.get_paginator(operation)
+
+            def describe_capacity_reservations(self, **kwargs: Any) -> Any:
+                fakes.allow("describe_capacity_reservations")
+                ids = kwargs["CapacityReservationIds"]
+                if ids != [fakes.reservation["CapacityReservationId"]]:
+                    raise ClientError(
+                        {"Error": {"Code": "InvalidCapacityReservationId.NotFound"}},
+                        "DescribeCapacityReservations",
+                    )
+                return {"CapacityReservations": [fakes.reservation]}
+
+            def describe_cluster_versions(self, **kwargs: Any) -> Any:
+                fakes.allow("describe_cluster_versions")
+                wanted = kwargs["clusterVersions"]
+                return {
+                    "clusterVersions": [
+                        {"clusterVersion": v, "versionStatus": "STANDARD_SUPPORT"}
+                        for v in fakes.versions
+                        if v in wanted
+                    ]
+                }
+
+        return Client()
+
+
+class _Pages:
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return self.pages
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        boto3.client("iam").create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+        yield Fakes()
+
+
+def config(**pools: dict[str, Any]) -> PlatformConfig:
+    return profile("prod", gpu={"pools": pools})
+
+
+TRAIN = {
+    "purpose": "training",
+    "instanceTypes": ["p5.48xlarge"],
+    "maxNodes": 2,
+    "maxGpus": 16,
+}
+
+
+def run(account: Fakes, platform: PlatformConfig) -> Preflight:
+    return preflight(account.client, platform, region=REGION, admin_patterns=ALLOWED, now=NOW)
+
+
+def statuses(report: Preflight) -> dict[str, str]:
+    return {r.check: r.status for r in report.results}
+
+
+def test_a_ready_account_passes_every_check(account: Fakes) -> None:
+    report = run(account, config(train=TRAIN))
+    assert report.blockers == [] and report.unchecked == []
+    assert statuses(report) == {
+        "service-linked role AWSServiceRoleForAutoScaling": "ok",
+        "vCPU quota 'Running On-Demand P instances'": "ok",
+        "pool train: instance types offered": "ok",
+        "Kubernetes 1.35 on EKS": "ok",
+        "deployer role": "ok",
+    }
+
+
+def test_a_missing_service_linked_role_blocks_with_the_command_that_makes_it(
+    account: Fakes,
+) -> None:
+    boto3.client("iam").delete_service_linked_role(RoleName="AWSServiceRoleForAutoScaling")
+    [blocker] = run(account, config(train=TRAIN)).blockers
+    assert blocker.check == "service-linked role AWSServiceRoleForAutoScaling"
+    assert blocker.fix == (
+        "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com"
+    )
+
+
+def test_a_pool_beyond_its_vcpu_quota_blocks_counting_what_already_runs(account: Fakes) -> None:
+    """2 x p5.48xlarge = 384 vCPUs; 400 allowed, but an instance of another stack already holds
+    some: new accounts start at 0 for P instances, the usual first failure of a GPU platform."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = ec2.register_image(Name="other-stack-image", RootDeviceName="/dev/xvda")["ImageId"]
+    ec2.run_instances(ImageId=image, InstanceType="p5.48xlarge", MinCount=1, MaxCount=1)
+    [blocker] = run(account, config(train=TRAIN)).blockers
+    assert blocker.check == "vCPU quota 'Running On-Demand P instances'"
+    assert "need up to 384 vCPUs; quota 400" in blocker.detail
+    assert blocker.fix.startswith("request at least")
+
+
+def test_instance_types_not_offered_in_a_pools_zone_block(account: Fakes) -> None:
+    """moto's offerings for us-east-1 have no g6.xlarge in us-east-1e."""
+    existing = {
+        "vpcId": "vpc-0123456789abcdef0",
+        "privateSubnets": [
+            {"id": f"subnet-0{letter * 16}", "zone": f"us-east-1{letter}"} for letter in "abe"
+        ],
+    }
+    serve = {"purpose": "inference", "instanceTypes": ["g6.xlarge"], "maxNodes": 1, "maxGpus": 1}
+    platform = profile(
+        "prod", network={"existing": existing}, gpu={"pools": {"serve": serve | {"zone": 3}}}
+    )
+    [blocker] = run(account, platform).blockers
+    assert blocker.check == "pool serve: instance types offered"
+    assert blocker.detail == "g6.xlarge offered in none of us-east-1e"
+
+
+RESERVATION_MISFITS = [
+    ({"InstanceType": "p4d.24xlarge"}, "for p4d.24xlarge, not p5.48xlarge"),
+    ({"AvailabilityZone": "us-east-1b"}, "in us-east-1b, the pool is in us-east-1a"),
+    ({"State": "expired"}, "its state is expired"),
+    ({"ReservationType": "capacity-block"}, "a capacity block"),
+]
+
+
+def test_a_reservation_that_does_not_fit_its_pool_blocks(account: Fakes) -> None:
+    reserved = TRAIN | {
+        "capacity": {"type": "reservation", "reservationId": RESERVATION},
+        "zone": 1,
+    }
+    platform = config(train=reserved)
+    fitting = dict(account.reservation)
+    assert run(account, platform).blockers == []
+    for change, problem in RESERVATION_MISFITS:
+        account.reservation = fitting | change
+        [blocker] = run(account, platform).blockers
+        assert blocker.check == f"pool train: capacity {RESERVATION}"
+        assert problem in blocker.detail, change
+
+
+def test_a_version_eks_does_not_offer_in_the_region_blocks(account: Fakes) -> None:
+    account.versions = ["1.34"]
+    [blocker] = run(account, config(train=TRAIN)).blockers
+    assert blocker.check == "Kubernetes 1.35 on EKS"
+
+
+def test_denied_calls_leave_their_checks_unchecked_not_failed(account: Fakes) -> None:
+    account.denied = {"list_service_quotas", "describe_cluster_versions"}
+    report = run(account, config(train=TRAIN))
+    assert report.blockers == []
+    assert {r.check for r in report.unchecked} == {"EC2 vCPU quotas", "Kubernetes 1.35 on EKS"}
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "market", "name"),
+    [
+        ("p5.48xlarge", "on-demand", "Running On-Demand P instances"),
+        ("g6e.12xlarge", "spot", "All G and VT Spot Instance Requests"),
+        ("trn1.32xlarge", "on-demand", "Running On-Demand Trn instances"),
+        ("inf2.xlarge", "spot", "All Inf Spot Instance Requests"),
+    ],
+)
+def test_each_family_draws_on_its_quota_group(instance_type: str, market: str, name: str) -> None:
+    """EC2 User Guide, "Spot Instance quotas" and On-Demand instance quotas."""
+    assert quota_name(quota_group(instance_type), market) == name
+
+
+def test_the_command_exits_3_when_moto_cannot_answer_every_check(
+    account: Fakes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real command, against moto alone: quotas, reservations and versions cannot be read,
+    so the report is incomplete (exit 3), and says which checks did not run."""
+    code = main(["--project-dir", str(REPO_ROOT), "preflight", "--stack", "prod"])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert "unchecked EC2 vCPU quotas" in out
