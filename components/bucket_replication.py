@@ -20,7 +20,8 @@ class ReplicatedBucket:
     source_arn: pulumi.Input[str]
     replica_arn: pulumi.Input[str]
     source: pulumi.Resource
-    """The source bucket's component: its versioning must be on before replication is."""
+    replica: pulumi.Resource
+    """The buckets' components: S3 refuses replication until both are versioned."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class BucketReplication(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.source, role_policy]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[bucket.source, bucket.replica, role_policy]
+                ),
             )
         self.register_outputs({"roleArn": role.arn})

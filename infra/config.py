@@ -935,6 +935,19 @@ class GpuPoolConfig(ConfigModel):
             )
         if self.efa and self.zone is None:
             problems.append("EFA runs in one cluster placement group: set zone (no EFA across AZs)")
+        clashing = sorted(
+            {
+                name
+                for keys in (list(self.labels), [t.key for t in self.taints])
+                for name in (key.replace("/", "-") for key in keys)
+                if [k.replace("/", "-") for k in keys].count(name) > 1
+            }
+        )
+        if clashing:
+            problems.append(
+                f"label or taint keys {clashing} differ only by '/' and '-': the Auto Scaling "
+                "group tags that carry them would share a name"
+            )
         if self.time_slicing_replicas is not None and hardware.vendor != "nvidia":
             problems.append("time slicing is for NVIDIA GPUs")
         ceiling = self.max_nodes * hardware.max_per_node
@@ -1178,6 +1191,15 @@ class RegistriesConfig(ConfigModel):
         "account and region, the longest-lived (prod); the setting is kept in AWS if that stack "
         "is destroyed. Every repository scans on push either way.",
     )
+
+    @model_validator(mode="after")
+    def _scanning_owner_has_a_registry(self) -> RegistriesConfig:
+        if self.owns_registry_scanning and not self.repositories:
+            raise ValueError(
+                "ownsRegistryScanning is set, but the stack has no repositories, so no registry "
+                "to set it: own it from a stack with repositories"
+            )
+        return self
 
 
 FeatureName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$")]

@@ -186,6 +186,7 @@ class Platform:
                         source_arn=storage.bucket_arns[bucket],
                         replica_arn=replicas.bucket_arns[bucket],
                         source=storage,
+                        replica=replicas,
                     )
                     for bucket in sorted(wanted)
                 ),

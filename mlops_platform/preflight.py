@@ -159,16 +159,19 @@ class Checker:
         if not vcpus:
             return
         needed: dict[tuple[str, str], int] = {}
+        candidates: dict[tuple[str, str], list[str]] = {}
         for pool in self.config.gpu.pools.values():
             market = "spot" if pool.capacity.type == "spot" else "on-demand"
             group = quota_group(pool.instance_types[0])
             largest = max(vcpus.get(t, 0) for t in pool.instance_types)
             needed[(group, market)] = needed.get((group, market), 0) + pool.max_nodes * largest
+            candidates[(group, market)] = quota_names(pool.instance_types[0], market)
         with self._reading("EC2 vCPU quotas"):
             quotas = self._ec2_quotas()
             running = self._running_vcpus()
             for (group, market), want in sorted(needed.items()):
-                name = quota_name(group, market)
+                names = candidates[(group, market)]
+                name = next((n for n in names if n in quotas), names[0])
                 check = f"vCPU quota {name!r}"
                 if name not in quotas:
                     self._add(check, "unchecked", "not among the region's EC2 quotas")
@@ -303,6 +306,7 @@ class Checker:
         if not eks.deployer_is_cluster_admin:
             return
         check = "deployer role"
+        name = eks.deployer_role_name.rsplit("/", 1)[-1]
         with self._reading(check):
             caller = self.client("sts").get_caller_identity()
             partition = caller["Arn"].split(":")[1]
@@ -315,18 +319,32 @@ class Checker:
                     "rename eks.deployerRoleName to match allowedPrincipals, or add it there",
                 )
                 return
-            running_as = re.sub(
-                r"^arn:[^:]+:sts::\d+:assumed-role/([^/]+)/.*$", r"\1", caller["Arn"]
-            )
+            try:
+                trust = self.client("iam").get_role(RoleName=name)["Role"]
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                    raise
+                self._add(
+                    check,
+                    "blocker",
+                    f"{role} does not exist: its access entry and the kubeconfig need it",
+                    "create the role (trusted by CI and the people who deploy), or set "
+                    "eks.deployerRoleName",
+                )
+                return
+            running_as = caller["Arn"].split(":assumed-role/")[-1].split("/")[0]
+            # The kubeconfig assumes the role even from a session of it, which IAM allows only
+            # when the role's trust policy names the role itself.
+            if running_as == name and role not in json.dumps(trust["AssumeRolePolicyDocument"]):
+                self._add(
+                    check,
+                    "blocker",
+                    f"this run is {role}, whose trust policy does not let it assume itself",
+                    f"add {role} as a principal of its own trust policy",
+                )
+                return
             self._add(
-                check,
-                "ok",
-                f"{role} is an allowed admin; this run is {caller['Arn']}"
-                + (
-                    ""
-                    if running_as == eks.deployer_role_name
-                    else f" (it must be able to assume {eks.deployer_role_name})"
-                ),
+                check, "ok", f"{role} exists and is an allowed admin; this run is {caller['Arn']}"
             )
 
 
@@ -339,12 +357,18 @@ def quota_group(instance_type: str) -> str:
     return QUOTA_GROUPS.get(prefix, "Standard (A, C, D, H, I, M, R, T, Z)")
 
 
-def quota_name(group: str, market: str) -> str:
-    """EC2's vCPU quota names (Service Quotas, service ec2; EC2 User Guide, Spot Instance
-    quotas)."""
-    if market == "spot":
-        return f"All {group} Spot Instance Requests"
-    return f"Running On-Demand {group} instances"
+def quota_names(instance_type: str, market: str) -> list[str]:
+    """EC2's vCPU quota names an instance type may draw on, most specific first (Service Quotas,
+    service ec2; EC2 User Guide, "Spot Instance quotas": P spot requests are split into P5 and
+    P4, P3 and P2 where the account has the split)."""
+    group = quota_group(instance_type)
+    if market == "on-demand":
+        return [f"Running On-Demand {group} instances"]
+    names = [f"All {group} Spot Instance Requests"]
+    if group == "P":
+        generation = "P5" if instance_type.startswith("p5") else "P4, P3 and P2"
+        names.insert(0, f"All {generation} Spot Instance Requests")
+    return names
 
 
 def reservation_problem(
@@ -365,7 +389,8 @@ def reservation_problem(
     if wanted_block != is_block:
         problems.append("a capacity block" if is_block else "not a capacity block")
     state = found.get("State")
-    if state not in ("active", "scheduled", "payment-pending"):
+    # Still being set up is not refused: pending, assessing and delayed capacity may arrive.
+    if state not in ("active", "scheduled", "payment-pending", "pending", "assessing", "delayed"):
         problems.append(f"its state is {state}")
     end = found.get("EndDate")
     if isinstance(end, datetime.datetime) and end <= now:

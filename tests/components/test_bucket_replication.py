@@ -28,6 +28,7 @@ BUCKETS = {"models": "ml-models-0a1b2c3", "datasets": "ml-datasets-4d5e6f7"}
 
 def replication() -> None:
     sources = {key: run_anchor(key) for key in BUCKETS}
+    replicas = {key: run_anchor(f"{key}-replica") for key in BUCKETS}
     BucketReplication(
         "replication",
         BucketReplicationArgs(
@@ -38,6 +39,7 @@ def replication() -> None:
                     source_arn=f"arn:aws:s3:::{name}",
                     replica_arn=f"arn:aws:s3:::{name}-replica",
                     source=sources[key],
+                    replica=replicas[key],
                 )
                 for key, name in BUCKETS.items()
             ),
@@ -78,14 +80,16 @@ def test_every_source_replicates_all_its_objects_and_deletions_under_the_replica
         }
 
 
-def test_replication_waits_for_its_source_and_its_roles_permissions(
+def test_replication_waits_for_both_buckets_and_its_roles_permissions(
     replicated: RenderedStack,
 ) -> None:
+    """S3 refuses a replication configuration until source and destination are versioned."""
     policy = named(replicated, "aws:iam/rolePolicy:RolePolicy", "replication-role")
     for key in BUCKETS:
         config = named(replicated, CONFIG, f"replication-{key}")
         source = named(replicated, "aws:s3/bucket:Bucket", f"source-{key}")
-        assert {source.urn, policy.urn} <= set(config.dependencies)
+        replica = named(replicated, "aws:s3/bucket:Bucket", f"source-{key}-replica")
+        assert {source.urn, replica.urn, policy.urn} <= set(config.dependencies)
 
 
 def test_only_s3_of_this_account_may_assume_the_role(replicated: RenderedStack) -> None:
@@ -141,6 +145,13 @@ def test_prods_models_and_datasets_live_on_in_the_replica_region(
     as hardened and protected as the sources; dev and staging replicate nothing."""
     prod = rendered_stacks["prod"]
     [provider] = [p for p in prod.of_type("pulumi:providers:aws") if p.name == "replica-region"]
+    for key in ("models", "datasets"):
+        # S3 refuses the configuration until the replica is versioned.
+        config = named(prod, CONFIG, f"artifacts-replication-{key}")
+        versioning = named(
+            prod, "aws:s3/bucketVersioning:BucketVersioning", f"artifacts-replica-{key}-versioning"
+        )
+        assert versioning.urn in config.dependencies
     assert provider.inputs["region"] == "us-west-2"
     in_region = f"{provider.urn}::{provider.id}"
     replica_key = named(prod, "aws:kms/key:Key", "replica-key")

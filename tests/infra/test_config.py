@@ -725,3 +725,14 @@ def test_existing_private_subnets_are_one_per_zone(
 def test_every_supported_kubernetes_minor_has_a_pinned_ami_release(version: str) -> None:
     config = load({"environment": "dev", "eks": DEV_ENDPOINT | {"version": version}})
     assert config.eks.node_ami_release.kubernetes_minor == version
+
+
+def test_label_keys_that_would_name_one_autoscaling_tag_twice_are_refused() -> None:
+    labels = {"example.com/team": "a", "example.com-team": "b"}
+    [problem] = gpu_problems({"train": pool(labels=labels)})
+    assert "label or taint keys ['example.com-team'] differ only by '/' and '-'" in problem
+
+
+def test_the_registry_scanning_owner_needs_repositories() -> None:
+    [problem] = problems({"environment": "dev", "registries": {"ownsRegistryScanning": True}})
+    assert problem.startswith(f"{ROOT}.registries: ownsRegistryScanning is set, but")

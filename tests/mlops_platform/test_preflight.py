@@ -9,6 +9,7 @@ response shapes of botocore's models.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from moto import mock_aws
 from infra.config import PlatformConfig
 from mlops_guardrails.vocabulary import KUBERNETES_VERSIONS
 from mlops_platform.cli import main
-from mlops_platform.preflight import Preflight, preflight, quota_group, quota_name
+from mlops_platform.preflight import Preflight, preflight, quota_names
 from tests.configs import profile
 from tests.conftest import REPO_ROOT
 
@@ -28,6 +29,16 @@ REGION = "us-east-1"
 NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
 ALLOWED = ["arn:aws*:iam::*:role/platform-deployer*"]
 RESERVATION = "cr-0123456789abcdef0"
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 class Fakes:
@@ -112,7 +123,9 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        boto3.client("iam").create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+        iam = boto3.client("iam")
+        iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+        iam.create_role(RoleName="platform-deployer", AssumeRolePolicyDocument=json.dumps(TRUST))
         yield Fakes()
 
 
@@ -225,17 +238,32 @@ def test_denied_calls_leave_their_checks_unchecked_not_failed(account: Fakes) ->
 
 
 @pytest.mark.parametrize(
-    ("instance_type", "market", "name"),
+    ("instance_type", "market", "names"),
     [
-        ("p5.48xlarge", "on-demand", "Running On-Demand P instances"),
-        ("g6e.12xlarge", "spot", "All G and VT Spot Instance Requests"),
-        ("trn1.32xlarge", "on-demand", "Running On-Demand Trn instances"),
-        ("inf2.xlarge", "spot", "All Inf Spot Instance Requests"),
+        ("p5.48xlarge", "on-demand", ["Running On-Demand P instances"]),
+        ("g6e.12xlarge", "spot", ["All G and VT Spot Instance Requests"]),
+        ("trn1.32xlarge", "on-demand", ["Running On-Demand Trn instances"]),
+        ("inf2.xlarge", "spot", ["All Inf Spot Instance Requests"]),
+        ("p5.48xlarge", "spot", ["All P5 Spot Instance Requests", "All P Spot Instance Requests"]),
+        (
+            "p4d.24xlarge",
+            "spot",
+            ["All P4, P3 and P2 Spot Instance Requests", "All P Spot Instance Requests"],
+        ),
     ],
 )
-def test_each_family_draws_on_its_quota_group(instance_type: str, market: str, name: str) -> None:
-    """EC2 User Guide, "Spot Instance quotas" and On-Demand instance quotas."""
-    assert quota_name(quota_group(instance_type), market) == name
+def test_each_family_draws_on_its_quota_group(
+    instance_type: str, market: str, names: list[str]
+) -> None:
+    """EC2 User Guide, "Spot Instance quotas" (P spot requests split into P5 and P4, P3 and P2)
+    and On-Demand instance quotas."""
+    assert quota_names(instance_type, market) == names
+
+
+def test_a_missing_deployer_role_blocks(account: Fakes) -> None:
+    boto3.client("iam").delete_role(RoleName="platform-deployer")
+    [blocker] = run(account, config(train=TRAIN)).blockers
+    assert blocker.check == "deployer role" and "does not exist" in blocker.detail
 
 
 def test_the_command_exits_3_when_moto_cannot_answer_every_check(
