@@ -246,19 +246,20 @@ def _audit(args: argparse.Namespace) -> int:
     if not isinstance(environment, str):
         raise ProjectError(f"{project.stack_file(args.stack).name}: no platform `environment`")
     config_path = project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
-    pack = _start_pack(project)
     import boto3
     from botocore.exceptions import BotoCoreError
 
     from mlops_platform.audit import Declared, audit, render_audit
 
+    # Bad input is refused before the pack starts or AWS is read.
+    declared = (
+        Declared.from_export(_export_resources(_read_json(args.plan, "plan"), str(args.plan)))
+        if args.plan is not None
+        else None
+    )
+    pack = _start_pack(project)
     session = boto3.session.Session(region_name=region)
     try:
-        declared = (
-            Declared.from_export(_export_resources(_read_json(args.plan, "plan"), str(args.plan)))
-            if args.plan is not None
-            else None
-        )
         result = audit(
             session.client,
             stack=args.stack,

@@ -19,6 +19,7 @@ from mlops_platform.diff import (
     load_prices,
     render_report,
 )
+from mlops_platform.render_cache import CACHE_ENV
 from tests.conftest import REPO_ROOT
 
 
@@ -48,7 +49,13 @@ def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(changed_clone: Path) -> str:
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    # The repository's render cache: on a clean checkout (CI) HEAD's prod is already there,
+    # rendered from the same sources, so only the changed working tree renders.
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+    ):
+        patch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
         code = main(
             [
                 "--project-dir",
@@ -114,6 +121,7 @@ def test_the_base_revision_is_rendered_once(
         raise AssertionError("the base was rendered again")
 
     monkeypatch.setattr(RevisionRender, "_start", no_second_render)
+    monkeypatch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
     args = ["--project-dir", str(changed_clone), "diff", "--stack", "prod", "--base", "HEAD"]
     capsys.readouterr()
     assert main(args) == 0

@@ -9,6 +9,7 @@ response shapes of botocore's models.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -66,7 +67,7 @@ class Fakes:
             raise ClientError({"Error": {"Code": "AccessDenied"}}, operation)
 
     def client(self, service: str) -> Any:
-        real = boto3.client(service, region_name=REGION)
+        real = _moto_client(service)
         fakes = self
 
         class Client:
@@ -105,6 +106,12 @@ class Fakes:
         return Client()
 
 
+@functools.cache
+def _moto_client(service: str) -> Any:
+    """One client per service (moto answers whichever account the module's mock holds)."""
+    return boto3.client(service, region_name=REGION)
+
+
 class _Pages:
     def __init__(self, pages: list[dict[str, Any]]) -> None:
         self.pages = pages
@@ -113,20 +120,30 @@ class _Pages:
         return self.pages
 
 
+@pytest.fixture(scope="module")
+def ready_account() -> Iterator[None]:
+    """One moto account for the module, ready for a first deploy; a test that changes it puts
+    it back (moto's set-up is most of each test's time)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        }.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            iam = boto3.client("iam")
+            iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+            iam.create_role(
+                RoleName="platform-deployer", AssumeRolePolicyDocument=json.dumps(TRUST)
+            )
+            yield
+
+
 @pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        iam = boto3.client("iam")
-        iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
-        iam.create_role(RoleName="platform-deployer", AssumeRolePolicyDocument=json.dumps(TRUST))
-        yield Fakes()
+def account(ready_account: None) -> Fakes:
+    return Fakes()
 
 
 def config(**pools: dict[str, Any]) -> PlatformConfig:
@@ -164,8 +181,12 @@ def test_a_ready_account_passes_every_check(account: Fakes) -> None:
 def test_a_missing_service_linked_role_blocks_with_the_command_that_makes_it(
     account: Fakes,
 ) -> None:
-    boto3.client("iam").delete_service_linked_role(RoleName="AWSServiceRoleForAutoScaling")
-    [blocker] = run(account, config(train=TRAIN)).blockers
+    iam = boto3.client("iam")
+    iam.delete_service_linked_role(RoleName="AWSServiceRoleForAutoScaling")
+    try:
+        [blocker] = run(account, config(train=TRAIN)).blockers
+    finally:
+        iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
     assert blocker.check == "service-linked role AWSServiceRoleForAutoScaling"
     assert blocker.fix == (
         "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com"
@@ -177,8 +198,13 @@ def test_a_pool_beyond_its_vcpu_quota_blocks_counting_what_already_runs(account:
     some: new accounts start at 0 for P instances, the usual first failure of a GPU platform."""
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.register_image(Name="other-stack-image", RootDeviceName="/dev/xvda")["ImageId"]
-    ec2.run_instances(ImageId=image, InstanceType="p5.48xlarge", MinCount=1, MaxCount=1)
-    [blocker] = run(account, config(train=TRAIN)).blockers
+    [instance] = ec2.run_instances(
+        ImageId=image, InstanceType="p5.48xlarge", MinCount=1, MaxCount=1
+    )["Instances"]
+    try:
+        [blocker] = run(account, config(train=TRAIN)).blockers
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     assert blocker.check == "vCPU quota 'Running On-Demand P instances'"
     assert "need up to 384 vCPUs; quota 400" in blocker.detail
     assert blocker.fix.startswith("request at least")
@@ -261,8 +287,12 @@ def test_each_family_draws_on_its_quota_group(
 
 
 def test_a_missing_deployer_role_blocks(account: Fakes) -> None:
-    boto3.client("iam").delete_role(RoleName="platform-deployer")
-    [blocker] = run(account, config(train=TRAIN)).blockers
+    iam = boto3.client("iam")
+    iam.delete_role(RoleName="platform-deployer")
+    try:
+        [blocker] = run(account, config(train=TRAIN)).blockers
+    finally:
+        iam.create_role(RoleName="platform-deployer", AssumeRolePolicyDocument=json.dumps(TRUST))
     assert blocker.check == "deployer role" and "does not exist" in blocker.detail
 
 
