@@ -3,18 +3,17 @@ renders names AWS takes, one past it is a config error naming the key."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from infra import names
 from infra.config import ConfigError, PlatformConfig, load_platform_config
-from infra.program import build_platform
 from mlops_platform.engine import render_stack
 from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
-from tests.conftest import REPO_ROOT, run_component
+from tests.conftest import REPO_ROOT
 
 ROOT = "mlops-platform:platform"
 DEV: dict[str, Any] = {
@@ -55,18 +54,38 @@ def at_the_limits(pool: str, workload: str) -> dict[str, Any]:
     }
 
 
-def test_the_longest_keys_allowed_render_names_aws_accepts() -> None:
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> RenderedStack:
+    """A copy of dev (as one makes a sandbox) with one more pool and one more workload, their
+    keys as long as config allows: one render for the tests below."""
+    raw = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    platform = raw["config"]["mlops-platform:platform"]
+    platform["gpu"]["pools"]["p" * LONGEST_POOL] = {
+        "purpose": "inference",
+        "instanceTypes": ["g6.xlarge"],
+        "maxNodes": 1,
+        "maxGpus": 1,
+    }
+    platform["workloads"]["w" * LONGEST_WORKLOAD] = {
+        "namespace": "research",
+        "serviceAccount": "w",
+    }
+    root = tmp_path_factory.mktemp("sandbox")
+    (root / "Pulumi.yaml").write_text(
+        f"name: mlops-platform\nruntime: python\nmain: {REPO_ROOT / 'infra'}\n"
+    )
+    (root / "Pulumi.sandbox.yaml").write_text(yaml.safe_dump(raw))
+    return render_stack(PulumiProject.load(root), "sandbox")
+
+
+def test_the_longest_keys_allowed_render_names_aws_accepts(sandbox: RenderedStack) -> None:
     """Pools and workloads at their longest: the node group and role names Pulumi makes fit
     EKS's 63 and IAM's 64 characters exactly."""
     pool, workload = "p" * LONGEST_POOL, "w" * LONGEST_WORKLOAD
-    config = load(at_the_limits(pool, workload))
-    rendered: RenderedStack = run_component(
-        lambda: build_platform(config, stack="dev", project="mlops-platform")
-    )
-    [group] = [g for g in rendered.of_type("aws:eks/nodeGroup:NodeGroup") if pool in g.name]
+    [group] = [g for g in sandbox.of_type("aws:eks/nodeGroup:NodeGroup") if pool in g.name]
     assert len(group.outputs["nodeGroupName"]) == names.EKS_NODE_GROUP.max_length
     assert names.EKS_NODE_GROUP.problem(group.outputs["nodeGroupName"]) is None
-    [role] = [r for r in rendered.of_type("aws:iam/role:Role") if workload in r.name]
+    [role] = [r for r in sandbox.of_type("aws:iam/role:Role") if workload in r.name]
     assert len(role.outputs["name"]) == names.IAM_ROLE.max_length
     assert names.IAM_ROLE.problem(role.outputs["name"]) is None
 
@@ -172,15 +191,12 @@ def physical_names(rendered: RenderedStack) -> set[tuple[str, str]]:
 
 
 def test_no_two_stacks_share_a_physical_name_not_even_a_copied_one(
-    rendered_stacks: dict[str, RenderedStack],
-    make_project: Callable[[str, str], PulumiProject],
+    rendered_stacks: dict[str, RenderedStack], sandbox: RenderedStack
 ) -> None:
-    """Every stack and a copy of dev (as one makes a sandbox) in one account and region: no
-    table, cluster, feature group, bucket or role is named twice."""
-    dev_file = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
-    copy = render_stack(make_project("sandbox", dev_file), "sandbox")
+    """Every stack and a copy of dev in one account and region: no table, cluster, feature
+    group, bucket or role is named twice."""
     seen: dict[tuple[str, str], str] = {}
-    for stack, rendered in [*rendered_stacks.items(), ("sandbox", copy)]:
+    for stack, rendered in [*rendered_stacks.items(), ("sandbox", sandbox)]:
         for name in physical_names(rendered):
             assert name not in seen, f"{name} in both {seen[name]} and {stack}"
             seen[name] = stack
