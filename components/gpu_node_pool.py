@@ -98,6 +98,21 @@ class GpuPoolSpec:
         return [Taint(self.hardware.resource_name, "true", "NoSchedule"), *self.taints]
 
 
+def efa_placement_group(
+    parent: pulumi.Resource, name: str, spec: GpuPoolSpec, tags: Mapping[str, str]
+) -> aws.ec2.PlacementGroup | None:
+    """The cluster placement group an EFA pool's nodes share (EFA traffic stays within one);
+    None for a pool without EFA. Both backends place their nodes in it."""
+    if not spec.efa:
+        return None
+    return aws.ec2.PlacementGroup(
+        f"{name}-placement",
+        strategy="cluster",
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def scale_down_options(spec: GpuPoolSpec) -> dict[str, str]:
     """Per-group cluster autoscaler options (cluster-autoscaler 1.35, cloudprovider/aws reads
     them from these ASG tags). The autoscaler removes a node whose utilization is at or below
@@ -160,16 +175,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "mlops:accelerators-per-node": str(spec.hardware.max_per_node),
             "mlops:accelerator-ceiling": str(spec.max_accelerators),
         }
-        placement_group = (
-            aws.ec2.PlacementGroup(
-                f"{name}-placement",
-                strategy="cluster",
-                tags=dict(args.tags),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            if spec.efa
-            else None
-        )
+        placement_group = efa_placement_group(self, name, spec, args.tags)
         pool = NodePool(
             name,
             NodePoolArgs(

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.common import account_context
-from components.gpu_node_pool import GpuPoolSpec
+from components.gpu_node_pool import GpuPoolSpec, efa_placement_group
 from components.helm import chart_release
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import interruption_queue_policy, karpenter_controller_policy
@@ -210,17 +210,7 @@ class KarpenterNodePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
         spec = args.spec
-        # EFA traffic between nodes stays within one cluster placement group.
-        placement_group = (
-            aws.ec2.PlacementGroup(
-                f"{name}-placement",
-                strategy="cluster",
-                tags=dict(args.tags),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            if spec.efa
-            else None
-        )
+        placement_group = efa_placement_group(self, name, spec, args.tags)
         node_class = k8s.apiextensions.CustomResource(
             f"{name}-node-class",
             api_version="karpenter.k8s.aws/v1",

@@ -144,16 +144,13 @@ def test_regions_and_instance_types_come_from_a_catalog() -> None:
     assert problem.startswith(f"{ROOT}.eks.systemNodes.instanceTypes[0]: 'm7i.lrage' is not")
 
 
+def small_pools(count: int) -> dict[str, Any]:
+    one = {"purpose": "inference", "instanceTypes": ["g6.xlarge"], "maxNodes": 1, "maxGpus": 1}
+    return {f"p{i}": dict(one) for i in range(count)}
+
+
 def test_node_groups_above_the_default_quota_need_the_raised_quota_stated() -> None:
-    pools = {
-        f"p{i}": {
-            "purpose": "inference",
-            "instanceTypes": ["g6.xlarge"],
-            "maxNodes": 1,
-            "maxGpus": 1,
-        }
-        for i in range(30)
-    }
+    pools = small_pools(30)
     [problem] = problems(DEV | {"gpu": {"pools": pools}})
     assert "31 managed node groups (the system group and 30 pools), above" in problem
     raised = DEV | {"eks": DEV["eks"] | {"managedNodeGroupsQuota": 40}, "gpu": {"pools": pools}}
@@ -161,15 +158,7 @@ def test_node_groups_above_the_default_quota_need_the_raised_quota_stated() -> N
 
 
 def test_thousands_of_pools_are_refused_before_anything_renders() -> None:
-    pools = {
-        f"p{i}": {
-            "purpose": "inference",
-            "instanceTypes": ["g6.xlarge"],
-            "maxNodes": 1,
-            "maxGpus": 1,
-        }
-        for i in range(10_000)
-    }
+    pools = small_pools(10_000)
     [problem] = problems(DEV | {"gpu": {"backend": "karpenter", "pools": pools}})
     assert problem == f"{ROOT}.gpu.pools: 10000 entries; at most 100"
 
