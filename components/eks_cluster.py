@@ -97,6 +97,9 @@ class EksClusterArgs:
     deletion_protection: bool
     tags: Mapping[str, str]
     access: Sequence[AccessGrant] = ()
+    private_access_cidrs: Sequence[str] = ()
+    """Networks (VPN, Direct Connect, peered VPCs) the cluster security group admits on HTTPS,
+    so they reach the private endpoint; without any, it admits only itself."""
     deployer_role_name: str | None = None
     """The IAM role (name, in the cluster's account) that deploys and administers the cluster:
     it gets a cluster-admin access entry, and the stack's kubeconfig assumes it, whoever runs
@@ -197,6 +200,18 @@ class EksCluster(pulumi.ComponentResource):
             tags=tags,
             opts=stateful_options(self, args.protect, depends_on=[log_group, cluster_policy]),
         )
+        for cidr in args.private_access_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-{cidr.replace('/', '-')}",
+                security_group_id=cluster.vpc_config.cluster_security_group_id,
+                description="Kubernetes API from a network deploys run from",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=cidr,
+                tags=tags,
+                opts=child,
+            )
         issuer = cluster.identities[0].oidcs[0].issuer
         oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",

@@ -1085,3 +1085,91 @@ def replication_policy(
             },
         ],
     }
+
+
+def deploy_runner_policy(
+    *,
+    log_group_arn: str,
+    subnet_ids: Sequence[str],
+    connection_arn: str,
+    key_arn: str,
+    partition: str,
+    account_id: str,
+    region: str,
+) -> PolicyDocument:
+    """What a CodeBuild-hosted deploy runner's own role may do, and nothing more: write its
+    log group, attach to its subnets (CodeBuild User Guide, "Use CodeBuild with Amazon VPC"),
+    check out through the GitHub connection, and use its key through CodeBuild. Deploy
+    credentials never come from this role: the job assumes the deployer role by GitHub OIDC,
+    which only a protected GitHub environment's jobs can."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    subnet_arns = sorted(f"{ec2}:subnet/{subnet}" for subnet in subnet_ids)
+    service = connection_arn.split(":")[2]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            },
+            {
+                # Describe calls support no resource-level scoping.
+                "Sid": "SeeTheVpc",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcs",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "InterfacesInRunnerSubnetsOnly",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
+                "Resource": [
+                    f"{ec2}:network-interface/*",
+                    f"{ec2}:security-group/*",
+                    *subnet_arns,
+                ],
+            },
+            {
+                "Sid": "AttachForCodeBuildInRunnerSubnetsOnly",
+                "Effect": "Allow",
+                "Action": "ec2:CreateNetworkInterfacePermission",
+                "Resource": f"{ec2}:network-interface/*",
+                "Condition": {
+                    "ArnEquals": {"ec2:Subnet": subnet_arns},
+                    "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                },
+            },
+            {
+                # Connections made before the service's rename have `codestar-connections`
+                # ARNs, later ones `codeconnections`; each takes its own action prefix.
+                "Sid": "CheckOutThroughConnection",
+                "Effect": "Allow",
+                "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"],
+                "Resource": connection_arn,
+            },
+            {
+                # CodeBuild encrypts what it stores for a build (caches, reports) with the
+                # project's key, itself or through S3.
+                "Sid": "UseProjectKeyThroughCodeBuild",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*"],
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"codebuild.{region}.amazonaws.com",
+                            f"s3.{region}.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+        ],
+    }

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.accelerators import AcceleratorError, pool_hardware
+from components.deploy_runner import ComputeType
 from components.eks_cluster import DEPLOYER_ACCESS_KEY
 from components.node_pool import (
     AMI_RELEASE_PATTERN,
@@ -539,6 +540,32 @@ NetworkSection = Annotated[
 ]
 
 
+class DeployRunnerConfig(ConfigModel):
+    """A GitHub Actions runner inside the VPC (a CodeBuild project), the one place deploys of
+    a private cluster run from; the cluster admits HTTPS from it only."""
+
+    repository: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+    ] = Field(description="The GitHub repository (`owner/name`) whose workflow jobs run here.")
+    connection_name: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+    ] = Field(
+        description="Name of the CodeConnections connection to GitHub in the stack's account and "
+        "region, created and authorised once in the console (Developer Tools > Connections); "
+        "an API-created connection stays pending until then."
+    )
+    compute_type: ComputeType = Field(
+        default="BUILD_GENERAL1_MEDIUM",
+        description="CodeBuild compute per job (MEDIUM: 4 vCPUs, 7 GiB, enough for a render).",
+    )
+    build_timeout_minutes: int = Field(
+        default=120, ge=5, le=2160, description="A job running longer than this is stopped."
+    )
+    log_retention_days: RetentionDays = Field(
+        default=365, description="Days the runner's job logs are kept (KMS-encrypted)."
+    )
+
+
 class EndpointConfig(ConfigModel):
     """Who can reach the Kubernetes API server."""
 
@@ -550,6 +577,19 @@ class EndpointConfig(ConfigModel):
         default_factory=list,
         description="CIDRs allowed to reach a public endpoint (your office or VPN egress); "
         "0.0.0.0/0 is refused.",
+    )
+
+    deploy_runner: DeployRunnerConfig | None = Field(
+        default=None,
+        description="A runner inside the VPC that `pulumi up` runs from (see the README's "
+        "first-deploy steps); needed by a private endpoint unless privateAccessCidrs gives "
+        "another path.",
+    )
+    private_access_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Networks admitted to the private endpoint on HTTPS: your VPN, Direct "
+        "Connect or a peered VPC that deploys run from. The cluster security group admits "
+        "only itself otherwise.",
     )
 
     @field_validator("public_access")
@@ -571,6 +611,19 @@ class EndpointConfig(ConfigModel):
     def _public_needs_allow_list(self) -> EndpointConfig:
         if self.public_access and not self.public_access_cidrs:
             raise ValueError("a public endpoint needs publicAccessCidrs (EKS would open it to all)")
+        return self
+
+    @model_validator(mode="after")
+    def _api_has_a_path(self, info: ValidationInfo) -> EndpointConfig:
+        # A private endpoint only admits what the cluster security group admits: itself. (An
+        # unknown environment borrows prod's profile; its one problem is the environment.)
+        if _environment(info) is None:
+            return self
+        if not (self.public_access or self.deploy_runner or self.private_access_cidrs):
+            raise ValueError(
+                "a private endpoint needs a path for `pulumi up` and kubectl: set deployRunner "
+                "(a runner inside the VPC) or privateAccessCidrs (your VPN's networks)"
+            )
         return self
 
 

@@ -21,6 +21,7 @@ from components.bucket_replication import (
 from components.cluster_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cost_budget import CostBudget, CostBudgetArgs
+from components.deploy_runner import DeployRunner, DeployRunnerArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
 from components.feast_store import FeastStore, FeastStoreArgs
 from components.gpu_monitoring import (
@@ -406,6 +407,7 @@ class Platform:
                 network=network,
                 public_endpoint=eks.endpoint.public_access,
                 public_access_cidrs=tuple(eks.endpoint.public_access_cidrs),
+                private_access_cidrs=tuple(eks.endpoint.private_access_cidrs),
                 log_types=tuple(eks.log_types),
                 log_retention_days=eks.log_retention_days,
                 logs_kms_key_arn=logs_key.arn,
@@ -440,6 +442,27 @@ class Platform:
                 protect=self.protect,
             ),
         )
+
+    def deploy_runner(self, network: NetworkRef, cluster: EksCluster, logs_key: KmsKey) -> None:
+        runner = self.config.eks.endpoint.deploy_runner
+        if runner is None:
+            return
+        deploy_runner = DeployRunner(
+            "deploy-runner",
+            DeployRunnerArgs(
+                repository=runner.repository,
+                connection_name=runner.connection_name,
+                network=network,
+                cluster_security_group_id=cluster.security_group_id,
+                kms_key_arn=logs_key.arn,
+                log_retention_days=runner.log_retention_days,
+                compute_type=runner.compute_type,
+                build_timeout_minutes=runner.build_timeout_minutes,
+                tags=self.tags,
+                protect=self.protect,
+            ),
+        )
+        pulumi.export("deployRunnerProject", deploy_runner.project_name)
 
     def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> OnCluster:
         """The baseline, and how further Kubernetes resources go on the cluster."""
@@ -784,6 +807,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     platform.replicas(storage, artifacts_key)
     network = platform.network(logs_key)
     cluster = platform.cluster(network, logs_key, ebs_key)
+    platform.deploy_runner(network, cluster, logs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
     platform.team_namespaces(network, on_cluster)

@@ -19,6 +19,7 @@ from mlops_platform.errors import UserError
 from mlops_platform.project import ProjectError, PulumiProject
 
 if TYPE_CHECKING:
+    from infra.config import PlatformConfig
     from mlops_platform.pack_process import PackProcess
     from mlops_platform.policy_check import CheckResult
     from mlops_platform.rendered import RenderedStack
@@ -281,26 +282,40 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if result.unchecked else EXIT_OK
 
 
-def _preflight(args: argparse.Namespace) -> int:
-    project = _project(args)
-    stack_config = project.stack_config(args.stack)
-    region = args.region or stack_config.region
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
+def _platform_config(project: PulumiProject, stack: str, region: str | None) -> PlatformConfig:
     from infra.config import ConfigError, load_platform_config
-    from mlops_platform.preflight import admin_patterns, preflight, render_preflight
 
-    raw = stack_config.values.get(f"{project.name}:platform")
+    raw = project.stack_config(stack).values.get(f"{project.name}:platform")
     try:
-        config = load_platform_config(
+        return load_platform_config(
             json.loads(raw) if isinstance(raw, str) else raw,
-            stack=args.stack,
+            stack=stack,
             project=project.name,
             region=region,
         )
     except ConfigError as error:
         raise CommandError(str(error)) from None
+
+
+def _first_deploy(args: argparse.Namespace) -> int:
+    from mlops_platform.first_deploy import first_deploy_steps
+
+    project = _project(args)
+    config = _platform_config(project, args.stack, project.stack_config(args.stack).region)
+    plan = _render(project, [args.stack], args.cache)[args.stack]
+    print(first_deploy_steps(plan, config, args.stack), end="")
+    return EXIT_OK
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    project = _project(args)
+    region = args.region or project.stack_config(args.stack).region
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from mlops_platform.preflight import admin_patterns, preflight, render_preflight
+
+    config = _platform_config(project, args.stack, region)
     config_path = project.root / POLICY_PACK_DIR / "config" / f"{config.environment}.json"
     session = boto3.session.Session(region_name=region)
     try:
@@ -406,6 +421,22 @@ def _stack_arguments(command: argparse.ArgumentParser, *, required: bool) -> Non
     group.add_argument(
         "--all-stacks", action="store_true", help="every Pulumi.<stack>.yaml of the project"
     )
+
+
+def _add_first_deploy(commands: Any) -> None:
+    first = commands.add_parser(
+        "first-deploy",
+        help="how a stack's first `pulumi up` reaches its cluster, as commands",
+        description=(
+            "Print the steps of the stack's first `pulumi up`. For a private cluster reached "
+            "through the deploy runner: the exact `pulumi up --exclude ... --exclude-dependents` "
+            "that creates everything but the cluster's software from outside the VPC, then how "
+            "the delivery workflow's job on the runner creates the rest."
+        ),
+    )
+    first.add_argument("--stack", required=True)
+    _cache_argument(first)
+    first.set_defaults(command=_first_deploy)
 
 
 def _cache_argument(command: argparse.ArgumentParser) -> None:
@@ -563,6 +594,8 @@ def _parser() -> argparse.ArgumentParser:
     ready.add_argument("--region", help="default: the stack file's aws:region")
     ready.add_argument("--format", choices=("text", "json"), default="text")
     ready.set_defaults(command=_preflight)
+
+    _add_first_deploy(commands)
 
     reference = commands.add_parser(
         "config-reference", help="print the configuration reference (Markdown)"

@@ -111,19 +111,42 @@ class MockCloud(Mocks):
                 "sessionName": "offline-plan",
                 "id": args.args["arn"],
             }, []
-        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
-            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
-            return {
-                "addonName": addon,
-                "kubernetesVersion": kubernetes,
-                # Plainly not a real build: AWS picks the version when the stack is deployed.
-                "version": f"v0.0.0-eksbuild.0+recommended-for-{kubernetes}",
-                "id": addon,
-            }, []
+        answer = _CALLS.get(args.token)
+        if answer is not None:
+            return answer(self, args), []
         raise UnmockedInvokeError(
             f"the offline plan has no model of data source {args.token}; "
             "add it to mlops_platform/mock_cloud.py"
         )
+
+    def _addon_version(self, args: MockCallArgs) -> dict[str, Any]:
+        addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+        return {
+            "addonName": addon,
+            "kubernetesVersion": kubernetes,
+            # Plainly not a real build: AWS picks the version when the stack is deployed.
+            "version": f"v0.0.0-eksbuild.0+recommended-for-{kubernetes}",
+            "id": addon,
+        }
+
+    def _connection(self, args: MockCallArgs) -> dict[str, Any]:
+        """A GitHub connection someone authorised in the console, as the deploy runner needs."""
+        name = args.args["name"]
+        connection_id = _stable_uuid(f"{self.stack}\0connection\0{name}")
+        arn = (
+            f"arn:{self.partition}:codeconnections:{self.region}:{self.account_id}:"
+            f"connection/{connection_id}"
+        )
+        return {
+            "arn": arn,
+            "name": name,
+            "connectionStatus": "AVAILABLE",
+            "providerType": "GitHub",
+            "hostArn": "",
+            "region": self.region,
+            "tags": {},
+            "id": arn,
+        }
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:providers:aws" and args.inputs.get("region"):
@@ -305,6 +328,12 @@ class MockCloud(Mocks):
         arn = f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{name}"
         return url, {"name": name, "arn": arn, "url": url}
 
+    def _codebuild_project(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs.get("name") or self._auto_name(args)
+        arn = f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{name}"
+        # CodeBuild knows a project by its name; the provider's id is its ARN.
+        return arn, {"name": name, "arn": arn}
+
     def _event_rule(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs.get("name") or self._auto_name(args)
         return name, {
@@ -381,6 +410,7 @@ _SHAPES = {
     "aws:glue/catalogDatabase:CatalogDatabase": MockCloud._glue_database,
     "aws:dynamodb/table:Table": MockCloud._dynamodb_table,
     "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,
+    "aws:codebuild/project:Project": MockCloud._codebuild_project,
     "aws:sns/topic:Topic": MockCloud._sns_topic,
     "aws:sns/topicSubscription:TopicSubscription": MockCloud._sns_subscription,
     "aws:amp/workspace:Workspace": MockCloud._amp_workspace,
@@ -388,4 +418,8 @@ _SHAPES = {
     "aws:amp/ruleGroupNamespace:RuleGroupNamespace": MockCloud._amp_rule_group_namespace,
     "aws:budgets/budget:Budget": MockCloud._budget,
     **dict.fromkeys(EC2_ID_PREFIXES, MockCloud._ec2),
+}
+_CALLS = {
+    "aws:eks/getAddonVersion:getAddonVersion": MockCloud._addon_version,
+    "aws:codestarconnections/getConnection:getConnection": MockCloud._connection,
 }

@@ -13,6 +13,8 @@ from mlops_platform.project import PulumiProject
 
 PROJECT: Final = "mlops-platform"
 DEV_ENDPOINT: Final = {"endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
+PRIVATE_API_PATH: Final = {"privateAccessCidrs": ["10.200.0.0/16"]}
+"""A VPN's network: the path a private endpoint needs, without a deploy runner."""
 PROD_REPLICA_REGION: Final = "us-west-2"
 
 
@@ -24,12 +26,17 @@ def profile(environment: Environment, **sections: Any) -> PlatformConfig:
 
 def with_required_keys(raw: Any) -> Any:
     """What an environment requires that has no default, whatever the test is about: dev's
-    public API endpoint its allow-list, prod its replica region."""
+    public API endpoint its allow-list, staging's and prod's private one a path to it, prod its
+    replica region."""
     if not isinstance(raw, dict):
         return raw
     raw = dict(raw)
     if raw.get("environment") == "dev":
         raw.setdefault("eks", DEV_ENDPOINT)
+    if raw.get("environment") in ("staging", "prod"):
+        eks = dict(raw.get("eks") or {})
+        eks.setdefault("endpoint", PRIVATE_API_PATH)
+        raw["eks"] = eks
     if raw.get("environment") == "prod":
         artifacts = dict(raw.get("artifacts") or {})
         artifacts.setdefault("replicaRegion", PROD_REPLICA_REGION)

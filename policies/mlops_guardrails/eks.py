@@ -6,11 +6,11 @@ import fnmatch
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
 from mlops_guardrails.frameworks import aws_fsbp, cis_eks
 from mlops_guardrails.props import as_strings, is_true, mapping
-from mlops_guardrails.rule import resource_rule, setting
+from mlops_guardrails.rule import resource_rule, setting, stack_rule
 from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES, KUBERNETES_VERSIONS
 
 CLUSTER: Final = "aws:eks/cluster:Cluster"
@@ -19,6 +19,9 @@ ACCESS_POLICY_ASSOCIATION: Final = "aws:eks/accessPolicyAssociation:AccessPolicy
 ADDON: Final = "aws:eks/addon:Addon"
 CLUSTER_ADMIN_POLICIES: Final = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
 OPEN_CIDRS: Final = frozenset({"0.0.0.0/0", "::/0"})
+INGRESS_RULE: Final = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SECURITY_GROUP_RULE: Final = "aws:ec2/securityGroupRule:SecurityGroupRule"
+HTTPS: Final = 443
 
 LOGGING_TUNABLES: Final = {
     "requiredLogTypes": {
@@ -124,12 +127,49 @@ def _cluster_admin_scoped(props: Mapping[str, Any], args: ResourceValidationArgs
         yield f"{principal} gets cluster-wide admin but is not an allowed admin principal"
 
 
+def _admits_https(rule: Any) -> bool:
+    props = rule.props
+    if rule.resource_type == SECURITY_GROUP_RULE and props.get("type") != "ingress":
+        return False
+    if str(props.get("ipProtocol", props.get("protocol", ""))) in ("-1", "all"):
+        return True
+    low, high = props.get("fromPort"), props.get("toPort")
+    return isinstance(low, int | float) and isinstance(high, int | float) and low <= HTTPS <= high
+
+
+def _private_api_reachable(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+    """A private-only endpoint admits what the cluster security group admits, which is only
+    itself until a rule adds more: then neither `pulumi up` nor kubectl can reach the API."""
+    admitted: set[str] = set()
+    for rule in args.resources:
+        if rule.resource_type in (INGRESS_RULE, SECURITY_GROUP_RULE) and _admits_https(rule):
+            admitted.update(r.urn for r in rule.property_dependencies.get("securityGroupId", []))
+    for cluster in (r for r in args.resources if r.resource_type == CLUSTER):
+        private_only = _vpc_config(cluster.props).get("endpointPublicAccess", True) is False
+        if private_only and cluster.urn not in admitted:
+            yield (
+                f"cluster {cluster.name} has a private endpoint only, and no rule admits HTTPS "
+                "to its security group: nothing can reach its API",
+                cluster.urn,
+            )
+
+
 def _addon_pinned(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     if not props.get("addonVersion"):
         yield f"add-on {props.get('addonName')!r} has no version: EKS picks one, and it drifts"
 
 
 RULES = [
+    stack_rule(
+        name="eks-private-api-reachable",
+        description="A cluster with a private endpoint only has a path to its API: its "
+        "security group admits HTTPS from a deploy runner or a connected network.",
+        resource_types={CLUSTER, INGRESS_RULE, SECURITY_GROUP_RULE},
+        check=_private_api_reachable,
+        severity=Severity.HIGH,
+        remediation="Set eks.endpoint.deployRunner (a runner inside the VPC) or "
+        "eks.endpoint.privateAccessCidrs; both add an HTTPS rule to the cluster security group.",
+    ),
     resource_rule(
         name="eks-secrets-encryption",
         description="EKS envelope-encrypts Kubernetes secrets with a customer-managed KMS key.",

@@ -9,6 +9,7 @@ from pulumi_policy import Policy
 from mlops_guardrails import (
     alerting,
     cluster,
+    codebuild,
     compute,
     data,
     ecr,
@@ -38,6 +39,7 @@ POLICIES: Final[list[Policy]] = [
     *kubernetes.RULES,
     *cluster.RULES,
     *alerting.RULES,
+    *codebuild.RULES,
     *hygiene.RULES,
 ]
 

@@ -52,6 +52,8 @@ TAGGABLE_TYPES: Final = STATEFUL_TYPES | frozenset(
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
         "aws:ec2/placementGroup:PlacementGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:codebuild/project:Project",
         "aws:amp/scraper:Scraper",
         "aws:amp/ruleGroupNamespace:RuleGroupNamespace",
         "aws:budgets/budget:Budget",

@@ -109,6 +109,43 @@ def test_merges_deploy_dev_then_staging_then_prod_each_behind_its_environment() 
     assert deploy["with"]["command"] == "up"
 
 
+def test_private_stacks_deploy_from_their_runner_inside_the_vpc() -> None:
+    jobs = load(WORKFLOWS / "deploy.yml")["jobs"]
+    assert "runner" not in jobs["dev"]["with"]
+    for stack in ("staging", "prod"):
+        assert jobs[stack]["with"]["runner"] == (
+            f"codebuild-${{{{ vars.DEPLOY_RUNNER_{stack.upper()} }}}}"
+            "-${{ github.run_id }}-${{ github.run_attempt }}"
+        )
+    up = load(WORKFLOWS / "deploy-stack.yml")
+    assert up["jobs"]["up"]["runs-on"] == "${{ inputs.runner }}"
+    assert up["on"]["workflow_call"]["inputs"]["runner"]["default"] == "ubuntu-latest"
+    # The first deploy's last step runs the workflow by hand, before anything is merged.
+    assert "workflow_dispatch" in load(WORKFLOWS / "deploy.yml")["on"]
+
+
+def test_pull_requests_never_run_in_a_vpc_or_with_deploy_credentials() -> None:
+    """Unreviewed code previews on GitHub's runners, as the read-only preview role, with a
+    token that can preview and not update; deploy credentials exist only for jobs of the
+    protected environments."""
+    document = load(WORKFLOWS / "pull-request.yml")
+    text = (WORKFLOWS / "pull-request.yml").read_text()
+    assert {job["runs-on"] for job in document["jobs"].values()} == {"ubuntu-latest"}
+    assert not any("environment" in job for job in document["jobs"].values())
+    assert "AWS_DEPLOY_ROLE_ARN" not in text
+    assert "secrets.PULUMI_ACCESS_TOKEN" not in text
+    [preview] = [
+        s for s in document["jobs"]["stacks"]["steps"] if s.get("uses", "").startswith("pulumi/")
+    ]
+    assert preview["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_PREVIEW_TOKEN }}"
+
+
+def test_both_state_backends_reach_every_pulumi_step() -> None:
+    for _, step in steps():
+        if step.get("uses", "").startswith("pulumi/actions"):
+            assert step["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_stack_has_a_stack_file_for_the_workflows(stack: str) -> None:
     assert (REPO_ROOT / f"Pulumi.{stack}.yaml").exists()

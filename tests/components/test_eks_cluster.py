@@ -63,6 +63,8 @@ def cluster_args(**overrides: Any) -> EksClusterArgs:
     return EksClusterArgs(**{**defaults, **overrides})
 
 
+VPN_CIDR = "10.200.0.0/16"
+
 # Between them the two clusters take every switch both ways.
 VARIANTS = {
     "locked_down": cluster_args(
@@ -89,6 +91,7 @@ VARIANTS = {
             ),
         ),
         deployer_role_name="ci/cluster-deployer",
+        private_access_cidrs=(VPN_CIDR,),
         protect=True,
     ),
     "relaxed": cluster_args(
@@ -174,6 +177,24 @@ def test_the_api_is_private_or_public_only_to_its_allow_list(
     renders: dict[str, RenderedStack], variant: str, expected: dict[str, Any]
 ) -> None:
     assert cluster_of(renders[variant]).inputs["vpcConfig"] == expected
+
+
+@pytest.mark.parametrize(("variant", "admitted"), [("locked_down", [VPN_CIDR]), ("relaxed", [])])
+def test_the_cluster_security_group_admits_https_from_the_networks_given_only(
+    renders: dict[str, RenderedStack], variant: str, admitted: list[str]
+) -> None:
+    cluster = cluster_of(renders[variant])
+    rules = renders[variant].of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert [r.inputs["cidrIpv4"] for r in rules] == admitted
+    for rule in rules:
+        assert (
+            rule.inputs["securityGroupId"] == cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]
+        )
+        assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (
+            "tcp",
+            443,
+            443,
+        )
 
 
 @BOTH

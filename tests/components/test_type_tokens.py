@@ -23,6 +23,7 @@ RECORDED_TOKENS = {
     "BucketReplication": "mlops:bucket_replication:BucketReplication",
     "ClusterAutoscaler": "mlops:cluster_autoscaler:ClusterAutoscaler",
     "CostBudget": "mlops:cost_budget:CostBudget",
+    "DeployRunner": "mlops:deploy_runner:DeployRunner",
     "EksCluster": "mlops:eks_cluster:EksCluster",
     "FeastStore": "mlops:feast_store:FeastStore",
     "GpuMonitoring": "mlops:gpu_monitoring:GpuMonitoring",

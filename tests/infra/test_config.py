@@ -211,6 +211,50 @@ def test_an_open_cidr_is_refused_for_the_public_endpoint() -> None:
     assert problem.startswith(f"{ROOT}.eks.endpoint.publicAccessCidrs: 0.0.0.0/0 opens the API")
 
 
+RUNNER = {"repository": "example-org/mlops-platform", "connectionName": "github"}
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_a_private_endpoint_with_no_path_to_it_is_refused(environment: str) -> None:
+    [problem] = problems({"environment": environment, "eks": {"endpoint": {}}}, environment)
+    assert problem.startswith(f"{ROOT}.eks.endpoint: a private endpoint needs a path")
+    assert "deployRunner" in problem and "privateAccessCidrs" in problem
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [{"deployRunner": RUNNER}, {"privateAccessCidrs": ["10.200.0.0/16"]}],
+    ids=["runner", "vpn"],
+)
+def test_a_runner_or_a_connected_network_is_a_path_to_a_private_endpoint(
+    endpoint: dict[str, Any],
+) -> None:
+    config = load({"environment": "prod", "eks": {"endpoint": endpoint}}, "prod")
+    assert not config.eks.endpoint.public_access
+
+
+@pytest.mark.parametrize(
+    ("runner", "problem"),
+    [
+        (
+            {**RUNNER, "repository": "mlops-platform"},
+            "deployRunner.repository: String should match",
+        ),
+        ({**RUNNER, "connectionName": "my github"}, "deployRunner.connectionName: String should"),
+        ({**RUNNER, "buildTimeoutMinutes": 3000}, "deployRunner.buildTimeoutMinutes: Input should"),
+        ({"repository": "o/r"}, "deployRunner.connectionName: required, but not set"),
+    ],
+    ids=["repository", "connection", "timeout", "connection-missing"],
+)
+def test_a_deploy_runner_is_checked_before_anything_is_created(
+    runner: dict[str, Any], problem: str
+) -> None:
+    [found] = problems(
+        {"environment": "prod", "eks": {"endpoint": {"deployRunner": runner}}}, "prod"
+    )
+    assert found.startswith(f"{ROOT}.eks.endpoint.{problem}"), found
+
+
 def test_a_public_endpoint_needs_an_allow_list() -> None:
     [problem] = problems({"environment": "dev", "eks": {"endpoint": {"publicAccess": True}}})
     assert problem.startswith(f"{ROOT}.eks.endpoint: a public endpoint needs publicAccessCidrs")

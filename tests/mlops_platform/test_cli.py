@@ -35,6 +35,8 @@ config:
       deletionWindowDays: 3
     artifacts:
       bucket: {}
+    eks:
+      endpoint: {privateAccessCidrs: [10.200.0.0/16]}
 """
 
 

@@ -194,6 +194,22 @@ def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**base, **changes}
 
 
+RUNNER_ENVIRONMENT = {
+    "type": "LINUX_CONTAINER",
+    "computeType": "BUILD_GENERAL1_MEDIUM",
+    "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+    "privilegedMode": False,
+}
+RUNNER_PROJECT = {
+    "serviceRole": ROLE_ARN,
+    "artifacts": {"type": "NO_ARTIFACTS"},
+    "environment": RUNNER_ENVIRONMENT,
+    "source": {"type": "GITHUB", "location": "https://github.com/example-org/mlops-platform.git"},
+    "logsConfig": {"cloudwatchLogs": {"status": "ENABLED", "groupName": "runner"}},
+    "encryptionKey": KEY_ARN,
+    "tags": TAGS,
+}
+
 CASES = [
     RuleCase(
         "s3-sse-kms-customer-key",
@@ -927,5 +943,66 @@ CASES = [
         WORKSPACE,
         {k: v for k, v in WORKSPACE.items() if k != "kmsKeyArn"},
         "encrypted with an AWS-owned key",
+    ),
+    RuleCase(
+        "codebuild-project-hardened",
+        "aws:codebuild/project:Project",
+        RUNNER_PROJECT,
+        {**RUNNER_PROJECT, "environment": {**RUNNER_ENVIRONMENT, "privilegedMode": True}},
+        "builds run privileged",
+    ),
+    RuleCase(
+        "codebuild-project-hardened",
+        "aws:codebuild/project:Project",
+        RUNNER_PROJECT,
+        {
+            **RUNNER_PROJECT,
+            "logsConfig": {"cloudwatchLogs": {"status": "DISABLED"}},
+            "encryptionKey": "arn:aws:kms:us-east-1:123456789012:alias/aws/s3",
+        },
+        "build logs are off",
+    ),
+    RuleCase(
+        "codebuild-no-plaintext-credentials",
+        "aws:codebuild/project:Project",
+        RUNNER_PROJECT,
+        {
+            **RUNNER_PROJECT,
+            "environment": {
+                **RUNNER_ENVIRONMENT,
+                "environmentVariables": [
+                    {"name": "PULUMI_ACCESS_TOKEN", "value": "pul-0000", "type": "PLAINTEXT"}
+                ],
+            },
+        },
+        "PULUMI_ACCESS_TOKEN holds a credential in plain text",
+    ),
+    RuleCase(
+        "codebuild-no-plaintext-credentials",
+        "aws:codebuild/project:Project",
+        RUNNER_PROJECT,
+        {
+            **RUNNER_PROJECT,
+            "source": {"type": "GITHUB", "location": "https://bot:ghp_0000@github.com/o/r.git"},
+        },
+        "a source URL carries credentials",
+    ),
+    RuleCase(
+        "codebuild-webhook-trusted-events",
+        "aws:codebuild/webhook:Webhook",
+        {
+            "projectName": "runner",
+            "buildType": "BUILD",
+            "filterGroups": [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}],
+        },
+        {
+            "projectName": "runner",
+            "buildType": "BUILD",
+            "filterGroups": [
+                {"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]},
+                {"filters": [{"type": "EVENT", "pattern": "PUSH, PULL_REQUEST_CREATED"}]},
+            ],
+        },
+        "pull requests start builds",
     ),
 ]

@@ -195,3 +195,45 @@ def test_a_budget_that_alerts_no_one_is_flagged_on_the_stack(pack: PolicyPackSer
     assert finding.urn == stack["urn"]
     [missing] = check_rule(pack, "cost-budget-alerts", [stack])
     assert "has no cost budget:" in missing.message
+
+
+CLUSTER_TYPE = "aws:eks/cluster:Cluster"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def private_cluster_with(*rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """A private-only cluster and ingress rules on its security group (linked as Pulumi links
+    them: through the property that takes the cluster's security group id)."""
+    cluster = state(
+        CLUSTER_TYPE,
+        {"vpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True}},
+        name="eks-cluster",
+    )
+    linked = []
+    for index, props in enumerate(rules):
+        rule = state(INGRESS, {"ipProtocol": "tcp", **props}, name=f"api-{index}")
+        rule["propertyDependencies"] = {"securityGroupId": [cluster["urn"]]}
+        linked.append(rule)
+    return [cluster, *linked]
+
+
+def test_a_private_cluster_nothing_can_reach_is_flagged(pack: PolicyPackServer) -> None:
+    resources = private_cluster_with({"fromPort": 22, "toPort": 22, "cidrIpv4": "10.0.0.0/8"})
+    [finding] = check_rule(pack, "eks-private-api-reachable", resources)
+    assert finding.urn == resources[0]["urn"]
+    assert "nothing can reach its API" in finding.message
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"fromPort": 443, "toPort": 443, "referencedSecurityGroupId": "sg-runner"},
+        {"fromPort": 443, "toPort": 443, "cidrIpv4": "10.100.0.0/16"},
+        {"ipProtocol": "-1", "cidrIpv4": "10.100.0.0/16"},
+    ],
+    ids=["runner", "vpn-cidr", "all-traffic"],
+)
+def test_https_from_a_runner_or_a_network_is_a_path_to_the_api(
+    pack: PolicyPackServer, rule: dict[str, Any]
+) -> None:
+    assert check_rule(pack, "eks-private-api-reachable", private_cluster_with(rule)) == []
