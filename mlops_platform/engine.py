@@ -18,6 +18,7 @@ import contextvars
 import heapq
 import json
 import logging
+import re
 import runpy
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,15 @@ class DuplicateUrnError(UserError):
     """Two resources registered under one URN: `pulumi up` refuses the program."""
 
 
+class RefusedRegistrationError(UserError):
+    """A registration the engine's resource monitor refuses and the SDK's mocks accept."""
+
+
+TYPE_TOKEN = re.compile(r"^[^:]+:[^:]*:[^:]+$")
+"""`package:module:Type`, as the engine parses a type token before registering anything
+(pulumi's tokens.ParseTypeToken); providers are `pulumi:providers:<package>`."""
+
+
 class RecordingMonitor(MockMonitor):
     """The SDK's mock monitor, keeping the full registration requests it answers."""
 
@@ -64,6 +74,11 @@ class RecordingMonitor(MockMonitor):
         return urn(self.stack, self.project, qualified, name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802  (gRPC method name)
+        if not TYPE_TOKEN.match(request.type):
+            raise RefusedRegistrationError(
+                f"resource '{request.name}': type '{request.type}' is not a valid type token "
+                "(must have format '*:*:*')"
+            )
         response = super().RegisterResource(request)
         if response.urn in self.recorded:
             # The engine refuses a second registration of one URN; the SDK's mocks would answer

@@ -15,7 +15,12 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from mlops_platform.engine import DuplicateUrnError, render_program, render_stack
+from mlops_platform.engine import (
+    DuplicateUrnError,
+    RefusedRegistrationError,
+    render_program,
+    render_stack,
+)
 from mlops_platform.project import PulumiProject, StackConfig
 from mlops_platform.rendered import RecordedResource, RenderedStack
 
@@ -264,3 +269,15 @@ def test_two_resources_under_one_urn_fail_the_render_as_the_engine_refuses_them(
 
     with pytest.raises(DuplicateUrnError, match=r"Duplicate resource URN 'urn:pulumi:.*::models'"):
         render_within(program)
+
+
+def test_a_type_token_the_engine_cannot_parse_fails_the_render() -> None:
+    """The engine parses every type token (`package:module:Type`) before registering; the
+    SDK's mocks take any string."""
+
+    class Storage(pulumi.ComponentResource):
+        def __init__(self) -> None:
+            super().__init__("mlops:Storage", "storage")
+
+    with pytest.raises(RefusedRegistrationError, match="type 'mlops:Storage' is not a valid"):
+        render_within(Storage)
