@@ -4,8 +4,8 @@ A CodeBuild project registered as a self-hosted GitHub Actions runner (CodeBuild
 "Self-hosted GitHub Actions runners in AWS CodeBuild"): a job whose `runs-on` names the project
 runs in a fresh container in the private subnets, and the cluster security group admits HTTPS
 from the runner's security group only. The runner's own role can write its logs and attach to
-its subnets, nothing else: deploy credentials come from GitHub OIDC in the job, so network
-position alone grants nothing.
+its subnets, nothing else: deploy credentials come from GitHub OIDC in the job, so the network
+position grants no deploy rights (README, "First deploy of a private cluster").
 """
 
 from __future__ import annotations

@@ -1130,12 +1130,21 @@ def deploy_runner_policy(
             {
                 "Sid": "InterfacesInRunnerSubnetsOnly",
                 "Effect": "Allow",
-                "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
+                "Action": "ec2:CreateNetworkInterface",
                 "Resource": [
                     f"{ec2}:network-interface/*",
                     f"{ec2}:security-group/*",
                     *subnet_arns,
                 ],
+            },
+            {
+                # Whoever runs in a job holds this role too: it may delete no interface
+                # outside the runner's subnets.
+                "Sid": "DeleteOwnInterfacesOnly",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteNetworkInterface",
+                "Resource": f"{ec2}:network-interface/*",
+                "Condition": {"ArnEquals": {"ec2:Subnet": subnet_arns}},
             },
             {
                 "Sid": "AttachForCodeBuildInRunnerSubnetsOnly",

@@ -117,6 +117,8 @@ def test_private_stacks_deploy_from_their_runner_inside_the_vpc() -> None:
             f"codebuild-${{{{ vars.DEPLOY_RUNNER_{stack.upper()} }}}}"
             "-${{ github.run_id }}-${{ github.run_attempt }}"
         )
+        # Before the first deploy names the runner, the job is skipped, not queued for a day.
+        assert jobs[stack]["if"] == f"vars.DEPLOY_RUNNER_{stack.upper()} != ''"
     up = load(WORKFLOWS / "deploy-stack.yml")
     assert up["jobs"]["up"]["runs-on"] == "${{ inputs.runner }}"
     assert up["on"]["workflow_call"]["inputs"]["runner"]["default"] == "ubuntu-latest"

@@ -151,6 +151,8 @@ def test_network_interfaces_go_only_into_the_runner_subnets_for_codebuild(
     create = statements["InterfacesInRunnerSubnetsOnly"]
     subnets = [r for r in create["Resource"] if ":subnet/" in r]
     assert subnets == attach["Condition"]["ArnEquals"]["ec2:Subnet"]
+    delete = statements["DeleteOwnInterfacesOnly"]
+    assert delete["Condition"] == {"ArnEquals": {"ec2:Subnet": subnets}}
 
 
 def test_only_codebuild_for_this_account_assumes_the_role(runner: RenderedStack) -> None:
