@@ -12,7 +12,9 @@ never a crash. What it checks:
 - capacity reservations and blocks exist, for the pool's instance type, in its zone, and are
   active or about to be;
 - EKS offers the configured Kubernetes version;
-- the deployer role config names is one the policy pack allows cluster-wide admin.
+- the deployer role config names is one the policy pack allows cluster-wide admin;
+- for a deploy runner, the GitHub connection it checks out through exists and is authorised,
+  and the repository is not the checked-in example.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ ClientFactory = Callable[[str], Any]
 Status = Literal["ok", "blocker", "unchecked"]
 AUTOSCALING_ROLE: Final = "AWSServiceRoleForAutoScaling"
 SPOT_ROLE: Final = "AWSServiceRoleForEC2Spot"
+EXAMPLE_OWNER: Final = "example-org/"
+"""The owner in the checked-in stack files' repository, which every user must replace."""
 # A GPU pool's instance family to the words EC2's vCPU quota names use for its group.
 QUOTA_GROUPS: Final = {"g": "G and VT", "p": "P", "inf": "Inf", "trn": "Trn"}
 
@@ -86,6 +90,7 @@ class Checker:
         self.reservations(zones)
         self.kubernetes_version()
         self.deployer()
+        self.deploy_runner()
         return self.report
 
     def _add(self, check: str, status: Status, detail: str, fix: str = "") -> None:
@@ -346,6 +351,55 @@ class Checker:
             self._add(
                 check, "ok", f"{role} exists and is an allowed admin; this run is {caller['Arn']}"
             )
+
+    def deploy_runner(self) -> None:
+        runner = self.config.eks.endpoint.deploy_runner
+        if runner is None:
+            return
+        check = f"deploy runner: GitHub connection {runner.connection_name}"
+        if runner.repository.startswith(EXAMPLE_OWNER):
+            self._add(
+                check,
+                "blocker",
+                f"eks.endpoint.deployRunner.repository is the example {runner.repository}: "
+                "CodeBuild would check out a repository that is not yours",
+                "set it to your repository (owner/name)",
+            )
+            return
+        with self._reading(check):
+            connections = self.client("codeconnections")
+            found: list[dict[str, Any]] = []
+            token: str | None = None
+            while True:
+                page = connections.list_connections(
+                    ProviderTypeFilter="GitHub", **({"NextToken": token} if token else {})
+                )
+                found += page.get("Connections", [])
+                token = page.get("NextToken")
+                if not token:
+                    break
+            named = [c for c in found if c.get("ConnectionName") == runner.connection_name]
+            if not named:
+                self._add(
+                    check,
+                    "blocker",
+                    f"no GitHub connection named {runner.connection_name} in {self.region}",
+                    "create it in the console (Developer Tools > Settings > Connections) and "
+                    f"install the AWS Connector app for {runner.repository}",
+                )
+                return
+            status = named[0].get("ConnectionStatus", "")
+            if status != "AVAILABLE":
+                self._add(
+                    check,
+                    "blocker",
+                    f"its status is {status}: the runner's project cannot be created until the "
+                    "connection is authorised",
+                    "finish the handshake in the console: Connections > "
+                    f"{runner.connection_name} > Update pending connection",
+                )
+                return
+            self._add(check, "ok", f"available, for {runner.repository}")
 
 
 def quota_group(instance_type: str) -> str:

@@ -1,9 +1,9 @@
 """Preflight against moto: a ready account, each missing prerequisite, and denied calls.
 
 moto models IAM service-linked roles, EC2 instance types, offerings, zones and instances, and
-STS. It has no Service Quotas `ListServiceQuotas`, no EC2 `DescribeCapacityReservations` and no
-EKS `DescribeClusterVersions`: those three, and only those, are faked here (`Fakes`), with the
-response shapes of botocore's models.
+STS. It has no Service Quotas `ListServiceQuotas`, no EC2 `DescribeCapacityReservations`, no
+EKS `DescribeClusterVersions` and no CodeConnections `ListConnections` (moto 404s it): those
+four, and only those, are faked here (`Fakes`), with the response shapes of botocore's models.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ class Fakes:
             "EndDate": NOW + datetime.timedelta(days=30),
         }
         self.versions = list(KUBERNETES_VERSIONS)
+        self.connections = [
+            {"ConnectionName": "github", "ProviderType": "GitHub", "ConnectionStatus": "AVAILABLE"}
+        ]
         self.denied: set[str] = set()
 
     def allow(self, operation: str) -> None:
@@ -91,6 +94,13 @@ class Fakes:
                         "DescribeCapacityReservations",
                     )
                 return {"CapacityReservations": [fakes.reservation]}
+
+            def list_connections(self, **kwargs: Any) -> Any:
+                fakes.allow("list_connections")
+                wanted = kwargs["ProviderTypeFilter"]
+                return {
+                    "Connections": [c for c in fakes.connections if c["ProviderType"] == wanted]
+                }
 
             def describe_cluster_versions(self, **kwargs: Any) -> Any:
                 fakes.allow("describe_cluster_versions")
@@ -296,12 +306,49 @@ def test_a_missing_deployer_role_blocks(account: Fakes) -> None:
     assert blocker.check == "deployer role" and "does not exist" in blocker.detail
 
 
-def test_the_command_exits_3_when_moto_cannot_answer_every_check(
+def test_the_command_reports_what_did_not_run_and_blocks_on_the_example_repository(
     account: Fakes, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The real command, against moto alone: quotas, reservations and versions cannot be read,
-    so the report is incomplete (exit 3), and says which checks did not run."""
+    """The real command, against moto alone, on the checked-in prod stack: quotas and versions
+    cannot be read, and the report says so; the stack file's runner still names the example
+    repository, a blocker (exit 1), which outranks an incomplete report (exit 3)."""
     code = main(["--project-dir", str(REPO_ROOT), "preflight", "--stack", "prod"])
     out = capsys.readouterr().out
-    assert code == 3, out
+    assert code == 1, out
     assert "unchecked EC2 vCPU quotas" in out
+    assert "deployRunner.repository is the example example-org/mlops-platform" in out
+
+
+RUNNER = {"repository": "acme/ml-platform", "connectionName": "github"}
+RUNNER_CHECK = "deploy runner: GitHub connection github"
+
+
+def with_runner(**runner: str) -> PlatformConfig:
+    return profile("prod", eks={"endpoint": {"deployRunner": RUNNER | runner}})
+
+
+def test_an_authorised_connection_readies_the_deploy_runner(account: Fakes) -> None:
+    report = run(account, with_runner())
+    assert statuses(report)[RUNNER_CHECK] == "ok" and report.blockers == []
+
+
+@pytest.mark.parametrize(
+    ("connections", "runner", "detail"),
+    [
+        ([], {}, "no GitHub connection named github in us-east-1"),
+        (
+            [{"ConnectionName": "github", "ProviderType": "GitHub", "ConnectionStatus": "PENDING"}],
+            {},
+            "its status is PENDING",
+        ),
+        (None, {"repository": "example-org/mlops-platform"}, "is the example"),
+    ],
+    ids=["missing", "pending", "example-repository"],
+)
+def test_a_deploy_runner_without_an_authorised_connection_blocks(
+    account: Fakes, connections: list[dict[str, str]] | None, runner: dict[str, str], detail: str
+) -> None:
+    if connections is not None:
+        account.connections = connections
+    [blocker] = run(account, with_runner(**runner)).blockers
+    assert blocker.check == RUNNER_CHECK and detail in blocker.detail and blocker.fix
