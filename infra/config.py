@@ -1755,6 +1755,17 @@ def load_platform_config(
             f"{len(names.eks_regions())})"
         )
     replica_region = (data.get("artifacts") or {}).get("replicaRegion")
+    partitions = names.region_partitions()
+    if (
+        region in partitions
+        and replica_region in partitions
+        and partitions[region] != partitions[replica_region]
+    ):
+        problems.append(
+            f"{root}.artifacts.replicaRegion: {replica_region} is in partition "
+            f"{partitions[replica_region]}, the stack's region {region} in {partitions[region]}; "
+            "S3 replicates only within a partition"
+        )
     if region is not None and replica_region == region:
         problems.append(
             f"{root}.artifacts.replicaRegion: {region} is the stack's own region (aws:region); "
@@ -1773,11 +1784,34 @@ def load_platform_config(
             for index, subscription in enumerate(config.monitoring.subscriptions)
             if (name := subscription.endpoint_secret) and not is_secret(f"{project}:{name}")
         ]
+    if region is not None and isinstance(config.network, ExistingNetworkMode):
+        given = config.network.existing
+        problems += [
+            f"{root}.network.existing.{kind}[{index}].zone: {subnet.zone} is not a zone of "
+            f"the stack's region {region} (aws:region)"
+            for kind, subnets in (
+                ("privateSubnets", given.private_subnets),
+                ("publicSubnets", given.public_subnets),
+            )
+            for index, subnet in enumerate(subnets)
+            if not re.fullmatch(rf"{re.escape(region)}([a-z]|-[a-z0-9-]+)", subnet.zone)
+        ]
     cluster_name = config.cluster_name(project, stack)
     if config.eks.cluster_name is None and (problem := names.EKS_CLUSTER.problem(cluster_name)):
         problems.append(
             f"{root}.eks.clusterName: unset, so the stack name {stack!r} {problem}: set "
             "eks.clusterName"
+        )
+    if (
+        config.eks.cluster_name is None
+        and config.feature_store.feature_groups
+        and not names.CASE_AND_SEPARATOR_FREE.fullmatch(cluster_name)
+    ):
+        problems.append(
+            f"{root}.eks.clusterName: unset, so the feature store's Glue database is named "
+            f"after {cluster_name!r}, lowercased with - and _ alike, which a stack whose name "
+            "differs only in case, - or _ would share in this account: set eks.clusterName "
+            "(lowercase letters, digits and -)"
         )
     problems += [
         f"{root}.featureStore.featureGroups.{key}: {problem}; shorten the key or eks.clusterName"

@@ -60,6 +60,11 @@ SAGEMAKER_FEATURE_GROUP: Final = NameRule(
 )
 
 
+CASE_AND_SEPARATOR_FREE: Final = re.compile(r"[a-z0-9-]+")
+"""Names that Glue's lowercase, underscore-separated form keeps apart: two such names that
+differ stay different once lowercased with `-` turned to `_`."""
+
+
 def default_cluster_name(project: str, stack: str) -> str:
     return f"{project}-{stack}"
 
@@ -88,6 +93,17 @@ def _botocore_loader() -> Any:
     import botocore.loaders  # noqa: PLC0415  (only a render needs it)
 
     return botocore.loaders.Loader()
+
+
+@functools.cache
+def region_partitions() -> dict[str, str]:
+    """Each region's partition (aws, aws-cn, aws-us-gov, ...), from botocore's endpoint data."""
+    endpoints = _botocore_loader().load_data("endpoints")
+    return {
+        region: partition["partition"]
+        for partition in endpoints["partitions"]
+        for region in partition["regions"]
+    }
 
 
 @functools.cache

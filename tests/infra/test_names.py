@@ -114,6 +114,25 @@ def test_a_stack_name_that_makes_a_cluster_name_eks_refuses_says_which_key_to_se
     assert load(named, stack="dev.eu-west-1").cluster_name("mlops-platform", "x") == "ml-dev-euw1"
 
 
+@pytest.mark.parametrize("stack", ["Dev", "ml_dev"])
+def test_stacks_whose_glue_database_would_collide_with_a_sibling_must_name_their_cluster(
+    stack: str,
+) -> None:
+    """Glue lowercases and takes `_` for `-`: `Dev` and `dev`, or `ml_dev` and `ml-dev`, would
+    share one feature store database in the account."""
+    group = {
+        "recordIdentifier": "id",
+        "eventTime": "t",
+        "features": {"id": "String", "t": "String"},
+    }
+    with_store = DEV | {"featureStore": {"featureGroups": {"clicks": group}}}
+    [problem] = problems(with_store, stack=stack)
+    assert problem.startswith(f"{ROOT}.eks.clusterName: unset, so the feature store's Glue")
+    assert load(DEV, stack=stack)
+    named = with_store | {"eks": DEV["eks"] | {"clusterName": "ml-sandbox"}}
+    assert load(named, stack=stack)
+
+
 def test_a_long_stack_name_is_refused_at_its_limit() -> None:
     fits = "s" * (names.EKS_CLUSTER.max_length - len("mlops-platform-"))
     assert load(DEV, stack=fits)
@@ -142,6 +161,31 @@ def test_regions_and_instance_types_come_from_a_catalog() -> None:
     nodes = {"instanceTypes": ["m7i.lrage"], "minSize": 1, "desiredSize": 1, "maxSize": 2}
     [problem] = problems(DEV | {"eks": DEV["eks"] | {"systemNodes": nodes}})
     assert problem.startswith(f"{ROOT}.eks.systemNodes.instanceTypes[0]: 'm7i.lrage' is not")
+
+
+def test_existing_subnets_must_be_in_the_stacks_region() -> None:
+    existing = {
+        "vpcId": "vpc-0123456789abcdef0",
+        "privateSubnets": [
+            {"id": "subnet-0aaaaaaaaaaaaaaaa", "zone": "eu-west-1a"},
+            {"id": "subnet-0bbbbbbbbbbbbbbbb", "zone": "eu-west-1b"},
+        ],
+    }
+    found = problems(DEV | {"network": {"existing": existing}})
+    assert found == [
+        f"{ROOT}.network.existing.privateSubnets[{index}].zone: eu-west-1{letter} is not a zone "
+        "of the stack's region us-east-1 (aws:region)"
+        for index, letter in enumerate("ab")
+    ]
+    assert load(DEV | {"network": {"existing": existing}}, region="eu-west-1")
+
+
+def test_a_replica_region_in_another_partition_is_refused() -> None:
+    prod = {"environment": "prod", "eks": {"endpoint": {"privateAccessCidrs": ["10.0.0.0/8"]}}}
+    [problem] = problems(prod | {"artifacts": {"replicaRegion": "us-gov-west-1"}}, stack="prod")
+    assert problem.startswith(f"{ROOT}.artifacts.replicaRegion: us-gov-west-1 is in partition")
+    assert "S3 replicates only within a partition" in problem
+    assert load(prod | {"artifacts": {"replicaRegion": "us-west-2"}}, stack="prod")
 
 
 def small_pools(count: int) -> dict[str, Any]:
