@@ -1314,6 +1314,13 @@ class FeatureGroupConfig(ConfigModel):
             problems.append("enable the online store, the offline store or both")
         if self.online_ttl_days is not None and self.online_storage != "Standard":
             problems.append("onlineTtlDays needs the Standard online store")
+        # SageMaker API reference, ThroughputConfig: provisioned throughput only for
+        # offline-only groups or the Standard online store.
+        if self.throughput == "Provisioned" and self.online and self.online_storage != "Standard":
+            problems.append(
+                "Provisioned throughput needs the Standard online store (or no online store); "
+                "the InMemory store is on demand only"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

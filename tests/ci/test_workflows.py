@@ -151,3 +151,15 @@ def test_both_state_backends_reach_every_pulumi_step() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_stack_has_a_stack_file_for_the_workflows(stack: str) -> None:
     assert (REPO_ROOT / f"Pulumi.{stack}.yaml").exists()
+
+
+def test_the_readme_sets_up_every_variable_and_secret_the_workflows_read() -> None:
+    """Followed step by step, the README's first deploy leaves no workflow input unset."""
+    used = {
+        name
+        for path in WORKFLOWS.glob("*.yml")
+        for name in re.findall(r"\$\{\{ (?:vars|secrets)\.(\w+) \}\}", path.read_text())
+    }
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("### First deploy of a private cluster")[1].split("\n## ")[0]
+    assert used and {name for name in used if name not in section} == set()

@@ -546,6 +546,24 @@ def test_a_feature_group_needs_a_store() -> None:
     assert "enable the online store, the offline store or both" in problem
 
 
+def test_provisioned_throughput_needs_the_standard_online_store_or_none() -> None:
+    [problem] = store_problems({"g": group(onlineStorage="InMemory", throughput="Provisioned")})
+    assert "Provisioned throughput needs the Standard online store" in problem
+    assert load(
+        {
+            "environment": "dev",
+            "featureStore": {
+                "featureGroups": {
+                    "standard": group(throughput="Provisioned"),
+                    "offline-only": group(
+                        online=False, onlineStorage="InMemory", throughput="Provisioned"
+                    ),
+                }
+            },
+        }
+    )
+
+
 def test_duplicate_feast_views_are_refused() -> None:
     [problem] = problems(
         {
