@@ -26,8 +26,8 @@ from mlops_platform.render_cache import (
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
-# Renders dev in a fresh interpreter through the cache, and lists every project file the render
-# opened or imported.
+# Renders dev, then staging, in a fresh interpreter through the cache, and lists every project
+# file the renders opened or imported.
 RECORDING_RENDER = textwrap.dedent(
     """
     import json, sys
@@ -38,8 +38,8 @@ RECORDING_RENDER = textwrap.dedent(
     opened = set()
     sys.addaudithook(lambda event, args: event == "open" and opened.add(str(args[0])))
     project = PulumiProject.load(Path(sys.argv[1]))
-    [plan] = render_stacks(project, ["dev"], RenderCache(Path(sys.argv[2]))).values()
-    Path(sys.argv[3]).write_text(plan.dump())
+    plans = render_stacks(project, ["dev", "staging"], RenderCache(Path(sys.argv[2])))
+    Path(sys.argv[3]).write_text(json.dumps({s: plan.dump() for s, plan in plans.items()}))
     imported = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
     Path(sys.argv[4]).write_text(json.dumps(sorted(opened | set(imported))))
     """
@@ -61,22 +61,28 @@ def project_file(path: str) -> Path | None:
 def test_a_render_is_a_pure_function_of_its_key(
     project: PulumiProject, rendered_stacks: dict[str, RenderedStack], tmp_path: Path
 ) -> None:
-    """A render in a fresh interpreter under another hash seed, into an empty cache: the same
-    bytes as the session's render, one sound cache entry, and nothing read that the key does not
-    hash."""
-    cache, out, read = tmp_path / "cache", tmp_path / "plan.json", tmp_path / "files.json"
+    """Stacks rendered one after another in a fresh interpreter under another hash seed, into
+    an empty cache, as `--all-stacks` renders them: each the same bytes as the session's render
+    (so no render leaks into the next), one sound cache entry each, and nothing read that the
+    keys do not hash."""
+    cache, out, read = tmp_path / "cache", tmp_path / "plans.json", tmp_path / "files.json"
     command = [sys.executable, "-c", RECORDING_RENDER, str(REPO_ROOT), str(cache), out, read]
     subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "7"}, check=True, timeout=120)
-    assert out.read_text() == rendered_stacks["dev"].dump()
+    plans = json.loads(out.read_text())
+    assert plans == {stack: rendered_stacks[stack].dump() for stack in ("dev", "staging")}
 
-    [entry] = cache.iterdir()
-    assert (
-        entry.name
-        == f"{render_key(project.name, 'dev', working_tree_sources(project, 'dev'))}.json"
-    )
-    assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == out.read_text()
+    entries = {entry.name: entry for entry in cache.iterdir()}
+    for stack, plan in plans.items():
+        key = render_key(project.name, stack, working_tree_sources(project, stack))
+        entry = entries.pop(f"{key}.json")
+        assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == plan
+    assert not entries
 
-    hashed = {path.resolve() for path in source_paths(project, "dev").values()}
+    hashed = {
+        path.resolve()
+        for stack in ("dev", "staging")
+        for path in source_paths(project, stack).values()
+    }
     loaded = {project_file(path) for path in json.loads(read.read_text())} - {None}
     outside = loaded - hashed
     assert not outside, f"a render read files its cache key does not hash: {sorted(outside)}"
