@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import pulumi
 import pulumi_aws as aws
@@ -66,6 +67,34 @@ def encrypted_log_group(
         deletion_protection_enabled=protect,
         tags=dict(tags),
         opts=stateful_options(parent, protect),
+    )
+
+
+HTTPS: Final = 443
+
+
+def https_ingress(
+    resource_name: str,
+    parent: pulumi.Resource,
+    *,
+    security_group_id: pulumi.Input[str],
+    description: str,
+    tags: Mapping[str, str],
+    cidr: str | None = None,
+    source_group_id: pulumi.Input[str] | None = None,
+) -> aws.vpc.SecurityGroupIngressRule:
+    """One rule admitting HTTPS to a security group, from a network or from another group."""
+    return aws.vpc.SecurityGroupIngressRule(
+        resource_name,
+        security_group_id=security_group_id,
+        description=description,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        cidr_ipv4=cidr,
+        referenced_security_group_id=source_group_id,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Final, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, encrypted_log_group
+from components.common import HTTPS, account_context, encrypted_log_group, https_ingress
 from components.network import NetworkRef
 from components.policy_documents import deploy_runner_policy, service_trust
 
@@ -28,7 +28,6 @@ IMAGE: Final = "aws/codebuild/standard:7.0"
 job's actions (setup-python's prebuilt Pythons among them) target Ubuntu, as on GitHub's own
 runners; pulumi/actions installs the Pulumi CLI."""
 JOB_QUEUED: Final = "WORKFLOW_JOB_QUEUED"
-KUBERNETES_API_PORT: Final = 443
 
 
 @dataclass(frozen=True)
@@ -80,22 +79,19 @@ class DeployRunner(pulumi.ComponentResource):
             security_group_id=group.id,
             description="HTTPS to GitHub, package indexes, the state backend and AWS APIs",
             ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            from_port=HTTPS,
+            to_port=HTTPS,
             cidr_ipv4="0.0.0.0/0",
             tags=tags,
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        https_ingress(
             f"{name}-cluster-api",
+            self,
             security_group_id=args.cluster_security_group_id,
             description="Kubernetes API from the deploy runner only",
-            ip_protocol="tcp",
-            from_port=KUBERNETES_API_PORT,
-            to_port=KUBERNETES_API_PORT,
-            referenced_security_group_id=group.id,
+            source_group_id=group.id,
             tags=tags,
-            opts=child,
         )
 
         log_group = encrypted_log_group(

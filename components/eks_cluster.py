@@ -20,6 +20,7 @@ from components.common import (
     ComponentArgsError,
     account_context,
     encrypted_log_group,
+    https_ingress,
     stateful_options,
 )
 from components.kms_key import KmsKey, KmsKeyArgs
@@ -201,16 +202,13 @@ class EksCluster(pulumi.ComponentResource):
             opts=stateful_options(self, args.protect, depends_on=[log_group, cluster_policy]),
         )
         for cidr in args.private_access_cidrs:
-            aws.vpc.SecurityGroupIngressRule(
+            https_ingress(
                 f"{name}-api-from-{cidr.replace('/', '-')}",
+                self,
                 security_group_id=cluster.vpc_config.cluster_security_group_id,
                 description="Kubernetes API from a network deploys run from",
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                cidr_ipv4=cidr,
+                cidr=cidr,
                 tags=tags,
-                opts=child,
             )
         issuer = cluster.identities[0].oidcs[0].issuer
         oidc_provider = aws.iam.OpenIdConnectProvider(

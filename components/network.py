@@ -13,6 +13,7 @@ from components.common import (
     account_context,
     availability_zone_names,
     encrypted_log_group,
+    https_ingress,
 )
 from components.policy_documents import flow_logs_delivery, service_trust
 from components.subnet_layout import SubnetLayoutError, subnet_layout
@@ -184,16 +185,13 @@ class Network(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            aws.vpc.SecurityGroupIngressRule(
+            https_ingress(
                 f"{name}-endpoints-https",
+                self,
                 security_group_id=endpoint_group.id,
                 description="HTTPS from the VPC",
-                cidr_ipv4=args.vpc_cidr,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
+                cidr=args.vpc_cidr,
                 tags=tags,
-                opts=child,
             )
             for service in args.interface_endpoints:
                 aws.ec2.VpcEndpoint(
