@@ -7,6 +7,7 @@ revision's content, so each base is rendered once.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES
 from mlops_guardrails.export import PROVIDER_TYPE_PREFIX
@@ -70,18 +71,41 @@ class PropertyChange:
     replaces: bool
 
 
+Operation = Literal["create", "update", "replace", "delete", "same"]
+OPTIONS: Final = ("protect", "retainOnDelete")
+"""The resource options whose change the engine records (and a preview shows) on their own."""
+
+
 @dataclass
 class ResourceChange:
     urn: str
     type: str
-    kind: str
-    """added, removed or changed."""
+    operation: Operation
+    """What `pulumi up` does: `same` when only options change."""
     protected: bool
+    """Protected where the engine looks: the program's new goal for a replacement (Pulumi
+    allows unprotecting and replacing in one update), the old state for a delete."""
     properties: list[PropertyChange] = field(default_factory=list)
+    options: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    """Option name to (before, after), for options that change."""
+
+    @property
+    def kind(self) -> str:
+        """added, removed or changed: how the component map colours it."""
+        return {"create": "added", "delete": "removed"}.get(self.operation, "changed")
 
     @property
     def replaces(self) -> bool:
-        return any(p.replaces for p in self.properties)
+        return self.operation == "replace"
+
+    @property
+    def fails_preview(self) -> bool:
+        """The engine refuses to delete a protected resource, a replacement included."""
+        return self.protected and self.operation in ("replace", "delete")
+
+    @property
+    def loses_protection(self) -> bool:
+        return any(before and not after for before, after in self.options.values())
 
 
 class RevisionRender:
@@ -247,7 +271,9 @@ def _replaces(type_token: str, path: str) -> bool:
 def compare(
     before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
 ) -> list[ResourceChange]:
-    """Added, removed and changed custom resources, property by property."""
+    """What the engine does to each custom resource, property by property and option by
+    option (Pulumi docs, "Resource option: protect"; the step generator blocks a replacement
+    when the new goal is protected and a delete when the old state is)."""
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
     changes = []
@@ -255,12 +281,18 @@ def compare(
         if str(urn).split("::")[2].startswith(PROVIDER_TYPE_PREFIX):
             continue
         was, now = old.get(urn), new.get(urn)
-        if was is None or now is None:
-            resource = now or was
-            assert resource is not None
-            kind = "added" if was is None else "removed"
+        if now is None:
+            assert was is not None
+            changes.append(ResourceChange(urn, was["type"], "delete", bool(was.get("protect"))))
+            continue
+        if was is None:
+            added = [
+                PropertyChange(path, None, value, False)
+                for path, value in flatten(now.get("inputs", {}))
+                if value is not None
+            ]
             changes.append(
-                ResourceChange(urn, resource["type"], kind, bool(resource.get("protect")))
+                ResourceChange(urn, now["type"], "create", bool(now.get("protect")), added)
             )
             continue
         before_props = dict(flatten(was.get("inputs", {})))
@@ -272,10 +304,21 @@ def compare(
             for path in sorted(before_props.keys() | after_props.keys())
             if before_props.get(path) != after_props.get(path)
         ]
-        if properties:
-            changes.append(
-                ResourceChange(urn, now["type"], "changed", bool(was.get("protect")), properties)
+        options = {
+            name: (bool(was.get(name)), bool(now.get(name)))
+            for name in OPTIONS
+            if bool(was.get(name)) != bool(now.get(name))
+        }
+        if not (properties or options):
+            continue
+        operation: Operation = (
+            "replace" if any(p.replaces for p in properties) else "update" if properties else "same"
+        )
+        changes.append(
+            ResourceChange(
+                urn, now["type"], operation, bool(now.get("protect")), properties, options
             )
+        )
     return changes
 
 
@@ -345,6 +388,48 @@ def load_prices() -> dict[str, Any]:
     return prices
 
 
+COUNTED: Final = ("create", "update", "replace", "delete")
+
+
+def _as_document(value: Any) -> list[str] | None:
+    """A policy, a values file or an alert rule set held in a string, as lines to compare:
+    JSON re-indented with sorted keys, YAML as written; None for a plain string."""
+    if not isinstance(value, str) or len(value) < 2:
+        return None
+    if value.lstrip()[:1] in "{[":
+        try:
+            return json.dumps(json.loads(value), indent=2, sort_keys=True).splitlines()
+        except ValueError:
+            return None
+    return value.splitlines() if "\n" in value.strip() else None
+
+
+def document_diff(before: Any, after: Any) -> list[str] | None:
+    """A line diff of two documents held in strings (None unless both, or one side absent, are
+    documents); the lines that stay are left out but for one around each change."""
+    old, new = _as_document(before), _as_document(after)
+    if (old is None and before is not None) or (new is None and after is not None):
+        return None
+    if old is None and new is None:
+        return None
+    diff = difflib.unified_diff(old or [], new or [], lineterm="", n=1)
+    return [line for line in diff if not line.startswith(("---", "+++"))]
+
+
+def _block(text: list[str], markdown: bool) -> list[str]:
+    """Document lines under a list item: a diff-highlighted fence in Markdown."""
+    if markdown:
+        return ["    ```diff", *(f"    {line}" for line in text), "    ```"]
+    return [f"      {line}" for line in text]
+
+
+def _options(change: ResourceChange) -> str:
+    return ", ".join(
+        f"{name} {str(before).lower()} -> {str(after).lower()}"
+        for name, (before, after) in change.options.items()
+    )
+
+
 def short(urn: str) -> str:
     return f"{urn.split('::')[2].rsplit('$', 1)[-1]}::{urn.rsplit('::', 1)[-1]}"
 
@@ -362,32 +447,45 @@ def render_report(
     picture: str | None = None,
 ) -> str:
     """The report; `picture`, a Mermaid component map, is appended folded (Markdown only)."""
-    counts = {
-        kind: sum(c.kind == kind for c in changes) for kind in ("added", "changed", "removed")
-    }
-    risky = [c for c in changes if c.replaces or (c.protected and c.kind != "added")]
+    counts = {op: sum(c.operation == op for c in changes) for op in COUNTED}
+    bold = "**" if markdown else ""
     lines = [
         f"{'### ' if markdown else ''}Stack {stack} against {revision}: "
-        f"{counts['added']} to add, {counts['changed']} to change, {counts['removed']} to remove",
+        + ", ".join(f"{counts[op]} to {op}" for op in COUNTED),
         "",
     ]
-    if risky:
-        lines.append(f"{'**' if markdown else ''}Needs attention:{'**' if markdown else ''}")
-        for change in risky:
-            reasons = []
-            if change.replaces:
-                reasons.append("REPLACED (delete and create)")
-            if change.protected:
-                reasons.append(f"PROTECTED resource {change.kind}: `pulumi up` will refuse it")
-            lines.append(f"- {short(change.urn)}: {'; '.join(reasons)}")
+    failing = [c for c in changes if c.fails_preview]
+    if failing:
+        lines.append(
+            f"{bold}The preview will fail:{bold} {len(failing)} protected "
+            f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
+            "Pulumi refuses; unprotect in a change of its own first, or avoid the change."
+        )
+        lines += [f"- {short(c.urn)}: {c.operation}" for c in failing]
+        lines.append("")
+    losing = [c for c in changes if c.loses_protection]
+    if losing:
+        lines.append(f"{bold}Losing protection:{bold}")
+        lines += [f"- {short(c.urn)}: {_options(c)}" for c in losing]
+        lines.append("")
+    replaced = [c for c in changes if c.replaces and not c.fails_preview]
+    if replaced:
+        lines.append(f"{bold}Replaced (a new resource, then the old one deleted):{bold}")
+        lines += [f"- {short(c.urn)}" for c in replaced]
         lines.append("")
     for change in changes:
-        lines.append(f"- {change.kind} {short(change.urn)}")
+        lines.append(f"- {change.operation} {short(change.urn)}")
+        if change.options:
+            lines.append(f"  - options: {_options(change)}")
         for prop in change.properties:
             mark = " (forces replacement)" if prop.replaces else ""
-            lines.append(
-                f"  - {prop.path}: {json.dumps(prop.before)} -> {json.dumps(prop.after)}{mark}"
-            )
+            text = document_diff(prop.before, prop.after)
+            if text is None:
+                was = "" if change.operation == "create" else f"{json.dumps(prop.before)} -> "
+                lines.append(f"  - {prop.path}: {was}{json.dumps(prop.after)}{mark}")
+                continue
+            lines.append(f"  - {prop.path}{mark}, as a document:")
+            lines += _block(text, markdown)
     lines += [
         "",
         f"Policy check of the change: {policy_summary}",

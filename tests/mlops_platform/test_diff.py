@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from mlops_platform.diff import (
     RevisionRender,
     capacity,
     compare,
+    document_diff,
     flatten,
     load_prices,
     render_report,
@@ -76,19 +78,22 @@ def report(changed_clone: Path) -> str:
 def test_the_report_counts_what_is_added_changed_and_removed(report: str) -> None:
     first = report.splitlines()[0]
     assert first.startswith("### Stack prod against HEAD: ")
-    assert "to remove" in first and not first.endswith("0 to remove")
+    assert "to create" in first and "1 to replace" in first and not first.endswith("0 to delete")
 
 
-def test_a_replacement_of_a_protected_resource_is_flagged_first(report: str) -> None:
-    attention = report.split("**Needs attention:**")[1].split("\n\n", maxsplit=1)[0]
-    assert "FeatureGroup::sagemaker-features-customer-activity: REPLACED" in attention
-    assert "PROTECTED resource changed" in attention
-    assert "Repository::registry-serving-images: PROTECTED resource removed" in attention
+def test_a_replacement_or_delete_of_a_protected_resource_is_the_headline(report: str) -> None:
+    """Pulumi refuses to delete a protected resource, a replacement included, so the preview
+    fails: that comes right after the counts."""
+    headline = report.split("\n\n")[1]
+    assert headline.startswith("**The preview will fail:** 2 protected resources")
+    assert "FeatureGroup::sagemaker-features-customer-activity: replace" in headline
+    assert "Repository::registry-serving-images: delete" in headline
 
 
 def test_property_level_differences_are_listed(report: str) -> None:
     assert '"spend_30d" -> "spend_90d" (forces replacement)' in report
-    assert "- added aws:eks/nodeGroup:NodeGroup::gpu-batch-node-group" in report
+    created = report.split("- create aws:eks/nodeGroup:NodeGroup::gpu-batch-node-group\n")[1]
+    assert '  - instanceTypes: ["g6.xlarge"]\n' in created
 
 
 def test_gpu_capacity_and_cost_before_and_after(report: str) -> None:
@@ -160,6 +165,106 @@ def test_compare_ignores_unchanged_and_provider_resources() -> None:
     assert compare([resource, provider], [resource]) == []
     [change] = compare([resource], [{**resource, "inputs": {"keyUsage": "SIGN_VERIFY"}}])
     assert change.replaces
+
+
+KEY = "aws:kms/key:Key"
+
+
+def state(
+    inputs: dict[str, object], *, protect: bool = False, name: str = "k"
+) -> dict[str, object]:
+    return {
+        "urn": f"urn:pulumi:s::p::{KEY}::{name}",
+        "type": KEY,
+        "custom": True,
+        "inputs": inputs,
+        "protect": protect,
+        "retainOnDelete": protect,
+    }
+
+
+ENCRYPT = {"keyUsage": "ENCRYPT_DECRYPT", "tags": {"owner": "ml"}}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "operation", "fails"),
+    [
+        # protect blocks delete and replace only: in-place updates go through.
+        (
+            state(ENCRYPT, protect=True),
+            state({**ENCRYPT, "tags": {}}, protect=True),
+            "update",
+            False,
+        ),
+        (
+            state(ENCRYPT, protect=True),
+            state({"keyUsage": "SIGN_VERIFY"}, protect=True),
+            "replace",
+            True,
+        ),
+        # The engine looks at the new goal for a replacement: unprotect-and-replace in one run.
+        (state(ENCRYPT, protect=True), state({"keyUsage": "SIGN_VERIFY"}), "replace", False),
+        (state(ENCRYPT), state({"keyUsage": "SIGN_VERIFY"}, protect=True), "replace", True),
+        # And at the old state for a delete.
+        (state(ENCRYPT, protect=True), None, "delete", True),
+        (state(ENCRYPT), None, "delete", False),
+    ],
+    ids=[
+        "update",
+        "replace",
+        "unprotect-and-replace",
+        "protect-and-replace",
+        "delete",
+        "unprotected-delete",
+    ],
+)
+def test_protect_blocks_what_the_engine_blocks(
+    before: dict[str, object], after: dict[str, object] | None, operation: str, fails: bool
+) -> None:
+    [change] = compare([before], [after] if after else [])
+    assert (change.operation, change.fails_preview) == (operation, fails)
+
+
+def test_gaining_or_losing_protection_is_a_change_and_losing_it_is_flagged() -> None:
+    protected, bare = state(ENCRYPT, protect=True), state(ENCRYPT)
+    [lost] = compare([protected], [bare])
+    [gained] = compare([bare], [protected])
+    assert (lost.operation, lost.options) == (
+        "same",
+        {"protect": (True, False), "retainOnDelete": (True, False)},
+    )
+    assert gained.options == {"protect": (False, True), "retainOnDelete": (False, True)}
+    assert lost.loses_protection and not gained.loses_protection
+    report = render_report(
+        stack="prod",
+        revision="main",
+        changes=[lost],
+        before=Capacity(0, 0, 0),
+        after=Capacity(0, 0, 0),
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices=load_prices(),
+        markdown=False,
+    )
+    assert "Losing protection:\n- aws:kms/key:Key::k: protect true -> false" in report
+
+
+def test_documents_in_strings_are_compared_line_by_line() -> None:
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}
+    wider = {**policy, "Statement": [{"Effect": "Allow", "Action": "s3:*"}]}
+    assert document_diff(json.dumps(policy), json.dumps(wider)) == [
+        "@@ -3,3 +3,3 @@",
+        "     {",
+        '-      "Action": "s3:GetObject",',
+        '+      "Action": "s3:*",',
+        '       "Effect": "Allow"',
+    ]
+    rules = "groups:\n- name: gpu\n  rules: []\n"
+    assert document_diff(rules, rules + "- name: neuron\n") == [
+        "@@ -3 +3,2 @@",
+        "   rules: []",
+        "+- name: neuron",
+    ]
+    assert document_diff("plain", "text") is None
 
 
 def test_the_price_table_is_dated_and_labelled_an_estimate() -> None:
