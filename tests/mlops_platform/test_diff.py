@@ -7,9 +7,11 @@ import io
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mlops_guardrails.export import resource_state, urn
 from mlops_platform.cli import main
 from mlops_platform.diff import (
     Capacity,
@@ -170,17 +172,15 @@ def test_compare_ignores_unchanged_and_provider_resources() -> None:
 KEY = "aws:kms/key:Key"
 
 
-def state(
-    inputs: dict[str, object], *, protect: bool = False, name: str = "k"
-) -> dict[str, object]:
-    return {
-        "urn": f"urn:pulumi:s::p::{KEY}::{name}",
-        "type": KEY,
-        "custom": True,
-        "inputs": inputs,
-        "protect": protect,
-        "retainOnDelete": protect,
-    }
+def state(inputs: dict[str, Any], *, protect: bool = False) -> dict[str, Any]:
+    return resource_state(
+        urn=urn("s", "p", KEY, "k"),
+        type=KEY,
+        inputs=inputs,
+        outputs=inputs,
+        protect=protect,
+        retain_on_delete=protect,
+    )
 
 
 ENCRYPT = {"keyUsage": "ENCRYPT_DECRYPT", "tags": {"owner": "ml"}}
@@ -219,7 +219,7 @@ ENCRYPT = {"keyUsage": "ENCRYPT_DECRYPT", "tags": {"owner": "ml"}}
     ],
 )
 def test_protect_blocks_what_the_engine_blocks(
-    before: dict[str, object], after: dict[str, object] | None, operation: str, fails: bool
+    before: dict[str, Any], after: dict[str, Any] | None, operation: str, fails: bool
 ) -> None:
     [change] = compare([before], [after] if after else [])
     assert (change.operation, change.fails_preview) == (operation, fails)
