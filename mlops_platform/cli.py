@@ -61,11 +61,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace) -> int:
     project = _project(args)
     stacks = _stacks(project, args)
+    outs: dict[str, Path] = {}
+    if args.out is not None:
+        outs = {
+            stack: args.out / f"{stack}.json" if _several(args) else args.out for stack in stacks
+        }
+        # Where the plans go is checked before anything renders.
+        for path in outs.values():
+            _writable(path)
     rendered = _render(project, stacks, args.cache)
     for number, (stack, plan) in enumerate(rendered.items()):
-        out = None
-        if args.out is not None:
-            out = args.out / f"{stack}.json" if _several(args) else args.out
+        out = outs.get(stack)
+        if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(plan.dump())
         if number:
@@ -89,6 +96,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     project = _project(args)
+    if args.policy_config is not None:
+        # A bad file is reported before anything starts or renders.
+        _read_json(args.policy_config, "policy config")
     # The pack starts first and boots while the plans are read or rendered.
     pack = _start_pack(project)
     try:
@@ -381,10 +391,18 @@ def _start_pack(project: PulumiProject) -> PackProcess:
 
 
 def _export_resources(document: Any, title: str) -> list[dict[str, Any]]:
+    """The resources of a `pulumi stack export`, each checked for what every reader needs."""
     body = document.get("deployment") if isinstance(document, dict) else None
     resources = body.get("resources") if isinstance(body, dict) else None
     if not isinstance(resources, list):
         raise CommandError(f"{title} has no deployment.resources: not a stack export")
+    for index, resource in enumerate(resources):
+        where = f"{title}: deployment.resources[{index}]"
+        if not isinstance(resource, dict):
+            raise CommandError(f"{where} is {json.dumps(resource)}, not a resource")
+        missing = [key for key in ("urn", "type") if not isinstance(resource.get(key), str)]
+        if missing:
+            raise CommandError(f"{where} has no {' or '.join(missing)}: not a stack export")
     return resources
 
 
@@ -401,11 +419,28 @@ def _environment_config(
     return project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
 
 
+def _writable(path: Path) -> None:
+    """The file could be written (its folder made if need be), or a clear error; nothing is
+    created yet."""
+    if path.is_dir():
+        raise CommandError(f"cannot write {path}: it is a folder")
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write {path}: {existing} is not a folder this user may write")
+
+
 def _read_json(path: Path, what: str) -> Any:
+    """JSON as `pulumi stack export` may have written it: UTF-8, or UTF-16 with its byte-order
+    mark (PowerShell's `>`), or UTF-8 with one."""
     try:
-        return json.loads(path.read_text())
+        data = path.read_bytes()
     except OSError as error:
         raise CommandError(f"cannot read {what} {path}: {error.strerror}") from None
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return json.loads(data.decode(encoding))
+    except UnicodeDecodeError:
+        raise CommandError(f"{what} {path} is neither UTF-8 nor UTF-16 text") from None
     except json.JSONDecodeError as error:
         raise CommandError(f"{what} {path} is not JSON: {error}") from None
 

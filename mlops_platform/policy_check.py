@@ -292,6 +292,11 @@ def resolve_config(
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """Enforcement levels and properties per rule from a `--policy-pack-config` document,
     validated against each rule's schema with defaults filled in, as the Pulumi CLI does."""
+    if not isinstance(document, Mapping):
+        raise PolicyCheckError(
+            f"invalid policy pack config: {source} is a JSON {type(document).__name__}; it must "
+            'be an object of rule names, e.g. {"all": "mandatory", "<rule>": "advisory"}'
+        )
     by_name = {rule.name: rule for rule in rules}
     unknown = sorted(set(document) - set(by_name) - {"all"})
     problems = [f"{source}: unknown rule {name!r}" for name in unknown]
@@ -302,6 +307,12 @@ def resolve_config(
         entry = document.get(rule.name, {})
         if isinstance(entry, str):
             entry = {"enforcementLevel": entry}
+        if not isinstance(entry, Mapping):
+            problems.append(
+                f"{source}: {rule.name}: {json.dumps(entry)} is neither an enforcement level "
+                "nor an object of settings"
+            )
+            continue
         entry = dict(entry)
         level = entry.pop("enforcementLevel", base_level or rule.default_level)
         if level not in LEVEL_VALUES:

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from mlops_platform.project import PulumiProject
 from tests.conftest import REPO_ROOT, STACKS
 
 ROOT = ["--project-dir", str(REPO_ROOT)]
+DEV_CONFIG = REPO_ROOT / "policies" / "config" / "dev.json"
 
 
 @pytest.fixture
@@ -161,3 +163,53 @@ def test_readme_rule_table_is_current(capsys: pytest.CaptureFixture[str]) -> Non
     section = readme.split("<!-- rules:start -->\n")[1].split("<!-- rules:end -->")[0]
     assert section == table
     assert table.count("\n| `") >= 45
+
+
+@pytest.mark.parametrize(
+    ("resource", "problem"),
+    [
+        (None, "deployment.resources[0] is null, not a resource"),
+        ({"type": "aws:s3/bucket:Bucket"}, "deployment.resources[0] has no urn"),
+        (
+            {"urn": "urn:pulumi:dev::p::aws:s3/bucket:Bucket::b"},
+            "deployment.resources[0] has no type",
+        ),
+    ],
+    ids=["null", "no-urn", "no-type"],
+)
+def test_an_export_with_a_broken_resource_is_bad_input_not_a_violation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], resource: Any, problem: str
+) -> None:
+    plan = tmp_path / "export.json"
+    plan.write_text(json.dumps({"version": 3, "deployment": {"resources": [resource]}}))
+    assert main([*ROOT, "check", "--plan", str(plan), "--policy-config", str(DEV_CONFIG)]) == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_an_export_saved_as_utf16_by_powershell_is_read(
+    dev_plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    utf16 = tmp_path / "export-utf16.json"
+    utf16.write_bytes(dev_plan.read_text().encode("utf-16"))
+    assert main([*ROOT, "check", "--plan", str(utf16)]) == 0
+    assert "0 mandatory" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ("[1]", "is a JSON list; it must be an object of rule names"),
+        ('{"s3-bucket-guards": 5}', "s3-bucket-guards: 5 is neither an enforcement level"),
+    ],
+)
+def test_a_policy_config_of_the_wrong_shape_is_bad_input(
+    dev_plan: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    document: str,
+    problem: str,
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(document)
+    assert main([*ROOT, "check", "--plan", str(dev_plan), "--policy-config", str(config)]) == 2
+    assert problem in capsys.readouterr().err

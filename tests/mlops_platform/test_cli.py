@@ -190,3 +190,22 @@ def test_config_reference_describes_every_setting() -> None:
     for row in rows:
         description = row.rstrip(" |").rsplit(" | ", 1)[-1]
         assert len(description) > 20, row
+
+
+def test_an_unwritable_plan_destination_fails_before_anything_renders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_render(*_: object) -> None:
+        raise AssertionError("rendered before the destination was checked")
+
+    monkeypatch.setattr("mlops_platform.cli._render", no_render)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "plans" / "dev.json"
+    assert main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "dev", "--out", str(out)]) == 2
+    assert f"cannot write {out}: {blocker} is not a folder" in capsys.readouterr().err
+    assert (
+        main(["--project-dir", str(REPO_ROOT), "plan", "--stack", "dev", "--out", str(tmp_path)])
+        == 2
+    )
+    assert "it is a folder" in capsys.readouterr().err
