@@ -263,11 +263,11 @@ def _audit(args: argparse.Namespace) -> int:
     from mlops_platform.audit import Declared, audit, render_audit
 
     # Bad input is refused before the pack starts or AWS is read.
-    declared = (
-        Declared.from_export(_export_resources(_read_json(args.plan, "plan"), str(args.plan)))
-        if args.plan is not None
-        else None
-    )
+    declared = None
+    if args.plan is not None:
+        exported = _export_resources(_read_json(args.plan, "plan"), str(args.plan))
+        _same_stack(exported, args.stack, project.name, str(args.plan))
+        declared = Declared.from_export(exported)
     pack = _start_pack(project)
     session = boto3.session.Session(region_name=region)
     try:
@@ -285,11 +285,30 @@ def _audit(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot reach AWS: {error}") from None
     finally:
         pack.stop()
+    if not result.check.resources_checked:
+        account = session.client("sts").get_caller_identity()["Account"]
+        raise CommandError(
+            f"found no resource of stack {args.stack} (tags mlops:stack={args.stack}, "
+            f"mlops:project={project.name}) in account {account}, region {region}: is this the "
+            "stack's account (AWS_PROFILE) and region (--region), and has it been deployed?"
+        )
     title = f"the live account for stack {args.stack} in {region}"
     print(render_audit(result, args.format, title), end="")
     if result.check.mandatory:
         return EXIT_VIOLATIONS
     return EXIT_INCOMPLETE if result.unchecked else EXIT_OK
+
+
+def _same_stack(resources: list[dict[str, Any]], stack: str, project: str, title: str) -> None:
+    """An export of another stack would have the audit judge the wrong resources."""
+    exported = {tuple(r["urn"].split("::")[:2]) for r in resources if r["urn"].startswith("urn:")}
+    wanted = (f"urn:pulumi:{stack.rsplit('/', 1)[-1]}", project)
+    others = sorted(f"{s.removeprefix('urn:pulumi:')} ({p})" for s, p in exported - {wanted})
+    if others:
+        raise CommandError(
+            f"{title} is an export of stack {', '.join(others)}, not of {stack} ({project}): "
+            f"pulumi stack export --stack {stack} > {title}"
+        )
 
 
 def _platform_config(project: PulumiProject, stack: str, region: str | None) -> PlatformConfig:

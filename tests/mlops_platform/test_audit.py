@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from mlops_guardrails.export import resource_state, urn
 from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.audit import AuditResult, Declared, audit, render_audit
 from mlops_platform.cli import main
@@ -557,6 +558,35 @@ def test_the_command_exits_by_what_it_found(
     plan.write_text("{}")
     assert main([*args, "--plan", str(plan)]) == 2
     assert "not a stack export" in capsys.readouterr().err
+
+
+def test_another_stacks_export_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the pack starts or AWS is read (no moto here)."""
+    staging = resource_state(
+        urn=urn("staging", "mlops-platform", "aws:s3/bucket:Bucket", "b"),
+        type="aws:s3/bucket:Bucket",
+        inputs={},
+        outputs={},
+    )
+    plan = tmp_path / "staging.json"
+    plan.write_text(json.dumps({"version": 3, "deployment": {"resources": [staging]}}))
+    args = ["--project-dir", str(REPO_ROOT), "audit", "--stack", "prod", "--plan", str(plan)]
+    assert main(args) == 2
+    assert "is an export of stack staging (mlops-platform), not of prod" in (
+        capsys.readouterr().err
+    )
+
+
+def test_finding_nothing_is_an_error_with_a_hint_not_a_pass(
+    account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """staging audited in prod's account (the wrong AWS_PROFILE) finds nothing of staging."""
+    args = ["--project-dir", str(REPO_ROOT), "audit", "--stack", "staging"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "found no resource of stack staging" in err and "region us-east-1" in err
 
 
 def test_unreadable_registry_scanning_leaves_every_repositorys_scanning_unjudged(
