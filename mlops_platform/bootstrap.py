@@ -7,13 +7,17 @@ owners' backs is worse than a clear message.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from components.policy_documents import tls_only_statements
+from infra.names import region_partitions
+from mlops_platform.errors import UserError
 
 NONCURRENT_VERSION_DAYS: Final = 90
 PUBLIC_ACCESS_BLOCK: Final = {
@@ -22,6 +26,47 @@ PUBLIC_ACCESS_BLOCK: Final = {
     "BlockPublicPolicy": True,
     "RestrictPublicBuckets": True,
 }
+
+
+BUCKET_NAME: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+RESERVED_BUCKET_PREFIXES: Final = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES: Final = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
+KEY_ALIAS: Final = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
+
+
+class BootstrapArgumentError(UserError):
+    """An argument AWS would refuse, found before anything is created."""
+
+
+def argument_problems(*, bucket: str, region: str, alias: str) -> list[str]:
+    """What AWS would refuse of the arguments (S3 User Guide, "General purpose bucket naming
+    rules"; KMS CreateAlias), so that nothing is created half-way."""
+    problems = []
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        problems.append(
+            f"--bucket-name {bucket!r}: 3 to 63 lowercase letters, digits, dots and hyphens, "
+            "starting and ending with a letter or digit, no two dots in a row"
+        )
+    elif _is_ip_address(bucket):
+        problems.append(f"--bucket-name {bucket!r}: S3 refuses names formatted as IP addresses")
+    elif bucket.startswith(RESERVED_BUCKET_PREFIXES) or bucket.endswith(RESERVED_BUCKET_SUFFIXES):
+        problems.append(f"--bucket-name {bucket!r}: S3 reserves that prefix or suffix")
+    if region not in region_partitions():
+        problems.append(f"--region {region!r}: not an AWS region (botocore's endpoint data)")
+    if not KEY_ALIAS.fullmatch(alias) or alias.startswith("alias/aws/"):
+        problems.append(
+            f"--key-alias {alias!r}: `alias/` then letters, digits, /, _ and -; `alias/aws/` "
+            "is AWS's own"
+        )
+    return problems
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -39,6 +84,9 @@ class BootstrapReport:
 
 def bootstrap(s3: Any, kms: Any, *, bucket: str, region: str, alias: str) -> BootstrapReport:
     """Create or verify the state bucket and secrets key with the given boto3 clients."""
+    problems = argument_problems(bucket=bucket, region=region, alias=alias)
+    if problems:
+        raise BootstrapArgumentError("nothing was created:\n" + "\n".join(problems))
     report = BootstrapReport()
     report.key_arn = _key(kms, alias, report)
     if _bucket_exists(s3, bucket):
@@ -58,8 +106,14 @@ def _key(kms: Any, alias: str, report: BootstrapReport) -> str:
         key = kms.create_key(
             Description="Pulumi secrets provider (awskms://)", KeyUsage="ENCRYPT_DECRYPT"
         )["KeyMetadata"]
-        kms.enable_key_rotation(KeyId=key["KeyId"])
-        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        try:
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        except ClientError:
+            # A key nothing names would be found by no retry, which would make another: take
+            # this one back (the shortest waiting period KMS allows) before reporting.
+            kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+            raise
         report.created.append(f"KMS key {alias} (rotation on)")
         return str(key["Arn"])
     if not kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]:
@@ -118,10 +172,14 @@ def _create_bucket(s3: Any, bucket: str, region: str, key_arn: str) -> None:
             ]
         },
     )
+    partition = region_partitions()[region]
     s3.put_bucket_policy(
         Bucket=bucket,
         Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": tls_only_statements(f"arn:aws:s3:::{bucket}")}
+            {
+                "Version": "2012-10-17",
+                "Statement": tls_only_statements(f"arn:{partition}:s3:::{bucket}"),
+            }
         ),
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlops_platform.bootstrap import NONCURRENT_VERSION_DAYS, bootstrap
@@ -97,3 +98,47 @@ def test_the_command_prints_the_login_lines_and_exits_by_outcome(
     assert f"--secrets-provider 'awskms://{ALIAS}?region={REGION}'" in out
     assert main(args) == 0
     assert "already set up; nothing changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "problem"),
+    [
+        ("--key-alias", "state-eu", "--key-alias 'state-eu': `alias/` then letters"),
+        ("--key-alias", "alias/aws/state", "`alias/aws/` is AWS's own"),
+        ("--bucket-name", "Acme_State", "--bucket-name 'Acme_State': 3 to 63 lowercase letters"),
+        ("--bucket-name", "192.168.5.4", "S3 refuses names formatted as IP addresses"),
+        ("--bucket-name", "state--ol-s3", "S3 reserves that prefix or suffix"),
+        ("--region", "eu-west-9", "--region 'eu-west-9': not an AWS region"),
+    ],
+)
+def test_arguments_aws_would_refuse_create_nothing(
+    aws: tuple[Any, Any],
+    capsys: pytest.CaptureFixture[str],
+    argument: str,
+    value: str,
+    problem: str,
+) -> None:
+    args = {"--bucket-name": BUCKET, "--region": REGION, "--key-alias": ALIAS, argument: value}
+    assert main(["bootstrap", *(item for pair in args.items() for item in pair)]) == 2
+    assert problem in capsys.readouterr().err
+    s3, kms = aws
+    assert s3.list_buckets()["Buckets"] == [] and kms.list_keys()["Keys"] == []
+
+
+def test_a_failed_alias_takes_its_key_back_so_a_retry_makes_one_key(
+    aws: tuple[Any, Any],
+) -> None:
+    _, kms = aws
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "CreateAlias")
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(ClientError):
+        patch.setattr(kms, "create_alias", denied)
+        run(aws)
+    run(aws)
+    states = [
+        kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
+        for k in kms.list_keys()["Keys"]
+    ]
+    assert sorted(states) == ["Enabled", "PendingDeletion"]
