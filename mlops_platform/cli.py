@@ -168,6 +168,9 @@ def _charts(_: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     stacks = _stacks(project, args)
+    # The working tree's config first: a mistake there is reported before the base renders.
+    for stack in stacks:
+        _platform_config(project, stack, project.stack_config(stack).region)
     pack = _start_pack(project)
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (

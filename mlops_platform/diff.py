@@ -132,9 +132,13 @@ class RevisionRender:
                 project.root, commit, stack, main.relative_to(project.root).as_posix()
             )
             if sources is None:
-                raise DiffError(
-                    f"{revision} has no Pulumi.yaml and Pulumi.{stack}.yaml to render stack {stack}"
+                if not _has_file(project.root, commit, "Pulumi.yaml"):
+                    raise DiffError(f"{revision} has no Pulumi.yaml: not a revision of the project")
+                # A stack the change adds: everything in it is to create.
+                self.rendered[stack] = RenderedStack(
+                    project=project.name, stack=stack, resources=[]
                 )
+                continue
             self.keys[stack] = render_key(project.name, stack, sources)
             hit = cache.get(self.keys[stack])
             if hit is not None:
@@ -205,6 +209,17 @@ class RevisionRender:
                 check=False,
             )
             self._scratch.cleanup()
+
+
+def _has_file(root: Path, commit: str, path: str) -> bool:
+    return (
+        subprocess.run(
+            ["git", "-C", str(root), "cat-file", "-e", f"{commit}:{path}"],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
 
 
 def _commit(root: Path, revision: str) -> str:

@@ -135,6 +135,40 @@ def test_the_base_revision_is_rendered_once(
     assert capsys.readouterr().out.splitlines()[0] == report.splitlines()[0].removeprefix("### ")
 
 
+def test_a_stack_the_change_adds_is_all_to_create(
+    changed_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = changed_clone / "Pulumi.sandbox.yaml"
+    sandbox.write_text((changed_clone / "Pulumi.dev.yaml").read_text())
+    try:
+        args = ["--project-dir", str(changed_clone), "diff", "--stack", "sandbox", "--base", "HEAD"]
+        assert main(args) == 0
+    finally:
+        sandbox.unlink()
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Stack sandbox against HEAD: ")
+    assert first.endswith("0 to update, 0 to replace, 0 to delete")
+
+
+def test_a_broken_working_tree_config_fails_before_the_base_renders(
+    changed_clone: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_base(*_: object) -> None:
+        raise AssertionError("the base started before the working tree was checked")
+
+    monkeypatch.setattr(RevisionRender, "__init__", no_base)
+    broken = changed_clone / "Pulumi.broken.yaml"
+    broken.write_text(
+        "config:\n  aws:region: us-east-1\n  mlops-platform:platform:\n    environment: production\n"
+    )
+    try:
+        args = ["--project-dir", str(changed_clone), "diff", "--stack", "broken", "--base", "HEAD"]
+        assert main(args) == 2
+    finally:
+        broken.unlink()
+    assert "environment: Input should be 'dev', 'staging' or 'prod'" in capsys.readouterr().err
+
+
 def test_a_base_revision_that_does_not_exist_is_a_clear_error(
     changed_clone: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
