@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,36 +26,15 @@ from mlops_platform.project import PulumiProject
 from mlops_platform.render_cache import RenderCache, render_key, revision_sources
 from mlops_platform.rendered import RenderedStack
 
-# Properties whose change makes the provider replace the resource (delete and create), from the
-# pulumi-aws schema's ForceNew fields for the types this platform creates. The SDK does not
-# expose them, so they are listed here; a path matches a listed property or anything under it.
-REPLACE_ON_CHANGE: Final[dict[str, tuple[str, ...]]] = {
-    "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "objectLockEnabled"),
-    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion"),
-    "aws:eks/cluster:Cluster": (
-        "name", "vpcConfig.subnetIds", "kubernetesNetworkConfig", "outpostConfig",
-    ),
-    "aws:eks/nodeGroup:NodeGroup": (
-        "amiType", "capacityType", "clusterName", "instanceTypes", "nodeGroupName",
-        "nodeRoleArn", "subnetIds", "remoteAccess",
-    ),
-    "aws:ec2/vpc:Vpc": ("cidrBlock",),
-    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
-    "aws:dynamodb/table:Table": ("name", "hashKey", "rangeKey"),
-    "aws:ecr/repository:Repository": ("name",),
-    "aws:sagemaker/featureGroup:FeatureGroup": (
-        "featureGroupName", "featureDefinitions", "recordIdentifierFeatureName",
-        "eventTimeFeatureName", "offlineStoreConfig", "roleArn",
-    ),
-    "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix", "kmsKeyId"),
-    "aws:glue/catalogDatabase:CatalogDatabase": ("name",),
-    "aws:iam/role:Role": ("name", "namePrefix", "path"),
-    "aws:sns/topic:Topic": ("name", "namePrefix", "fifoTopic"),
-    "aws:budgets/budget:Budget": ("name", "namePrefix", "accountId"),
-    "aws:amp/workspace:Workspace": ("kmsKeyArn",),
-    "aws:amp/scraper:Scraper": ("source",),
-    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": ("name", "workspaceId"),
-}  # fmt: skip
+REPLACE_FACTS: Final = json.loads(
+    Path(__file__).with_name("replace_facts.json").read_text(encoding="utf-8")
+)
+"""Which input changes make each provider replace a resource, read from the providers' own
+sources (terraform-provider-aws's ForceNew and RequiresReplace, pulumi-kubernetes' diff), with
+where each was read; types whose rules were not read are listed as `notRecorded`."""
+LIST_INDEX: Final = re.compile(r"\[\d+\]")
+
+
 PRICES_FILE: Final = Path(__file__).with_name("prices.json")
 HOURS_PER_MONTH: Final = 730
 
@@ -68,7 +48,8 @@ class PropertyChange:
     path: str
     before: Any
     after: Any
-    replaces: bool
+    replaces: bool | None
+    """None: the provider's rules for the type are not recorded (replace_facts.json)."""
 
 
 Operation = Literal["create", "update", "replace", "delete", "same"]
@@ -276,11 +257,24 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
-def _replaces(type_token: str, path: str) -> bool:
-    return any(
-        path == prop or path.startswith((f"{prop}.", f"{prop}["))
-        for prop in REPLACE_ON_CHANGE.get(type_token, ())
-    )
+def replace_paths(type_token: str) -> tuple[str, ...] | None:
+    """The input paths whose change replaces a resource of the type; None when not recorded."""
+    if type_token.startswith("kubernetes:"):
+        kubernetes = REPLACE_FACTS["kubernetes"]
+        listed = kubernetes["replaceOnChanges"].get(type_token)
+        return tuple(listed if listed is not None else kubernetes["allKinds"])
+    listed = REPLACE_FACTS["aws"]["replaceOnChanges"].get(type_token)
+    return None if listed is None else tuple(listed)
+
+
+def _replaces(type_token: str, path: str) -> bool | None:
+    """Whether changing the input at `path` (list items as [n]) replaces the resource; None
+    when the type's rules are not recorded."""
+    paths = replace_paths(type_token)
+    if paths is None:
+        return None
+    plain = LIST_INDEX.sub("", path)
+    return any(plain == prop or plain.startswith(f"{prop}.") for prop in paths)
 
 
 def compare(
@@ -493,7 +487,10 @@ def render_report(
         if change.options:
             lines.append(f"  - options: {_options(change)}")
         for prop in change.properties:
-            mark = " (forces replacement)" if prop.replaces else ""
+            mark = {
+                True: " (forces replacement)",
+                None: " (may force replacement: not recorded)",
+            }.get(prop.replaces, "")
             text = document_diff(prop.before, prop.after)
             if text is None:
                 was = "" if change.operation == "create" else f"{json.dumps(prop.before)} -> "

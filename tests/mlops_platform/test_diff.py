@@ -14,6 +14,7 @@ import pytest
 from mlops_guardrails.export import resource_state, urn
 from mlops_platform.cli import main
 from mlops_platform.diff import (
+    REPLACE_FACTS,
     Capacity,
     RevisionRender,
     capacity,
@@ -22,8 +23,10 @@ from mlops_platform.diff import (
     flatten,
     load_prices,
     render_report,
+    replace_paths,
 )
 from mlops_platform.render_cache import CACHE_ENV
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
 
@@ -159,7 +162,8 @@ def test_a_broken_working_tree_config_fails_before_the_base_renders(
     monkeypatch.setattr(RevisionRender, "__init__", no_base)
     broken = changed_clone / "Pulumi.broken.yaml"
     broken.write_text(
-        "config:\n  aws:region: us-east-1\n  mlops-platform:platform:\n    environment: production\n"
+        "config:\n  aws:region: us-east-1\n"
+        "  mlops-platform:platform:\n    environment: production\n"
     )
     try:
         args = ["--project-dir", str(changed_clone), "diff", "--stack", "broken", "--base", "HEAD"]
@@ -370,3 +374,58 @@ def test_instance_types_without_a_price_are_named_not_guessed() -> None:
         markdown=False,
     )
     assert "Not in the price table, so not in the estimate: p5.48xlarge" in report
+
+
+def test_every_type_the_stacks_create_has_recorded_replacement_rules_or_is_named_missing(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """Replacements come from the providers' sources (replace_facts.json); a type the platform
+    starts creating must be read there, or named as not yet read."""
+    created = {
+        r.type
+        for plan in rendered_stacks.values()
+        for r in plan.resources
+        if r.custom and not r.type.startswith("pulumi:providers:")
+    }
+    missing = {t for t in created if replace_paths(t) is None}
+    assert missing == set(REPLACE_FACTS["aws"]["notRecorded"]) & created
+
+
+@pytest.mark.parametrize(
+    ("type_token", "path", "replaces"),
+    [
+        ("aws:eks/nodeGroup:NodeGroup", "instanceTypes", True),
+        ("aws:eks/nodeGroup:NodeGroup", "scalingConfig.maxSize", False),
+        ("aws:eks/nodeGroup:NodeGroup", "launchTemplate.version", False),
+        ("aws:eks/accessEntry:AccessEntry", "principalArn", True),
+        ("aws:sagemaker/featureGroup:FeatureGroup", "featureDefinitions[3].featureName", True),
+        ("kubernetes:helm.sh/v3:Release", "values.resources.limits.cpu", False),
+        ("kubernetes:helm.sh/v3:Release", "name", True),
+        ("kubernetes:storage.k8s.io/v1:StorageClass", "parameters.kmsKeyId", True),
+        ("kubernetes:karpenter.sh/v1:NodePool", "spec.limits.nvidia.com/gpu", False),
+        ("kubernetes:core/v1:Namespace", "metadata.name", True),
+        ("aws:autoscaling/tag:Tag", "tag.value", None),
+    ],
+)
+def test_replacement_follows_the_providers_rules(
+    type_token: str, path: str, replaces: bool | None
+) -> None:
+    [change] = compare(
+        [state_of(type_token, {path: "before"})], [state_of(type_token, {path: "after"})]
+    )
+    assert change.properties[0].replaces is replaces
+    assert change.operation == ("replace" if replaces else "update")
+
+
+def state_of(type_token: str, flat: dict[str, Any]) -> dict[str, Any]:
+    """A resource whose inputs hold `flat`'s dotted path (no lists)."""
+    inputs: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = inputs
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return resource_state(
+        urn=urn("s", "p", type_token, "r"), type=type_token, inputs=inputs, outputs=inputs
+    )
