@@ -282,17 +282,23 @@ def compare(
 ) -> list[ResourceChange]:
     """What the engine does to each custom resource, property by property and option by
     option (Pulumi docs, "Resource option: protect"; the step generator blocks a replacement
-    when the new goal is protected and a delete when the old state is)."""
+    when the new goal is protected and a delete when the old state is).
+
+    Offline renders keep ids and outputs stable, where a real preview does not: a replaced
+    resource's outputs are unknown until it exists again, so every input that depends on one
+    changes too (and replaces its resource if that input forces replacement), and a stack
+    moved to another region has its provider fill each regional resource's `region` anew."""
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
-    changes = []
+    regions = (_provider_regions(before), _provider_regions(after))
+    changes: dict[str, ResourceChange] = {}
     for urn in sorted(old.keys() | new.keys()):
         if str(urn).split("::")[2].startswith(PROVIDER_TYPE_PREFIX):
             continue
         was, now = old.get(urn), new.get(urn)
         if now is None:
             assert was is not None
-            changes.append(ResourceChange(urn, was["type"], "delete", bool(was.get("protect"))))
+            changes[urn] = ResourceChange(urn, was["type"], "delete", bool(was.get("protect")))
             continue
         if was is None:
             added = [
@@ -300,8 +306,8 @@ def compare(
                 for path, value in flatten(now.get("inputs", {}))
                 if value is not None
             ]
-            changes.append(
-                ResourceChange(urn, now["type"], "create", bool(now.get("protect")), added)
+            changes[urn] = ResourceChange(
+                urn, now["type"], "create", bool(now.get("protect")), added
             )
             continue
         before_props = dict(flatten(was.get("inputs", {})))
@@ -313,22 +319,92 @@ def compare(
             for path in sorted(before_props.keys() | after_props.keys())
             if before_props.get(path) != after_props.get(path)
         ]
+        moved = _region_change(was, now, regions)
+        if moved is not None:
+            properties.append(moved)
         options = {
             name: (bool(was.get(name)), bool(now.get(name)))
             for name in OPTIONS
             if bool(was.get(name)) != bool(now.get(name))
         }
-        if not (properties or options):
-            continue
-        operation: Operation = (
-            "replace" if any(p.replaces for p in properties) else "update" if properties else "same"
+        changes[urn] = ResourceChange(
+            urn, now["type"], _operation(properties), bool(now.get("protect")), properties, options
         )
-        changes.append(
-            ResourceChange(
-                urn, now["type"], operation, bool(now.get("protect")), properties, options
-            )
-        )
-    return changes
+    _propagate_replacements(changes, old, new)
+    return [c for c in changes.values() if c.operation != "same" or c.options]
+
+
+UNKNOWN: Final = "<computed: its source is replaced>"
+
+
+def _operation(properties: Sequence[PropertyChange]) -> Operation:
+    if any(p.replaces for p in properties):
+        return "replace"
+    return "update" if properties else "same"
+
+
+def _propagate_replacements(
+    changes: dict[str, ResourceChange],
+    old: Mapping[str, Mapping[str, Any]],
+    new: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Inputs that depend on a replaced (or deleted-then-created) resource become unknown."""
+    replaced = {urn for urn, change in changes.items() if change.operation == "replace"}
+    frontier = set(replaced)
+    while frontier:
+        reached = set()
+        for urn, state in new.items():
+            change = changes.get(urn)
+            if urn not in old or (change is not None and change.operation == "replace"):
+                continue
+            for prop, sources in (state.get("propertyDependencies") or {}).items():
+                if not frontier.intersection(sources):
+                    continue
+                if change is None:
+                    change = changes[urn] = ResourceChange(
+                        urn, state["type"], "same", bool(state.get("protect"))
+                    )
+                if any(p.path == prop or p.path.startswith(f"{prop}.") for p in change.properties):
+                    continue
+                change.properties.append(
+                    PropertyChange(
+                        prop,
+                        old[urn].get("inputs", {}).get(prop),
+                        UNKNOWN,
+                        _replaces(state["type"], prop),
+                    )
+                )
+            if change is not None and change.operation != "create":
+                operation = _operation(change.properties)
+                if operation == "replace" and change.operation != "replace":
+                    reached.add(urn)
+                change.operation = operation
+        frontier = reached
+
+
+def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each AWS provider's region, by its URN."""
+    return {
+        state["urn"]: str(state.get("inputs", {}).get("region"))
+        for state in states
+        if state.get("type") == f"{PROVIDER_TYPE_PREFIX}aws"
+        and state.get("inputs", {}).get("region")
+    }
+
+
+def _region_change(
+    was: Mapping[str, Any], now: Mapping[str, Any], regions: tuple[dict[str, str], dict[str, str]]
+) -> PropertyChange | None:
+    """The `region` an AWS resource's provider fills in, when the stack moves region."""
+    if not now["type"].startswith("aws:") or now["type"] in REPLACE_FACTS["aws"]["noRegionInput"]:
+        return None
+    if "region" in now.get("inputs", {}):
+        return None
+    source = regions[0].get(str(was.get("provider", "")).rsplit("::", 1)[0])
+    target = regions[1].get(str(now.get("provider", "")).rsplit("::", 1)[0])
+    if source is None or target is None or source == target:
+        return None
+    return PropertyChange("region", source, target, True)
 
 
 @dataclass(frozen=True)
@@ -340,6 +416,8 @@ class Capacity:
     """Estimated USD per month with every pool at its maximum size."""
     unpriced: tuple[str, ...] = ()
     """Instance types the price table lacks, left out of the estimate."""
+    region: str | None = None
+    """The stack's region (its default AWS provider's)."""
 
 
 def capacity(resources: Sequence[Mapping[str, Any]], prices: Mapping[str, Any]) -> Capacity:
@@ -389,7 +467,10 @@ def capacity(resources: Sequence[Mapping[str, Any]], prices: Mapping[str, Any]) 
     nats = sum(1 for r in resources if r.get("type") == "aws:ec2/natGateway:NatGateway")
     hourly_fixed = clusters * prices["eksClusterHourly"] + nats * prices["natGatewayHourly"]
     fixed = hourly_fixed * HOURS_PER_MONTH
-    return Capacity(int(ceiling), floor_cost + fixed, ceiling_cost + fixed, tuple(sorted(unpriced)))
+    region = next(iter(_provider_regions(resources).values()), None)
+    return Capacity(
+        int(ceiling), floor_cost + fixed, ceiling_cost + fixed, tuple(sorted(unpriced)), region
+    )
 
 
 def load_prices() -> dict[str, Any]:
@@ -502,11 +583,22 @@ def render_report(
         "",
         f"Policy check of the change: {policy_summary}",
         f"Accelerator ceiling: {before.gpu_ceiling} -> {after.gpu_ceiling}",
-        f"Estimated monthly cost, nodes at minimum: ${before.monthly_floor:,.0f} -> "
-        f"${after.monthly_floor:,.0f}; at maximum: ${before.monthly_ceiling:,.0f} -> "
-        f"${after.monthly_ceiling:,.0f}",
-        f"(estimate: {prices['source']}, {prices['date']}; node, EKS and NAT hours only)",
     ]
+    unpriced_regions = sorted(
+        {c.region for c in (before, after) if c.region and c.region != prices["region"]}
+    )
+    if unpriced_regions:
+        lines.append(
+            f"No cost estimate: the price table has {prices['region']} prices only, not "
+            f"{', '.join(unpriced_regions)}"
+        )
+    else:
+        lines += [
+            f"Estimated monthly cost, nodes at minimum: ${before.monthly_floor:,.0f} -> "
+            f"${after.monthly_floor:,.0f}; at maximum: ${before.monthly_ceiling:,.0f} -> "
+            f"${after.monthly_ceiling:,.0f}",
+            f"(estimate: {prices['source']}, {prices['date']}; node, EKS and NAT hours only)",
+        ]
     unpriced = sorted(set(before.unpriced) | set(after.unpriced))
     if unpriced:
         lines.append(f"Not in the price table, so not in the estimate: {', '.join(unpriced)}")

@@ -16,6 +16,7 @@ from mlops_platform.cli import main
 from mlops_platform.diff import (
     REPLACE_FACTS,
     Capacity,
+    PropertyChange,
     RevisionRender,
     capacity,
     compare,
@@ -429,3 +430,75 @@ def state_of(type_token: str, flat: dict[str, Any]) -> dict[str, Any]:
     return resource_state(
         urn=urn("s", "p", type_token, "r"), type=type_token, inputs=inputs, outputs=inputs
     )
+
+
+def test_a_cidr_change_replaces_what_depends_on_the_replaced_network(
+    changed_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline ids never change, but in a real preview a replaced subnet's id is unknown: the
+    node groups on it are replaced (subnetIds forces it) and the cluster updated in place."""
+    dev = changed_clone / "Pulumi.dev.yaml"
+    original = dev.read_text()
+    dev.write_text(
+        original.replace("    cost:\n", "    network:\n      vpcCidr: 10.64.0.0/16\n    cost:\n", 1)
+    )
+    try:
+        args = ["--project-dir", str(changed_clone), "diff", "--stack", "dev", "--base", "HEAD"]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
+            assert main(args) == 0
+    finally:
+        dev.write_text(original)
+    report = capsys.readouterr().out
+    for replaced in (
+        "aws:ec2/vpc:Vpc::network-vpc",
+        "aws:ec2/subnet:Subnet::network-private-az1",
+        "aws:eks/nodeGroup:NodeGroup::eks-system-node-group",
+        "aws:eks/nodeGroup:NodeGroup::gpu-inference-node-group",
+    ):
+        assert f"- replace {replaced}\n" in report
+    cluster = report.split("- update aws:eks/cluster:Cluster::eks-cluster\n")[1]
+    assert (
+        cluster.startswith("  - vpcConfig: ")
+        and "<computed: its source is replaced>" in (cluster.splitlines()[0])
+    )
+
+
+def test_moving_a_stack_to_another_region_replaces_every_regional_resource() -> None:
+    """pulumi-aws v7 fills each resource's `region` from its provider and replaces on change;
+    IAM has no region."""
+
+    def stack(region: str) -> list[dict[str, Any]]:
+        provider = resource_state(
+            urn=urn("s", "p", "pulumi:providers:aws", "default_7_51_1"),
+            type="pulumi:providers:aws",
+            inputs={"region": region},
+            outputs={"region": region},
+        )
+        reference = f"{provider['urn']}::id"
+        bucket, role = (
+            resource_state(
+                urn=urn("s", "p", token, name),
+                type=token,
+                inputs={"tags": {}},
+                outputs={},
+                provider=reference,
+            )
+            for token, name in (("aws:s3/bucket:Bucket", "b"), ("aws:iam/role:Role", "r"))
+        )
+        return [provider, bucket, role]
+
+    [moved] = compare(stack("us-east-1"), stack("eu-west-1"))
+    assert (moved.type, moved.operation) == ("aws:s3/bucket:Bucket", "replace")
+    assert moved.properties == [PropertyChange("region", "us-east-1", "eu-west-1", True)]
+    report = render_report(
+        stack="s",
+        revision="main",
+        changes=[moved],
+        before=capacity(stack("us-east-1"), load_prices()),
+        after=capacity(stack("eu-west-1"), load_prices()),
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices=load_prices(),
+        markdown=False,
+    )
+    assert "No cost estimate: the price table has us-east-1 prices only, not eu-west-1" in report
