@@ -178,6 +178,7 @@ def _diff(args: argparse.Namespace) -> int:
         capacity,
         compare,
         load_prices,
+        policy_changes,
         render_report,
     )
     from mlops_platform.render_cache import RenderCache
@@ -194,6 +195,11 @@ def _diff(args: argparse.Namespace) -> int:
         for stack in stacks:
             old, new = before[stack].states(), after[stack].states()
             result = _run_check(project, pack, new, f"stack {stack}", None)
+            was = (
+                _run_check(project, pack, old, f"stack {stack} at {args.base}", None)
+                if old
+                else None
+            )
             mandatory = mandatory or bool(result.mandatory)
             advisory = len(result.findings) - len(result.mandatory)
             changes = compare(old, new)
@@ -210,6 +216,9 @@ def _diff(args: argparse.Namespace) -> int:
                     after=capacity(new, prices),
                     policy_summary=(
                         f"{len(result.mandatory)} mandatory, {advisory} advisory violations"
+                    ),
+                    policy_changes=policy_changes(
+                        was.findings if was is not None else [], result.findings
                     ),
                     prices=prices,
                     markdown=args.format == "markdown",

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES
 from mlops_guardrails.export import PROVIDER_TYPE_PREFIX
 from mlops_platform.errors import UserError
+from mlops_platform.policy_check import Finding
 from mlops_platform.project import PulumiProject
 from mlops_platform.render_cache import RenderCache, render_key, revision_sources
 from mlops_platform.rendered import RenderedStack
@@ -481,6 +482,20 @@ def load_prices() -> dict[str, Any]:
 COUNTED: Final = ("create", "update", "replace", "delete")
 
 
+def policy_changes(before: Sequence[Finding], after: Sequence[Finding]) -> list[str]:
+    """Violations the change brings and those it fixes, each once, by rule and resource."""
+
+    def key(finding: Finding) -> tuple[str, str, str, str]:
+        return (finding.level, finding.rule, finding.urn, finding.message)
+
+    was, now = {key(f) for f in before}, {key(f) for f in after}
+    return [
+        f"- {label} [{level}] {rule} on {short(urn) if urn else '(stack)'}: {message}"
+        for label, found in (("new", now - was), ("fixed", was - now))
+        for level, rule, urn, message in sorted(found)
+    ]
+
+
 def _as_document(value: Any) -> list[str] | None:
     """A policy, a values file or an alert rule set held in a string, as lines to compare:
     JSON re-indented with sorted keys, YAML as written; None for a plain string."""
@@ -532,6 +547,7 @@ def render_report(
     before: Capacity,
     after: Capacity,
     policy_summary: str,
+    policy_changes: Sequence[str] = (),
     prices: Mapping[str, Any],
     markdown: bool,
     picture: str | None = None,
@@ -582,6 +598,7 @@ def render_report(
     lines += [
         "",
         f"Policy check of the change: {policy_summary}",
+        *policy_changes,
         f"Accelerator ceiling: {before.gpu_ceiling} -> {after.gpu_ceiling}",
     ]
     unpriced_regions = sorted(

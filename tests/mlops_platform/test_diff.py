@@ -23,9 +23,11 @@ from mlops_platform.diff import (
     document_diff,
     flatten,
     load_prices,
+    policy_changes,
     render_report,
     replace_paths,
 )
+from mlops_platform.policy_check import Finding
 from mlops_platform.render_cache import CACHE_ENV
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
@@ -502,3 +504,15 @@ def test_moving_a_stack_to_another_region_replaces_every_regional_resource() -> 
         markdown=False,
     )
     assert "No cost estimate: the price table has us-east-1 prices only, not eu-west-1" in report
+
+
+def test_the_policy_section_names_the_violations_the_change_brings_and_fixes() -> None:
+    def finding(rule: str, name: str) -> Finding:
+        bucket = urn("s", "p", "aws:s3/bucket:Bucket", name)
+        return Finding(rule, "advisory", "high", bucket, "a message", "a fix")
+
+    kept, fixed, new = finding("r1", "a"), finding("r2", "b"), finding("r3", "c")
+    assert policy_changes([kept, fixed], [kept, new]) == [
+        "- new [advisory] r3 on aws:s3/bucket:Bucket::c: a message",
+        "- fixed [advisory] r2 on aws:s3/bucket:Bucket::b: a message",
+    ]
