@@ -14,12 +14,14 @@ import json
 import re
 import types
 import typing
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final, Literal, Union
 
 import pulumi
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -271,6 +273,31 @@ class ArtifactBucketConfig(ConfigModel):
     )
 
 
+def over_defaults(defaults: Callable[[], Mapping[str, Any]]) -> BeforeValidator:
+    """How a map with default entries takes the stack file's: its entries are added to the
+    defaults, an entry under a default's key replaces that default whole, and `<key>: null`
+    removes a default. (Without this, giving one entry would silently drop every default.)"""
+
+    def merge(given: Any) -> Any:
+        if not isinstance(given, Mapping):
+            return given
+        merged = dict(defaults())
+        for key, entry in given.items():
+            if entry is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = entry
+        return merged
+
+    return BeforeValidator(merge)
+
+
+DEFAULTS_RULE: Final = (
+    " Your entries are added to the defaults; one under a default's key replaces it; "
+    "`<key>: null` removes it."
+)
+
+
 def _default_buckets() -> dict[str, ArtifactBucketConfig]:
     return {
         "models": ArtifactBucketConfig(purpose="trained model artifacts"),
@@ -282,13 +309,16 @@ def _default_buckets() -> dict[str, ArtifactBucketConfig]:
 class ArtifactStorageConfig(ConfigModel):
     """S3 buckets for models, datasets and experiment artifacts, with their access-log bucket."""
 
-    buckets: dict[BucketKey, ArtifactBucketConfig] = Field(
-        default_factory=_default_buckets,
-        min_length=1,
-        description=(
-            "The artifact buckets, by key (lowercase letters, digits and dashes). The key names "
-            "the Pulumi resources, so renaming one replaces its bucket."
-        ),
+    buckets: Annotated[dict[BucketKey, ArtifactBucketConfig], over_defaults(_default_buckets)] = (
+        Field(
+            default_factory=_default_buckets,
+            min_length=1,
+            description=(
+                "The artifact buckets, by key (lowercase letters, digits and dashes): models, "
+                "datasets and experiments by default. The key names the Pulumi resources, so "
+                "renaming one replaces its bucket." + DEFAULTS_RULE
+            ),
+        )
     )
     noncurrent_version_retention_days: RetentionDays = Field(
         description="Days an overwritten or deleted object version is kept before it expires.",
@@ -749,10 +779,10 @@ class EksConfig(ConfigModel):
     log_retention_days: RetentionDays = Field(
         description="Days control-plane logs are kept in their KMS-encrypted log group."
     )
-    addons: dict[AddonName, AddonConfig] = Field(
+    addons: Annotated[dict[AddonName, AddonConfig], over_defaults(_default_addons)] = Field(
         default_factory=_default_addons,
-        description="EKS managed add-ons and their versions; vpc-cni, coredns, kube-proxy and "
-        "eks-pod-identity-agent are required.",
+        description="EKS managed add-ons and their versions, all six by default; vpc-cni, "
+        "coredns, kube-proxy and eks-pod-identity-agent are required." + DEFAULTS_RULE,
     )
     upgrade_support: Literal["STANDARD", "EXTENDED"] = Field(
         default="STANDARD",

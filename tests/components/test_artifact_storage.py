@@ -183,7 +183,10 @@ def test_the_bucket_set_comes_from_config_and_a_buckets_own_retention_wins() -> 
     )
     platform = Platform(config, stack="dev", project=PROJECT)
     default = config.artifacts.noncurrent_version_retention_days
+    # Added to the defaults; `models` replaced whole, its purpose with it.
     assert platform.artifact_buckets() == (
+        ArtifactBucketSpec("datasets", "training and evaluation datasets", default),
+        ArtifactBucketSpec("experiments", "experiment tracking artifacts", default),
         ArtifactBucketSpec("features", "feature snapshots", default),
         ArtifactBucketSpec("models", "", 730),
     )

@@ -614,6 +614,9 @@ STACK_CONFIG: dict[str, Any] = {
             "coredns": {},
             "kube-proxy": {},
             "eks-pod-identity-agent": {},
+            # Only the required ones: the others are removed from the defaults.
+            "aws-ebs-csi-driver": None,
+            "eks-node-monitoring-agent": None,
         },
         "systemNodes": {
             "instanceTypes": ["m7i.xlarge"],

@@ -44,9 +44,33 @@ def test_stack_file_values_override_the_profile() -> None:
     assert config.kms.deletion_window_days == 10
 
 
-def test_the_bucket_set_is_whatever_the_stack_lists() -> None:
-    config = load({"environment": "dev", "artifacts": {"buckets": {"features": {}}}})
-    assert list(config.artifacts.buckets) == ["features"]
+@pytest.mark.parametrize(
+    ("given", "buckets"),
+    [
+        (
+            {"features": {"purpose": "feature snapshots"}},
+            ["datasets", "experiments", "features", "models"],
+        ),
+        ({"experiments": None}, ["datasets", "models"]),
+        (
+            {"models": {"noncurrentVersionRetentionDays": 730}},
+            ["datasets", "experiments", "models"],
+        ),
+    ],
+    ids=["added", "removed", "replaced"],
+)
+def test_bucket_entries_add_to_replace_or_remove_the_defaults(
+    given: dict[str, Any], buckets: list[str]
+) -> None:
+    config = load({"environment": "dev", "artifacts": {"buckets": given}})
+    assert sorted(config.artifacts.buckets) == buckets
+
+
+def test_pinning_one_addon_keeps_the_others() -> None:
+    eks = DEV_ENDPOINT | {"addons": {"vpc-cni": {"version": "v1.20.1-eksbuild.3"}}}
+    addons = load({"environment": "dev", "eks": eks}).eks.addons
+    assert addons["vpc-cni"].version == "v1.20.1-eksbuild.3"
+    assert addons["coredns"].version == "recommended" and len(addons) == 6
 
 
 def test_missing_platform_value_says_where_to_put_it() -> None:
@@ -112,7 +136,8 @@ def test_bucket_key_must_be_a_short_lowercase_name() -> None:
 
 
 def test_at_least_one_bucket() -> None:
-    [problem] = problems({"environment": "dev", "artifacts": {"buckets": {}}})
+    every_default_removed = {"models": None, "datasets": None, "experiments": None}
+    [problem] = problems({"environment": "dev", "artifacts": {"buckets": every_default_removed}})
     assert problem.startswith(f"{ROOT}.artifacts.buckets:")
 
 
@@ -269,8 +294,9 @@ def test_an_unknown_addon_names_the_known_ones() -> None:
     assert "aws-ebs-csi-driver" in problem
 
 
-def test_required_addons_cannot_be_left_out() -> None:
-    [problem] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "addons": {"coredns": {}}}})
+def test_required_addons_cannot_be_removed() -> None:
+    removed = {"vpc-cni": None, "kube-proxy": None, "eks-pod-identity-agent": None}
+    [problem] = problems({"environment": "dev", "eks": {**DEV_ENDPOINT, "addons": removed}})
     assert "cannot run without vpc-cni, kube-proxy, eks-pod-identity-agent" in problem
 
 
