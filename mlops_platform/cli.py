@@ -28,6 +28,16 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
+EXIT_CODES = {
+    EXIT_OK: "done: nothing mandatory found, nothing left unchecked",
+    EXIT_VIOLATIONS: "a mandatory policy violation (check, diff, audit) or a blocker (preflight)",
+    EXIT_BAD_INPUT: "bad input: a stack file, plan, export, policy config or argument, named with "
+    "what is wrong; nothing was changed",
+    EXIT_INCOMPLETE: "incomplete: some live checks could not run (audit, preflight); each is "
+    "listed",
+}
+"""The one table of exit codes, shown by --help and in the README."""
+FORMAT_HELP = "text for a terminal, json for tools, markdown for a pull-request comment"
 POLICY_PACK_DIR = "policies"
 
 
@@ -88,7 +98,7 @@ def _plan(args: argparse.Namespace) -> int:
         if out is not None:
             # With a picture on stdout, the note goes where it cannot end up inside the picture.
             print(
-                f"\nwrote {out} ({len(plan.resources)} resources)",
+                f"\nwrote {out} ({_counted(plan)})",
                 file=sys.stderr if args.format == "mermaid" else sys.stdout,
             )
     return EXIT_OK
@@ -450,6 +460,11 @@ def _environment_config(
     return project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
 
 
+def _counted(plan: RenderedStack) -> str:
+    resources, components = plan.resources_and_components
+    return f"{len(resources)} resources and {len(components)} components"
+
+
 def _writable(path: Path) -> None:
     """The file could be written (its folder made if need be), or a clear error; nothing is
     created yet."""
@@ -500,7 +515,7 @@ def _add_first_deploy(commands: Any) -> None:
             "the delivery workflow's job on the runner creates the rest."
         ),
     )
-    first.add_argument("--stack", required=True)
+    first.add_argument("--stack", required=True, help="the stack to deploy for the first time")
     _cache_argument(first)
     first.set_defaults(command=_first_deploy)
 
@@ -518,7 +533,13 @@ def _cache_argument(command: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlops-platform", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mlops-platform",
+        description=__doc__,
+        epilog="exit codes:\n"
+        + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--project-dir",
         type=Path,
@@ -578,17 +599,32 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="policy pack config (default: policies/config/<environment>.json)",
     )
-    check.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    check.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help=FORMAT_HELP
+    )
     _cache_argument(check)
     check.set_defaults(command=_check)
 
     rules = commands.add_parser(
-        "rules", help="print the policy rules with their level in each environment (Markdown)"
+        "rules",
+        help="print the policy rules with their level in each environment (Markdown)",
+        description=(
+            "Start the pack and print every rule it holds, with the resource types it judges, "
+            "its level in each policies/config/<environment>.json, its severity and the "
+            "compliance control it maps to: the table the README carries."
+        ),
     )
     rules.set_defaults(command=_rules)
 
     charts = commands.add_parser(
-        "charts", help="print the chart contracts: what each pinned chart version does (Markdown)"
+        "charts",
+        help="print the chart contracts: what each pinned chart version does (Markdown)",
+        description=(
+            "Print, for each Helm chart the platform pins, what its version does with the "
+            "platform's values: workloads, default affinity and tolerations, Pod Security "
+            "level, namespace, CRDs, image and supported Kubernetes minors, and where each "
+            "fact was read."
+        ),
     )
     charts.set_defaults(command=_charts)
 
@@ -607,7 +643,12 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument(
         "--base", required=True, help="git revision to compare against, e.g. origin/main"
     )
-    diff.add_argument("--format", choices=("text", "markdown"), default="text")
+    diff.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="text for a terminal, markdown for a pull-request comment (with the component map)",
+    )
     _cache_argument(diff)
     diff.set_defaults(command=_diff)
 
@@ -621,9 +662,15 @@ def _parser() -> argparse.ArgumentParser:
             "credential chain."
         ),
     )
-    state.add_argument("--bucket-name", required=True)
-    state.add_argument("--region", required=True)
-    state.add_argument("--key-alias", default="alias/pulumi-state")
+    state.add_argument(
+        "--bucket-name", required=True, help="the state bucket, made if it does not exist"
+    )
+    state.add_argument("--region", required=True, help="the region of the bucket and key")
+    state.add_argument(
+        "--key-alias",
+        default="alias/pulumi-state",
+        help="alias of the secrets key, made with the key if it does not exist",
+    )
     state.set_defaults(command=_bootstrap)
 
     live = commands.add_parser(
@@ -638,10 +685,12 @@ def _parser() -> argparse.ArgumentParser:
             "checks could not run (each is listed), 0 otherwise."
         ),
     )
-    live.add_argument("--stack", required=True)
+    live.add_argument("--stack", required=True, help="the stack whose live resources to audit")
     live.add_argument("--region", help="default: the stack file's aws:region")
     live.add_argument("--plan", type=Path, help="`pulumi stack export` of the deployed stack")
-    live.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    live.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help=FORMAT_HELP
+    )
     live.set_defaults(command=_audit)
 
     ready = commands.add_parser(
@@ -656,15 +705,22 @@ def _parser() -> argparse.ArgumentParser:
             "otherwise."
         ),
     )
-    ready.add_argument("--stack", required=True)
+    ready.add_argument("--stack", required=True, help="the stack about to be deployed")
     ready.add_argument("--region", help="default: the stack file's aws:region")
-    ready.add_argument("--format", choices=("text", "json"), default="text")
+    ready.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text for a terminal, json"
+    )
     ready.set_defaults(command=_preflight)
 
     _add_first_deploy(commands)
 
     reference = commands.add_parser(
-        "config-reference", help="print the configuration reference (Markdown)"
+        "config-reference",
+        help="print the configuration reference (Markdown)",
+        description=(
+            "Print every key of mlops-platform:platform with its type, default per environment "
+            "and description, from the config models themselves: docs/config-reference.md."
+        ),
     )
     reference.add_argument("--out", type=Path, help="write it to this file instead")
     reference.set_defaults(command=_config_reference)

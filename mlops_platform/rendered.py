@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mlops_guardrails.export import (
+    PROVIDER_TYPE_PREFIX,
     SECRET_SIG,
     SECRET_SIG_KEY,
     STACK_TYPE,
@@ -97,6 +98,16 @@ class RenderedStack:
 
     def get(self, urn: str) -> RecordedResource:
         return self._by_urn[urn]
+
+    @property
+    def resources_and_components(self) -> tuple[list[RecordedResource], list[RecordedResource]]:
+        """How the project counts a stack, everywhere: its resources (custom, providers left
+        out, as `check` judges them) and its components (the stack itself left out)."""
+        resources = [
+            r for r in self.resources if r.custom and not r.type.startswith(PROVIDER_TYPE_PREFIX)
+        ]
+        components = [r for r in self.resources if not r.custom and r.type != STACK_TYPE]
+        return resources, components
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == type_token]

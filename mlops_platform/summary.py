@@ -9,12 +9,12 @@ from mlops_platform.rendered import RenderedStack
 
 
 def summarize(rendered: RenderedStack) -> str:
-    custom = [resource for resource in rendered.resources if resource.custom]
+    custom, made_of = rendered.resources_and_components
     counts = Counter(resource.type for resource in custom)
-    components = Counter(resource.type for resource in rendered.resources if not resource.custom)
+    components = Counter(resource.type for resource in made_of)
     lines = [
         f"stack {rendered.stack} of {rendered.project}: {len(custom)} resources "
-        f"and {sum(components.values())} components",
+        f"and {len(made_of)} components",
         "",
         "resources by type:",
         *(f"  {count:4d}  {token}" for token, count in sorted(counts.items())),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import ConfigError
-from mlops_platform.cli import main
+from mlops_platform.cli import EXIT_CODES, _parser, main
 from mlops_platform.engine import RecordingMonitor, render_stack
 from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
@@ -209,3 +210,29 @@ def test_an_unwritable_plan_destination_fails_before_anything_renders(
         == 2
     )
     assert "it is a folder" in capsys.readouterr().err
+
+
+def test_every_subcommand_and_option_says_what_it_is_for() -> None:
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        assert command.description, f"{name} has no description"
+        undescribed = [
+            action.option_strings
+            for action in command._actions
+            if action.option_strings
+            and action.help in (None, "")
+            and "-h" not in action.option_strings
+        ]
+        assert undescribed == [], f"{name}: {undescribed}"
+
+
+def test_the_readme_and_help_give_the_one_table_of_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in readme
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    assert all(f"  {code}  {meaning.split()[0]}" in shown for code, meaning in EXIT_CODES.items())
