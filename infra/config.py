@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final, Literal, Union
 
 import pulumi
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -223,6 +224,19 @@ def _not_kubernetes_own(namespaces: typing.Iterable[str]) -> None:
         raise ValueError(
             f"{', '.join(taken)}: every cluster has these namespaces already; choose other names"
         )
+
+
+CROSS_FIELD_PROBLEMS: Final = "cross-field problems"
+
+
+def _problem(info: ValidationInfo, path: str, message: str) -> None:
+    """A problem found across fields, at its own key path: collected, so that every one is
+    reported at once (load_platform_config raises them together); raised at the model when
+    validated without the collector."""
+    collected = (info.context or {}).get(CROSS_FIELD_PROBLEMS)
+    if collected is None:
+        raise ValueError(f"{path}: {message}")
+    collected.append((path, message))
 
 
 def _environment(info: ValidationInfo) -> Environment | None:
@@ -1567,107 +1581,103 @@ class PlatformConfig(ConfigModel):
         return self.eks.cluster_name or names.default_cluster_name(project, stack)
 
     @model_validator(mode="after")
-    def _workloads_name_what_exists(self) -> PlatformConfig:
+    def _workloads_name_what_exists(self, info: ValidationInfo) -> PlatformConfig:
         known = {
-            "bucket": set(self.artifacts.buckets),
-            "repository": set(self.registries.repositories),
-            "feature group": set(self.feature_store.feature_groups),
-            "Feast view": set(
-                self.feature_store.feast.feature_views if self.feature_store.feast else ()
+            "buckets": ("bucket", set(self.artifacts.buckets)),
+            "repositories": ("repository", set(self.registries.repositories)),
+            "featureGroups": ("feature group", set(self.feature_store.feature_groups)),
+            "feastViews": (
+                "Feast view",
+                set(self.feature_store.feast.feature_views if self.feature_store.feast else ()),
             ),
         }
-        problems: list[str] = []
         bound: dict[tuple[str, str], str] = {}
         for name, workload in sorted(self.workloads.items()):
             named = {
-                "bucket": [grant.bucket for grant in workload.buckets],
-                "repository": list(workload.repositories),
-                "feature group": list(workload.feature_groups),
-                "Feast view": list(workload.feast_views),
+                "buckets": [(f"[{i}].bucket", g.bucket) for i, g in enumerate(workload.buckets)],
+                "repositories": [(f".{ref}", ref) for ref in workload.repositories],
+                "featureGroups": [(f".{ref}", ref) for ref in workload.feature_groups],
+                "feastViews": [(f".{ref}", ref) for ref in workload.feast_views],
             }
-            for kind, references in named.items():
-                have = ", ".join(sorted(known[kind])) or "none"
-                problems += [
-                    f"workload {name}: no {kind} {ref!r} (have: {have})"
-                    for ref in references
-                    if ref not in known[kind]
-                ]
+            for key, references in named.items():
+                kind, have = known[key]
+                for where, ref in references:
+                    if ref not in have:
+                        _problem(
+                            info,
+                            f"workloads.{name}.{key}{where}",
+                            f"no {kind} {ref!r}; have: {', '.join(sorted(have)) or 'none'}",
+                        )
             identity = (workload.namespace, workload.service_account)
             if identity in bound:
-                problems.append(
-                    f"workloads {bound[identity]} and {name} share service account "
-                    f"{identity[0]}/{identity[1]}: one role per service account"
+                _problem(
+                    info,
+                    f"workloads.{name}.serviceAccount",
+                    f"workload {bound[identity]} has service account {identity[0]}/"
+                    f"{identity[1]} too: one role per service account",
                 )
             bound[identity] = name
-        if problems:
-            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
-    def _namespaces_exist(self) -> PlatformConfig:
+    def _namespaces_exist(self, info: ValidationInfo) -> PlatformConfig:
         teams, platform = set(self.gpu.teams), set(self.eks.namespaces)
         external = set(self.eks.external_namespaces)
         made = teams | platform | external
         where = "add it to gpu.teams, eks.namespaces or eks.externalNamespaces"
-        problems = [
-            f"namespace {n!r} is both a team namespace and a platform or external namespace"
-            for n in sorted(teams & (platform | external))
-        ] + [
-            f"namespace {n!r} is both a platform and an external namespace"
-            for n in sorted(platform & external)
-        ]
+        for n in sorted(teams & (platform | external)):
+            _problem(info, f"gpu.teams.{n}", "also a platform or external namespace")
+        for n in sorted(platform & external):
+            _problem(info, "eks.externalNamespaces", f"{n!r} is also a platform namespace")
         users = [
-            (f"workload {name}", workload.namespace)
+            (f"workloads.{name}.namespace", workload.namespace)
             for name, workload in sorted(self.workloads.items())
         ] + [
-            (f"team {team} ingress", source)
+            (f"gpu.teams.{team}.ingress[{index}].fromNamespaces", source)
             for team, config in sorted(self.gpu.teams.items())
-            for rule in config.ingress
+            for index, rule in enumerate(config.ingress)
             for source in rule.from_namespaces
         ]
         if self.feature_store.feast is not None:
             users.append(
                 ("featureStore.feast.serverNamespace", self.feature_store.feast.server_namespace)
             )
-        problems += [
-            f"{user}: namespace {namespace!r} is not made by this stack; {where}"
-            for user, namespace in users
-            if namespace not in made
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
+        for path, namespace in users:
+            if namespace not in made:
+                _problem(info, path, f"namespace {namespace!r} is not made by this stack; {where}")
         return self
 
     @model_validator(mode="after")
-    def _ingress_sources_are_outside_the_cluster(self) -> PlatformConfig:
+    def _ingress_sources_are_outside_the_cluster(self, info: ValidationInfo) -> PlatformConfig:
         rules = [
-            (team, rule)
+            (f"gpu.teams.{team}.ingress[{index}]", rule)
             for team, config in sorted(self.gpu.teams.items())
-            for rule in config.ingress
+            for index, rule in enumerate(config.ingress)
         ]
         if isinstance(self.network, ExistingNetworkMode):
-            if not self.network.existing.public_subnets and any(
-                r.from_public_subnets for _, r in rules
-            ):
-                raise ValueError(
-                    "an ingress rule admits the public subnets, but network.existing names none "
-                    "(publicSubnets)"
-                )
+            if not self.network.existing.public_subnets:
+                for path, rule in rules:
+                    if rule.from_public_subnets:
+                        _problem(
+                            info,
+                            f"{path}.fromPublicSubnets",
+                            "network.existing names no public subnets (publicSubnets)",
+                        )
             return self
         pods = [ipaddress.ip_network(c) for c in self.network.layout().private]
-        problems = [
-            f"team {team} ingress: {cidr} overlaps the private subnets, where pods get their "
-            "addresses: it would admit pods of every namespace; name them in fromNamespaces"
-            for team, rule in rules
-            for cidr in rule.from_cidrs
-            if any(ipaddress.ip_network(cidr).overlaps(p) for p in pods)
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
+        for path, rule in rules:
+            for cidr in rule.from_cidrs:
+                if any(ipaddress.ip_network(cidr).overlaps(p) for p in pods):
+                    _problem(
+                        info,
+                        f"{path}.fromCidrs",
+                        f"{cidr} overlaps the private subnets, where pods get their addresses: "
+                        "it would admit pods of every namespace; name them in fromNamespaces",
+                    )
         return self
 
     @model_validator(mode="after")
-    def _charts_support_the_cluster(self) -> PlatformConfig:
+    def _charts_support_the_cluster(self, info: ValidationInfo) -> PlatformConfig:
         unsupported = [
             f"{c.chart} {c.version} supports Kubernetes {charts.supported_kubernetes(c)} "
             f"({c.kubernetes_source})"
@@ -1675,46 +1685,55 @@ class PlatformConfig(ConfigModel):
             if not charts.supports(c, self.eks.version)
         ]
         if unsupported:
-            raise ValueError(
-                f"eks.version {self.eks.version} is outside what the pinned charts support: "
-                + "; ".join(unsupported)
+            _problem(
+                info,
+                "eks.version",
+                f"{self.eks.version} is outside what the pinned charts support: "
+                + "; ".join(unsupported),
             )
         return self
 
     @model_validator(mode="after")
-    def _pool_ami_releases_match_the_cluster(self) -> PlatformConfig:
-        problems = [
-            f"pool {name}: amiRelease {pool.ami_release} is built for Kubernetes "
-            f"{AmiRelease(pool.ami_release).kubernetes_minor}, the cluster runs {self.eks.version}"
-            for name, pool in sorted(self.gpu.pools.items())
-            if pool.ami_release
-            and AmiRelease(pool.ami_release).kubernetes_minor != self.eks.version
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
+    def _pool_ami_releases_match_the_cluster(self, info: ValidationInfo) -> PlatformConfig:
+        for name, pool in sorted(self.gpu.pools.items()):
+            if (
+                pool.ami_release
+                and AmiRelease(pool.ami_release).kubernetes_minor != self.eks.version
+            ):
+                _problem(
+                    info,
+                    f"gpu.pools.{name}.amiRelease",
+                    f"{pool.ami_release} is built for Kubernetes "
+                    f"{AmiRelease(pool.ami_release).kubernetes_minor}, the cluster runs "
+                    f"{self.eks.version}",
+                )
         return self
 
     @model_validator(mode="after")
-    def _node_groups_within_quota(self) -> PlatformConfig:
+    def _node_groups_within_quota(self, info: ValidationInfo) -> PlatformConfig:
         if self.gpu.backend != "managed-node-groups":
             return self
         groups = 1 + len(self.gpu.pools)  # the system node group and one per pool
         if groups > self.eks.managed_node_groups_quota:
-            raise ValueError(
+            _problem(
+                info,
+                "gpu.pools",
                 f"{groups} managed node groups (the system group and {len(self.gpu.pools)} "
                 f"pools), above eks.managedNodeGroupsQuota ({self.eks.managed_node_groups_quota}): "
-                "raise the quota in Service Quotas and say so there, or use fewer pools"
+                "raise the quota in Service Quotas and say so there, or use fewer pools",
             )
         return self
 
     @model_validator(mode="after")
-    def _pool_zones_exist(self) -> PlatformConfig:
+    def _pool_zones_exist(self, info: ValidationInfo) -> PlatformConfig:
         zones = self.network.availability_zones
-        outside = [n for n, pool in self.gpu.pools.items() if pool.zone and pool.zone > zones]
-        if outside:
-            raise ValueError(
-                f"GPU pools {outside} name a zone beyond network.availabilityZones ({zones})"
-            )
+        for name, pool in sorted(self.gpu.pools.items()):
+            if pool.zone and pool.zone > zones:
+                _problem(
+                    info,
+                    f"gpu.pools.{name}.zone",
+                    f"zone {pool.zone} is beyond network.availabilityZones ({zones})",
+                )
         return self
 
     @field_validator("protect_stateful_resources")
@@ -1809,11 +1828,19 @@ def load_platform_config(
             "replicas must survive its loss"
         )
     try:
+        cross_field: list[tuple[str, str]] = []
         config = PlatformConfig.model_validate(
-            data, context={"environment": known_environment, "project": project, "stack": stack}
+            data,
+            context={
+                "environment": known_environment,
+                "project": project,
+                "stack": stack,
+                CROSS_FIELD_PROBLEMS: cross_field,
+            },
         )
     except ValidationError as error:
         raise ConfigError(stack_file, [*problems, *describe_errors(error, root)]) from None
+    problems += [f"{root}.{path}: {message}" for path, message in cross_field]
     if is_secret is not None:
         problems += [
             f"{root}.monitoring.subscriptions[{index}].endpointSecret: {project}:{name} is not "
@@ -1903,9 +1930,18 @@ def describe_errors(error: ValidationError, root: str) -> list[str]:
             message = detail["msg"].removeprefix("Value error, ")
             given = detail["input"]
             # A whole section restated would bury the message; the path already names it.
-            shown = "" if isinstance(given, dict) else f"; got {given!r}"
+            shown = "" if isinstance(given, dict) else f"; got {_as_yaml(given)}"
             problems.append(f"{path}: {message}{shown}")
     return problems
+
+
+def _as_yaml(value: Any) -> str:
+    """A value as the stack file would write it: `false`, `null`, `yes-please`, `[a, b]`."""
+    return (
+        str(yaml.safe_dump(value, default_flow_style=True, width=1000))
+        .removesuffix("\n...\n")
+        .strip()
+    )
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
