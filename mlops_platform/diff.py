@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES
-from mlops_guardrails.export import PROVIDER_TYPE_PREFIX
+from mlops_guardrails.export import PROVIDER_TYPE_PREFIX, urn_name
 from mlops_platform.errors import UserError
 from mlops_platform.policy_check import Finding
 from mlops_platform.project import PulumiProject
@@ -70,6 +70,11 @@ class ResourceChange:
     properties: list[PropertyChange] = field(default_factory=list)
     options: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     """Option name to (before, after), for options that change."""
+    renamed: str | None = None
+    """For a create: the URN of the delete it probably renames (same type, same inputs once
+    names are set aside); for a delete, the URN of that create. An alias keeps the resource."""
+    alias_of: str | None = None
+    """The old URN this resource's `aliases` option carries it over from."""
 
     @property
     def kind(self) -> str:
@@ -291,12 +296,20 @@ def compare(
     moved to another region has its provider fill each regional resource's `region` anew."""
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
+    # An alias carries a resource over from its old URN: the same resource, not a new one.
+    carried = {
+        alias: urn
+        for urn, state in new.items()
+        for alias in state.get("aliases", [])
+        if alias in old and alias not in new
+    }
     regions = (_provider_regions(before), _provider_regions(after))
     changes: dict[str, ResourceChange] = {}
-    for urn in sorted(old.keys() | new.keys()):
+    for urn in sorted((old.keys() - carried.keys()) | new.keys()):
         if str(urn).split("::")[2].startswith(PROVIDER_TYPE_PREFIX):
             continue
-        was, now = old.get(urn), new.get(urn)
+        alias = next((a for a, target in carried.items() if target == urn), None)
+        was, now = old.get(alias or urn), new.get(urn)
         if now is None:
             assert was is not None
             changes[urn] = ResourceChange(urn, was["type"], "delete", bool(was.get("protect")))
@@ -329,10 +342,17 @@ def compare(
             if bool(was.get(name)) != bool(now.get(name))
         }
         changes[urn] = ResourceChange(
-            urn, now["type"], _operation(properties), bool(now.get("protect")), properties, options
+            urn,
+            now["type"],
+            _operation(properties),
+            bool(now.get("protect")),
+            properties,
+            options,
+            alias_of=alias,
         )
     _propagate_replacements(changes, old, new)
-    return [c for c in changes.values() if c.operation != "same" or c.options]
+    _pair_probable_renames(changes, old, new)
+    return [c for c in changes.values() if c.operation != "same" or c.options or c.alias_of]
 
 
 UNKNOWN: Final = "<computed: its source is replaced>"
@@ -381,6 +401,46 @@ def _propagate_replacements(
                     reached.add(urn)
                 change.operation = operation
         frontier = reached
+
+
+def _pair_probable_renames(
+    changes: dict[str, ResourceChange],
+    old: Mapping[str, Mapping[str, Any]],
+    new: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """A delete and a create of one type whose inputs agree once every value derived from a
+    renamed resource's name (its own, or one renamed with it, such as a parent's) is set
+    aside. Pairs found set aside their names for the next round, so children follow parents."""
+    deletes = [c for c in changes.values() if c.operation == "delete"]
+    creates = [c for c in changes.values() if c.operation == "create"]
+    names: set[str] = set()
+    paired = True
+    while paired:
+        paired = False
+        for gone in deletes:
+            if gone.renamed:
+                continue
+            for made in creates:
+                if made.renamed or made.type != gone.type:
+                    continue
+                plain = names | {urn_name(gone.urn), urn_name(made.urn)}
+                if _same_apart_from(old[gone.urn], new[made.urn], plain):
+                    gone.renamed, made.renamed = made.urn, gone.urn
+                    names |= {urn_name(gone.urn), urn_name(made.urn)}
+                    paired = True
+                    break
+
+
+def _same_apart_from(was: Mapping[str, Any], now: Mapping[str, Any], names: set[str]) -> bool:
+    def kept(state: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            path: value
+            for path, value in flatten(state.get("inputs", {}))
+            if not any(name in json.dumps(value) for name in names)
+        }
+
+    before, after = kept(was), kept(now)
+    return bool(before) and before == after
 
 
 def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -539,6 +599,42 @@ def short(urn: str) -> str:
     return f"{urn.split('::')[2].rsplit('$', 1)[-1]}::{urn.rsplit('::', 1)[-1]}"
 
 
+def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
+    """What a reviewer must see before the list: the engine's refusals first."""
+    failing = [c for c in changes if c.fails_preview]
+    sections = [
+        (
+            f"{bold}The preview will fail:{bold} {len(failing)} protected "
+            f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
+            "Pulumi refuses; unprotect in a change of its own first, or avoid the change.",
+            [f"- {short(c.urn)}: {c.operation}" for c in failing],
+        ),
+        (
+            f"{bold}Losing protection:{bold}",
+            [f"- {short(c.urn)}: {_options(c)}" for c in changes if c.loses_protection],
+        ),
+        (
+            f"{bold}Probable renames{bold} (Pulumi deletes and creates them; an alias keeps "
+            "the resource):",
+            [
+                f"- {short(str(c.renamed))} -> {short(c.urn)}: "
+                f'opts=pulumi.ResourceOptions(aliases=["{c.renamed}"])'
+                for c in changes
+                if c.operation == "create" and c.renamed
+            ],
+        ),
+        (
+            f"{bold}Kept by an alias:{bold}",
+            [f"- {short(str(c.alias_of))} -> {short(c.urn)}" for c in changes if c.alias_of],
+        ),
+        (
+            f"{bold}Replaced (a new resource, then the old one deleted):{bold}",
+            [f"- {short(c.urn)}" for c in changes if c.replaces and not c.fails_preview],
+        ),
+    ]
+    return [line for title, items in sections if items for line in (title, *items, "")]
+
+
 def render_report(
     *,
     stack: str,
@@ -560,25 +656,7 @@ def render_report(
         + ", ".join(f"{counts[op]} to {op}" for op in COUNTED),
         "",
     ]
-    failing = [c for c in changes if c.fails_preview]
-    if failing:
-        lines.append(
-            f"{bold}The preview will fail:{bold} {len(failing)} protected "
-            f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
-            "Pulumi refuses; unprotect in a change of its own first, or avoid the change."
-        )
-        lines += [f"- {short(c.urn)}: {c.operation}" for c in failing]
-        lines.append("")
-    losing = [c for c in changes if c.loses_protection]
-    if losing:
-        lines.append(f"{bold}Losing protection:{bold}")
-        lines += [f"- {short(c.urn)}: {_options(c)}" for c in losing]
-        lines.append("")
-    replaced = [c for c in changes if c.replaces and not c.fails_preview]
-    if replaced:
-        lines.append(f"{bold}Replaced (a new resource, then the old one deleted):{bold}")
-        lines += [f"- {short(c.urn)}" for c in replaced]
-        lines.append("")
+    lines += _attention(changes, bold)
     for change in changes:
         lines.append(f"- {change.operation} {short(change.urn)}")
         if change.options:

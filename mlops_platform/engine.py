@@ -103,6 +103,7 @@ class RecordingMonitor(MockMonitor):
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
             ignore_changes=sorted(request.ignoreChanges),
+            aliases=sorted(self._alias_urns(request)),
             # The engine binds a custom resource without a provider to the package's default
             # provider; `_with_default_providers` adds those and fills this in.
             provider=request.provider
@@ -113,6 +114,19 @@ class RecordingMonitor(MockMonitor):
             ),
         )
         return response
+
+    def _alias_urns(self, request: Any) -> set[str]:
+        """Each alias as the URN it names: given as one, or a spec whose unset parts are the
+        resource's own (Pulumi's Alias defaults)."""
+        found = set()
+        for alias in request.aliases:
+            if alias.urn:
+                found.add(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else spec.parentUrn or request.parent
+            found.add(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return found
 
     def RegisterResourceOutputs(self, request: Any) -> Empty:  # noqa: N802
         self.recorded[request.urn].outputs = _plain(request.outputs)

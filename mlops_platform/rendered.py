@@ -40,6 +40,8 @@ class RecordedResource:
     provider: str
     ignore_changes: list[str] = field(default_factory=list)
     """Kept for review and tests; `pulumi stack export` has no place for it."""
+    aliases: list[str] = field(default_factory=list)
+    """URNs the resource was known by before (its `aliases` option, resolved)."""
 
     def to_state(self) -> dict[str, Any]:
         """This resource as an entry of `pulumi stack export`'s `deployment.resources`."""
@@ -56,6 +58,7 @@ class RecordedResource:
             protect=self.protect,
             retain_on_delete=self.retain_on_delete,
             provider=self.provider,
+            aliases=self.aliases,
         )
 
     @classmethod
@@ -77,6 +80,7 @@ class RecordedResource:
             retain_on_delete=state["retainOnDelete"],
             provider=state["provider"],
             ignore_changes=ignore_changes or [],
+            aliases=list(state.get("aliases", [])),
         )
 
 

@@ -40,6 +40,7 @@ def resource_state(
     protect: bool = False,
     retain_on_delete: bool = False,
     provider: str = "",
+    aliases: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One entry of a version 3 deployment's `resources`; components carry no id."""
     state: dict[str, Any] = {
@@ -56,6 +57,9 @@ def resource_state(
         "retainOnDelete": retain_on_delete,
         "provider": provider,
     }
+    if aliases:
+        # The URNs the resource was known by before; the engine treats them as the same one.
+        state["aliases"] = list(aliases)
     if not custom:
         del state["id"]
     return state

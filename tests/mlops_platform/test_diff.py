@@ -497,3 +497,65 @@ def test_the_policy_section_names_the_violations_the_change_brings_and_fixes() -
         "- new [advisory] r3 on aws:s3/bucket:Bucket::c: a message",
         "- fixed [advisory] r2 on aws:s3/bucket:Bucket::b: a message",
     ]
+
+
+BUCKET = "aws:s3/bucket:Bucket"
+BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+
+
+def bucket_pair(key: str, **extra: Any) -> list[dict[str, Any]]:
+    """A bucket named after its key, and a public access block that names the bucket."""
+    physical = f"artifacts-{key}-bucket-{len(key):07x}"
+    return [
+        resource_state(
+            urn=urn("s", "p", BUCKET, f"artifacts-{key}-bucket"),
+            type=BUCKET,
+            inputs={"bucket": physical, "tags": {"owner": "ml"}, "forceDestroy": False},
+            outputs={},
+            **extra,
+        ),
+        resource_state(
+            urn=urn("s", "p", BLOCK, f"artifacts-{key}-public-access-block"),
+            type=BLOCK,
+            inputs={"bucket": physical, "blockPublicAcls": True},
+            outputs={},
+        ),
+    ]
+
+
+def test_a_probable_rename_is_paired_with_the_alias_that_keeps_it() -> None:
+    """The bucket's key changed: its own name, and the block's input naming it, are set aside,
+    and the rest agrees; the block pairs once the bucket has."""
+    changes = compare(bucket_pair("models"), bucket_pair("ml-models"))
+    renames = {c.renamed: c.urn for c in changes if c.operation == "create"}
+    assert renames == {
+        urn("s", "p", BUCKET, "artifacts-models-bucket"): urn(
+            "s", "p", BUCKET, "artifacts-ml-models-bucket"
+        ),
+        urn("s", "p", BLOCK, "artifacts-models-public-access-block"): urn(
+            "s", "p", BLOCK, "artifacts-ml-models-public-access-block"
+        ),
+    }
+    report = render_report(
+        stack="s",
+        revision="main",
+        changes=changes,
+        before=Capacity(0, 0, 0),
+        after=Capacity(0, 0, 0),
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices=load_prices(),
+        markdown=False,
+    )
+    old = urn("s", "p", BUCKET, "artifacts-models-bucket")
+    assert f'opts=pulumi.ResourceOptions(aliases=["{old}"])' in report
+
+
+def test_an_aliased_resource_is_the_same_resource_not_a_delete_and_a_create() -> None:
+    """With the alias, Pulumi keeps the resource, its auto-name included."""
+    old = urn("s", "p", BUCKET, "artifacts-models-bucket")
+    before = bucket_pair("models")
+    after = bucket_pair("ml-models", aliases=[old])
+    after[0]["inputs"]["bucket"] = before[0]["inputs"]["bucket"]
+    [kept, *block] = compare(before, after)
+    assert (kept.alias_of, kept.operation, kept.properties) == (old, "same", [])
+    assert sorted(c.operation for c in block) == ["create", "delete"]

@@ -276,3 +276,25 @@ def test_a_type_token_the_engine_cannot_parse_fails_the_render() -> None:
 
     with pytest.raises(RefusedRegistrationError, match="type 'mlops:Storage' is not a valid"):
         render_within(Storage)
+
+
+def test_aliases_are_recorded_as_the_urns_they_name() -> None:
+    """As `pulumi stack export` lists them: what a rename keeps, the diff reads from here."""
+
+    def program() -> None:
+        parent = pulumi.ComponentResource("mlops:test:Parent", "storage")
+        aws.s3.Bucket(
+            "models-v2",
+            opts=pulumi.ResourceOptions(
+                parent=parent, aliases=[pulumi.Alias(name="models"), pulumi.Alias(parent=None)]
+            ),
+        )
+
+    [bucket] = render_within(program).of_type("aws:s3/bucket:Bucket")
+    # pulumi-aws adds its own: Bucket was BucketV2 before v7.
+    assert {
+        "urn:pulumi:s::p::mlops:test:Parent$aws:s3/bucket:Bucket::models",
+        "urn:pulumi:s::p::aws:s3/bucket:Bucket::models-v2",
+        "urn:pulumi:s::p::mlops:test:Parent$aws:s3/bucketV2:BucketV2::models-v2",
+    } == set(bucket.aliases)
+    assert bucket.to_state()["aliases"] == bucket.aliases
