@@ -91,6 +91,8 @@ def _plan(args: argparse.Namespace) -> int:
             from mlops_platform.diagram import component_map
 
             print(component_map(plan.states()), end="")
+        elif args.format == "urns":
+            print("\n".join(plan.urns()))
         else:
             from mlops_platform.summary import summarize
 
@@ -99,7 +101,7 @@ def _plan(args: argparse.Namespace) -> int:
             # With a picture on stdout, the note goes where it cannot end up inside the picture.
             print(
                 f"\nwrote {out} ({_counted(plan)})",
-                file=sys.stderr if args.format == "mermaid" else sys.stdout,
+                file=sys.stderr if args.format != "text" else sys.stdout,
             )
     return EXIT_OK
 
@@ -567,9 +569,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--format",
-        choices=("text", "mermaid"),
+        choices=("text", "mermaid", "urns"),
         default="text",
-        help="text: what it creates and what is protected; mermaid: the component map",
+        help="text: what it creates and what is protected; mermaid: the component map; urns: "
+        "every resource's URN, as tests/urns/<stack>.txt records them",
     )
     _cache_argument(plan)
     plan.set_defaults(command=_plan)

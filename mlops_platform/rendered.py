@@ -113,6 +113,11 @@ class RenderedStack:
         components = [r for r in self.resources if not r.custom and r.type != STACK_TYPE]
         return resources, components
 
+    def urns(self) -> list[str]:
+        """The stack's URNs, providers left out (a provider upgrade renames its own), sorted:
+        what a rename without an alias would lose."""
+        return sorted(r.urn for r in self.resources if not r.type.startswith(PROVIDER_TYPE_PREFIX))
+
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == type_token]
 
