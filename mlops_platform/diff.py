@@ -55,7 +55,8 @@ class PropertyChange:
 
 Operation = Literal["create", "update", "replace", "delete", "same"]
 OPTIONS: Final = ("protect", "retainOnDelete")
-"""The resource options whose change the engine records (and a preview shows) on their own."""
+"""The resource options whose change the engine records on their own: a preview shows
+`protect` (as `[diff: ~protect]`) but not `retainOnDelete`, which a reviewer still needs."""
 
 
 @dataclass
@@ -65,8 +66,9 @@ class ResourceChange:
     operation: Operation
     """What `pulumi up` does: `same` when only options change."""
     protected: bool
-    """Protected where the engine looks: the program's new goal for a replacement (Pulumi
-    allows unprotecting and replacing in one update), the old state for a delete."""
+    """Protected where the engine looks: for a replacement, in both the old state and the new
+    goal (dropping `protect` in the same change lets it through); for a delete, in the old
+    state (pulumi step_generator.go and step.go)."""
     properties: list[PropertyChange] = field(default_factory=list)
     options: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     """Option name to (before, after), for options that change."""
@@ -276,6 +278,9 @@ def replace_paths(type_token: str) -> tuple[str, ...] | None:
 def _replaces(type_token: str, path: str) -> bool | None:
     """Whether changing the input at `path` (list items as [n]) replaces the resource; None
     when the type's rules are not recorded."""
+    if path == "region" and type_token.startswith("aws:"):
+        # Enhanced region support: a resource moved between regions is made anew.
+        return type_token not in REPLACE_FACTS["aws"]["noRegionInput"]
     paths = replace_paths(type_token)
     if paths is None:
         return None
@@ -345,7 +350,7 @@ def compare(
             urn,
             now["type"],
             _operation(properties),
-            bool(now.get("protect")),
+            bool(was.get("protect")) and bool(now.get("protect")),
             properties,
             options,
             alias_of=alias,
@@ -369,7 +374,7 @@ def _propagate_replacements(
     old: Mapping[str, Mapping[str, Any]],
     new: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    """Inputs that depend on a replaced (or deleted-then-created) resource become unknown."""
+    """Inputs that depend on a replaced resource's computed outputs become unknown."""
     replaced = {urn for urn, change in changes.items() if change.operation == "replace"}
     frontier = set(replaced)
     while frontier:
@@ -379,13 +384,18 @@ def _propagate_replacements(
             if urn not in old or (change is not None and change.operation == "replace"):
                 continue
             for prop, sources in (state.get("propertyDependencies") or {}).items():
-                if not frontier.intersection(sources):
+                if not frontier.intersection(sources) or _known_at_preview(
+                    state.get("inputs", {}).get(prop), frontier.intersection(sources), new
+                ):
                     continue
                 if change is None:
                     change = changes[urn] = ResourceChange(
                         urn, state["type"], "same", bool(state.get("protect"))
                     )
-                if any(p.path == prop or p.path.startswith(f"{prop}.") for p in change.properties):
+                if any(
+                    p.path == prop or p.path.startswith((f"{prop}.", f"{prop}["))
+                    for p in change.properties
+                ):
                     continue
                 change.properties.append(
                     PropertyChange(
@@ -441,6 +451,13 @@ def _same_apart_from(was: Mapping[str, Any], now: Mapping[str, Any], names: set[
 
     before, after = kept(was), kept(now)
     return bool(before) and before == after
+
+
+def _known_at_preview(value: Any, sources: set[str], new: Mapping[str, Mapping[str, Any]]) -> bool:
+    """An output that repeats one of its resource's own inputs (an explicit name, say) is
+    known in a preview even while that resource is replaced; only computed ones are not."""
+    given = {json.dumps(v) for s in sources for _, v in flatten(new[s].get("inputs", {}))}
+    return value is not None and all(json.dumps(v) in given for _, v in flatten(value))
 
 
 def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -606,7 +623,8 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
         (
             f"{bold}The preview will fail:{bold} {len(failing)} protected "
             f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
-            "Pulumi refuses; unprotect in a change of its own first, or avoid the change.",
+            "Pulumi refuses: for a replacement, drop `protect` in this change; for a delete, "
+            "unprotect in a change of its own first.",
             [f"- {short(c.urn)}: {c.operation}" for c in failing],
         ),
         (

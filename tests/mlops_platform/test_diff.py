@@ -242,9 +242,9 @@ ENCRYPT = {"keyUsage": "ENCRYPT_DECRYPT", "tags": {"owner": "ml"}}
             "replace",
             True,
         ),
-        # The engine looks at the new goal for a replacement: unprotect-and-replace in one run.
+        # A replacement is refused only when both the old state and the new goal protect it.
         (state(ENCRYPT, protect=True), state({"keyUsage": "SIGN_VERIFY"}), "replace", False),
-        (state(ENCRYPT), state({"keyUsage": "SIGN_VERIFY"}, protect=True), "replace", True),
+        (state(ENCRYPT), state({"keyUsage": "SIGN_VERIFY"}, protect=True), "replace", False),
         # And at the old state for a delete.
         (state(ENCRYPT, protect=True), None, "delete", True),
         (state(ENCRYPT), None, "delete", False),
@@ -407,6 +407,9 @@ def test_every_type_the_stacks_create_has_recorded_replacement_rules_or_is_named
         ("kubernetes:karpenter.sh/v1:NodePool", "spec.limits.nvidia.com/gpu", False),
         ("kubernetes:core/v1:Namespace", "metadata.name", True),
         ("aws:autoscaling/tag:Tag", "tag.value", None),
+        # Every regional type moves by being made anew; IAM has no region.
+        ("aws:eks/cluster:Cluster", "region", True),
+        ("aws:iam/role:Role", "region", False),
     ],
 )
 def test_replacement_follows_the_providers_rules(
@@ -559,3 +562,38 @@ def test_an_aliased_resource_is_the_same_resource_not_a_delete_and_a_create() ->
     [kept, *block] = compare(before, after)
     assert (kept.alias_of, kept.operation, kept.properties) == (old, "same", [])
     assert sorted(c.operation for c in block) == ["create", "delete"]
+
+
+def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None:
+    """A cluster replaced for its role keeps its explicit name: an add-on naming the cluster
+    shows no change in a preview; one taking its computed ARN does."""
+    cluster_type, addon_type = "aws:eks/cluster:Cluster", "aws:eks/addon:Addon"
+    cluster_urn = urn("s", "p", cluster_type, "eks")
+
+    def stack(role: str) -> list[dict[str, Any]]:
+        cluster = resource_state(
+            urn=cluster_urn,
+            type=cluster_type,
+            inputs={"name": "ml", "roleArn": role},
+            outputs={"arn": "arn:aws:eks:us-east-1:1:cluster/ml"},
+        )
+        by_name, by_arn = (
+            resource_state(
+                urn=urn("s", "p", addon_type, key),
+                type=addon_type,
+                inputs={key: value},
+                outputs={},
+                property_dependencies={key: [cluster_urn]},
+            )
+            for key, value in (
+                ("clusterName", "ml"),
+                ("clusterArn", "arn:aws:eks:us-east-1:1:cluster/ml"),
+            )
+        )
+        return [cluster, by_name, by_arn]
+
+    changes = compare(stack("role-a"), stack("role-b"))
+    assert {c.urn.rsplit("::", 1)[-1]: c.operation for c in changes} == {
+        "eks": "replace",
+        "clusterArn": "update",
+    }
