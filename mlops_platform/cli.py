@@ -108,17 +108,17 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     project = _project(args)
+    # Bad files are reported before anything starts or renders.
     if args.policy_config is not None:
-        # A bad file is reported before anything starts or renders.
         _read_json(args.policy_config, "policy config")
-    # The pack starts first and boots while the plans are read or rendered.
+    targets: dict[str, list[dict[str, Any]]] = {
+        str(plan): _export_resources(_read_json(plan, "plan"), str(plan))
+        for plan in args.plan or ()
+    }
+    # The pack boots while the stacks render.
     pack = _start_pack(project)
     try:
-        targets: dict[str, list[dict[str, Any]]] = {}
-        if args.plan:
-            for plan in args.plan:
-                targets[str(plan)] = _export_resources(_read_json(plan, "plan"), str(plan))
-        else:
+        if not args.plan:
             for stack, rendered in _render(project, _stacks(project, args), args.cache).items():
                 targets[f"stack {stack}"] = rendered.states()
         results = {

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from mlops_platform.bootstrap import NONCURRENT_VERSION_DAYS, bootstrap
+from mlops_platform.bootstrap import NONCURRENT_VERSION_DAYS, argument_problems, bootstrap
 from mlops_platform.cli import main
 
 BUCKET, REGION, ALIAS = "acme-pulumi-state", "eu-west-1", "alias/pulumi-state"
@@ -103,24 +103,26 @@ def test_the_command_prints_the_login_lines_and_exits_by_outcome(
 @pytest.mark.parametrize(
     ("argument", "value", "problem"),
     [
-        ("--key-alias", "state-eu", "--key-alias 'state-eu': `alias/` then letters"),
-        ("--key-alias", "alias/aws/state", "`alias/aws/` is AWS's own"),
-        ("--bucket-name", "Acme_State", "--bucket-name 'Acme_State': 3 to 63 lowercase letters"),
-        ("--bucket-name", "192.168.5.4", "S3 refuses names formatted as IP addresses"),
-        ("--bucket-name", "state--ol-s3", "S3 reserves that prefix or suffix"),
-        ("--region", "eu-west-9", "--region 'eu-west-9': not an AWS region"),
+        ("alias", "state-eu", "--key-alias 'state-eu': `alias/` then letters"),
+        ("alias", "alias/aws/state", "`alias/aws/` is AWS's own"),
+        ("bucket", "Acme_State", "--bucket-name 'Acme_State': 3 to 63 lowercase letters"),
+        ("bucket", "192.168.5.4", "S3 refuses names formatted as IP addresses"),
+        ("bucket", "state--ol-s3", "S3 reserves that prefix or suffix"),
+        ("region", "eu-west-9", "--region 'eu-west-9': not an AWS region"),
     ],
 )
-def test_arguments_aws_would_refuse_create_nothing(
-    aws: tuple[Any, Any],
-    capsys: pytest.CaptureFixture[str],
-    argument: str,
-    value: str,
-    problem: str,
+def test_arguments_aws_would_refuse_are_named(argument: str, value: str, problem: str) -> None:
+    arguments = {"bucket": BUCKET, "region": REGION, "alias": ALIAS, argument: value}
+    [found] = argument_problems(**arguments)
+    assert problem in found
+
+
+def test_a_refused_argument_creates_nothing(
+    aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = {"--bucket-name": BUCKET, "--region": REGION, "--key-alias": ALIAS, argument: value}
-    assert main(["bootstrap", *(item for pair in args.items() for item in pair)]) == 2
-    assert problem in capsys.readouterr().err
+    args = ["bootstrap", "--bucket-name", BUCKET, "--region", REGION, "--key-alias", "state-eu"]
+    assert main(args) == 2
+    assert "nothing was created" in capsys.readouterr().err
     s3, kms = aws
     assert s3.list_buckets()["Buckets"] == [] and kms.list_keys()["Keys"] == []
 

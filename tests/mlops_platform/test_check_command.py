@@ -129,7 +129,9 @@ def test_a_project_without_a_pack_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: mlops-platform\nruntime: python\n")
-    assert main(["--project-dir", str(tmp_path), "check", "--plan", "plan.json"]) == 2
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 3, "deployment": {"resources": []}}))
+    assert main(["--project-dir", str(tmp_path), "check", "--plan", str(plan)]) == 2
     assert f"no policy pack in {tmp_path / 'policies'}" in capsys.readouterr().err
 
 
