@@ -77,6 +77,8 @@ class ResourceChange:
     names are set aside); for a delete, the URN of that create. An alias keeps the resource."""
     alias_of: str | None = None
     """The old URN this resource's `aliases` option carries it over from."""
+    retained: bool = False
+    """The old state says retainOnDelete: a delete (or a replacement's) leaves it in AWS."""
 
     @property
     def kind(self) -> str:
@@ -317,7 +319,13 @@ def compare(
         was, now = old.get(alias or urn), new.get(urn)
         if now is None:
             assert was is not None
-            changes[urn] = ResourceChange(urn, was["type"], "delete", bool(was.get("protect")))
+            changes[urn] = ResourceChange(
+                urn,
+                was["type"],
+                "delete",
+                bool(was.get("protect")),
+                retained=bool(was.get("retainOnDelete")),
+            )
             continue
         if was is None:
             added = [
@@ -354,6 +362,7 @@ def compare(
             properties,
             options,
             alias_of=alias,
+            retained=bool(was.get("retainOnDelete")),
         )
     _propagate_replacements(changes, old, new)
     _pair_probable_renames(changes, old, new)
@@ -557,6 +566,7 @@ def load_prices() -> dict[str, Any]:
 
 
 COUNTED: Final = ("create", "update", "replace", "delete")
+RETAINED: Final = " (retainOnDelete: the old one stays in AWS, out of the stack)"
 
 
 def policy_changes(before: Sequence[Finding], after: Sequence[Finding]) -> list[str]:
@@ -646,8 +656,13 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
             [f"- {short(str(c.alias_of))} -> {short(c.urn)}" for c in changes if c.alias_of],
         ),
         (
-            f"{bold}Replaced (a new resource, then the old one deleted):{bold}",
-            [f"- {short(c.urn)}" for c in changes if c.replaces and not c.fails_preview],
+            f"{bold}Replaced{bold} (a new resource, then the old one deleted, unless the "
+            "provider must delete first, as for an explicit physical name):",
+            [
+                f"- {short(c.urn)}{RETAINED if c.retained else ''}"
+                for c in changes
+                if c.replaces and not c.fails_preview
+            ],
         ),
     ]
     return [line for title, items in sections if items for line in (title, *items, "")]
@@ -676,7 +691,8 @@ def render_report(
     ]
     lines += _attention(changes, bold)
     for change in changes:
-        lines.append(f"- {change.operation} {short(change.urn)}")
+        retained = RETAINED if change.retained and change.operation in ("replace", "delete") else ""
+        lines.append(f"- {change.operation} {short(change.urn)}{retained}")
         if change.options:
             lines.append(f"  - options: {_options(change)}")
         for prop in change.properties:

@@ -597,3 +597,19 @@ def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None
         "eks": "replace",
         "clusterArn": "update",
     }
+
+
+def test_a_retained_resource_deleted_or_replaced_is_said_to_stay_in_aws() -> None:
+    [change] = compare([state(ENCRYPT, protect=True)], [])
+    assert change.retained
+    report = render_report(
+        stack="s",
+        revision="main",
+        changes=[change],
+        before=Capacity(0, 0, 0),
+        after=Capacity(0, 0, 0),
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices=load_prices(),
+        markdown=False,
+    )
+    assert "- delete aws:kms/key:Key::k (retainOnDelete: the old one stays in AWS" in report
