@@ -180,9 +180,14 @@ def _charts(_: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     stacks = _stacks(project, args)
+    from mlops_platform.render_cache import RenderCache, render_key, working_tree_sources
+
+    cache = RenderCache.for_project(project, enabled=args.cache)
     # The working tree's config first: a mistake there is reported before the base renders.
+    # A cached render's config was valid (failed renders are never cached).
     for stack in stacks:
-        _platform_config(project, stack, project.stack_config(stack).region)
+        if not cache.holds(render_key(project.name, stack, working_tree_sources(project, stack))):
+            _platform_config(project, stack, project.stack_config(stack).region)
     pack = _start_pack(project)
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (
@@ -193,9 +198,7 @@ def _diff(args: argparse.Namespace) -> int:
         policy_changes,
         render_report,
     )
-    from mlops_platform.render_cache import RenderCache
 
-    cache = RenderCache.for_project(project, enabled=args.cache)
     try:
         # The base renders in the background, on the other core, while the working tree does.
         with RevisionRender(project, args.base, stacks, cache) as base:

@@ -169,6 +169,10 @@ class RenderCache:
         configured = os.environ.get(CACHE_ENV)
         return cls(Path(configured) if configured else project.root / DEFAULT_DIRECTORY)
 
+    def holds(self, key: str) -> bool:
+        """Whether a render of the key is stored (a stack whose config failed never is)."""
+        return self.directory is not None and (self.directory / f"{key}.json").is_file()
+
     def get(self, key: str) -> RenderedStack | None:
         if self.directory is None:
             return None
