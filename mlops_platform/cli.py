@@ -639,9 +639,12 @@ def _parser() -> argparse.ArgumentParser:
         help="what a change does to stacks: resources, replacements, policy, GPUs and cost",
         description=(
             "Render the stacks at a base git revision (by that revision's own code, once per "
-            "revision: renders are cached) and at the working tree, offline, and report added, "
-            "changed and removed resources with property-level differences, replacements and "
-            "protected resources first, the policy result, the accelerator ceiling and an "
+            "revision: renders are cached) and at the working tree, offline, and report what "
+            "`pulumi up` would do to each resource (create, update, replace, delete) with its "
+            "properties: first what makes the preview fail (a protected resource replaced or "
+            "deleted), protection lost, probable renames with the alias that keeps them, and "
+            "replacements (from the providers' own rules, propagated to dependents); then the "
+            "policy result with violations new and fixed, the accelerator ceiling and an "
             "estimated monthly cost before and after."
         ),
     )
