@@ -227,6 +227,10 @@ def _not_kubernetes_own(namespaces: typing.Iterable[str]) -> None:
 
 
 CROSS_FIELD_PROBLEMS: Final = "cross-field problems"
+CROSS_FIELD_SOURCES: Final = frozenset(
+    {"artifacts", "registries", "featureStore", "gpu", "eks", "network", "environment"}
+)
+"""The sections checks across keys look names up in (buckets, namespaces, zones, versions)."""
 
 
 def _problem(info: ValidationInfo, path: str, message: str) -> None:
@@ -1827,19 +1831,23 @@ def load_platform_config(
             f"{root}.artifacts.replicaRegion: {region} is the stack's own region (aws:region); "
             "replicas must survive its loss"
         )
+    context = {"environment": known_environment, "project": project, "stack": stack}
+    cross_field: list[tuple[str, str]] = []
     try:
-        cross_field: list[tuple[str, str]] = []
         config = PlatformConfig.model_validate(
-            data,
-            context={
-                "environment": known_environment,
-                "project": project,
-                "stack": stack,
-                CROSS_FIELD_PROBLEMS: cross_field,
-            },
+            data, context={**context, CROSS_FIELD_PROBLEMS: cross_field}
         )
     except ValidationError as error:
-        raise ConfigError(stack_file, [*problems, *describe_errors(error, root)]) from None
+        raise ConfigError(
+            stack_file,
+            [
+                *problems,
+                *describe_errors(error, root),
+                *_cross_field_problems_beside(
+                    error, raw, known_environment or "prod", context, root
+                ),
+            ],
+        ) from None
     problems += [f"{root}.{path}: {message}" for path, message in cross_field]
     if is_secret is not None:
         problems += [
@@ -1889,6 +1897,31 @@ def load_platform_config(
     if problems:
         raise ConfigError(stack_file, problems)
     return config
+
+
+def _cross_field_problems_beside(
+    error: ValidationError,
+    raw: dict[str, Any],
+    environment: Environment,
+    context: dict[str, Any],
+    root: str,
+) -> list[str]:
+    """Checks across keys are skipped while a key is invalid on its own; run them once more
+    with the sections that failed left to their defaults, so every problem is reported at once.
+    Not when a failed section is one the checks look names up in: its defaults would stand in
+    for what the stack file meant, and the report would be about them."""
+    failed = {detail["loc"][0] for detail in error.errors() if detail["loc"]}
+    if failed & CROSS_FIELD_SOURCES:
+        return []
+    standing_in = with_environment_defaults(
+        {key: value for key, value in raw.items() if key not in failed}, environment
+    )
+    found: list[tuple[str, str]] = []
+    try:
+        PlatformConfig.model_validate(standing_in, context={**context, CROSS_FIELD_PROBLEMS: found})
+    except ValidationError:
+        return []
+    return [f"{root}.{path}: {message}" for path, message in found]
 
 
 def with_environment_defaults(raw: dict[str, Any], environment: Environment) -> dict[str, Any]:

@@ -844,3 +844,23 @@ def test_label_keys_that_would_name_one_autoscaling_tag_twice_are_refused() -> N
 def test_the_registry_scanning_owner_needs_repositories() -> None:
     [problem] = problems({"environment": "dev", "registries": {"ownsRegistryScanning": True}})
     assert problem.startswith(f"{ROOT}.registries: ownsRegistryScanning is set, but")
+
+
+def test_a_mistake_across_keys_is_reported_beside_one_in_a_single_key() -> None:
+    raw = {
+        "environment": "dev",
+        "protectStatefulResources": "yes-please",
+        "gpu": {"teams": {"research": {}}},
+        "workloads": {
+            "trainer": {
+                "namespace": "research",
+                "serviceAccount": "t",
+                "buckets": [{"bucket": "x"}],
+            }
+        },
+    }
+    assert problems(raw) == [
+        f"{ROOT}.protectStatefulResources: Input should be a valid boolean; got yes-please",
+        f"{ROOT}.workloads.trainer.buckets[0].bucket: no bucket 'x'; have: datasets, experiments, "
+        "models",
+    ]
