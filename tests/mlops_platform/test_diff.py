@@ -406,14 +406,16 @@ def test_every_type_the_stacks_create_has_recorded_replacement_rules_or_is_named
         ("kubernetes:storage.k8s.io/v1:StorageClass", "parameters.kmsKeyId", True),
         ("kubernetes:karpenter.sh/v1:NodePool", "spec.limits.nvidia.com/gpu", False),
         ("kubernetes:core/v1:Namespace", "metadata.name", True),
-        ("aws:autoscaling/tag:Tag", "tag.value", None),
+        ("aws:autoscaling/tag:Tag", "tag.value", False),
+        ("aws:autoscaling/tag:Tag", "tag.key", True),
+        ("aws:ec2/launchTemplate:LaunchTemplate", "imageId", False),
         # Every regional type moves by being made anew; IAM has no region.
         ("aws:eks/cluster:Cluster", "region", True),
         ("aws:iam/role:Role", "region", False),
     ],
 )
 def test_replacement_follows_the_providers_rules(
-    type_token: str, path: str, replaces: bool | None
+    type_token: str, path: str, replaces: bool
 ) -> None:
     [change] = compare(
         [state_of(type_token, {path: "before"})], [state_of(type_token, {path: "after"})]
