@@ -10,8 +10,6 @@ import pytest
 
 from mlops_platform.cli import main
 from mlops_platform.diagram import change_marks, component_map
-from mlops_platform.engine import render_stack
-from mlops_platform.project import PulumiProject
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
@@ -104,8 +102,8 @@ def test_a_resource_removed_from_a_component_that_stays_is_not_counted() -> None
 
 
 @pytest.fixture(scope="module")
-def prod() -> RenderedStack:
-    return render_stack(PulumiProject.find(REPO_ROOT), "prod")
+def prod(rendered_stacks: dict[str, RenderedStack]) -> RenderedStack:
+    return rendered_stacks["prod"]
 
 
 def test_every_component_of_a_real_stack_is_drawn_once(prod: RenderedStack) -> None:
