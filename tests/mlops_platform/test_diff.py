@@ -37,7 +37,8 @@ from tests.conftest import REPO_ROOT
 @pytest.fixture(scope="module")
 def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of HEAD whose prod stack file adds a GPU pool, changes a feature group's
-    features (which replaces it), drops a repository and moves the VPC to another CIDR."""
+    features (which replaces it), drops a repository, moves the VPC to another CIDR and renames
+    a bucket key."""
     clone = tmp_path_factory.mktemp("repo") / "main"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     stack_file = clone / "Pulumi.prod.yaml"
@@ -56,6 +57,12 @@ def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "    network:\n      vpcCidr: 10.64.0.0/16\n    gpu:\n      pools:\n",
         1,
     )
+    text = text.replace(
+        "        experiments:\n          purpose: experiment tracking artifacts\n",
+        "        experiments: null\n"
+        "        experiment-runs:\n          purpose: experiment tracking artifacts\n",
+    )
+    text = text.replace("{bucket: experiments, access", "{bucket: experiment-runs, access")
     text = text.replace("        serving-images: {}\n", "")
     text = text.replace("        repositories: {serving-images: pull}\n", "")
     stack_file.write_text(text)
@@ -92,16 +99,30 @@ def report(changed_clone: Path) -> str:
 def test_the_report_counts_what_is_added_changed_and_removed(report: str) -> None:
     first = report.splitlines()[0]
     assert first.startswith("### Stack prod against HEAD: ")
-    assert "8 to create" in first and "to replace" in first and first.endswith("3 to delete")
+    assert "16 to create" in first and "61 to replace" in first and first.endswith("11 to delete")
 
 
 def test_a_replacement_or_delete_of_a_protected_resource_is_the_headline(report: str) -> None:
     """Pulumi refuses to delete a protected resource, a replacement included, so the preview
     fails: that comes right after the counts."""
     headline = report.split("\n\n")[1]
-    assert headline.startswith("**The preview will fail:** 2 protected resources")
+    assert headline.startswith("**The preview will fail:** 3 protected resources")
     assert "FeatureGroup::sagemaker-features-customer-activity: replace" in headline
     assert "Repository::registry-serving-images: delete" in headline
+    assert "Bucket::artifacts-experiments-bucket: delete" in headline
+
+
+def test_a_renamed_bucket_key_is_paired_with_the_alias_that_keeps_the_bucket(report: str) -> None:
+    renames = report.split("**Probable renames**")[1].split("\n\n", maxsplit=1)[0]
+    old = (
+        "urn:pulumi:prod::mlops-platform::mlops:artifact_storage:ArtifactStorage$"
+        "mlops:secure_bucket:SecureBucket$aws:s3/bucket:Bucket::artifacts-experiments-bucket"
+    )
+    assert (
+        "- aws:s3/bucket:Bucket::artifacts-experiments-bucket -> "
+        "aws:s3/bucket:Bucket::artifacts-experiment-runs-bucket: "
+        f'opts=pulumi.ResourceOptions(aliases=["{old}"])'
+    ) in renames
 
 
 def test_property_level_differences_are_listed(report: str) -> None:
@@ -125,7 +146,11 @@ def test_the_comment_carries_the_component_map_with_the_change_marked(report: st
         picture
     )
     assert "SageMakerFeatureStore · 4 resources, 1 protected<br/><b>changed</b>" in picture
-    assert "removed</b>" not in picture
+    # The renamed bucket key: its old bucket component is removed, the new one added.
+    assert (
+        '["artifacts-experiments<br/><small>SecureBucket · 8 resources, 1 protected<br/><b>removed'
+        in (picture)
+    )
 
 
 def test_the_base_revision_is_rendered_once(
