@@ -17,6 +17,7 @@ from mlops_platform.diff import (
     REPLACE_FACTS,
     Capacity,
     PropertyChange,
+    ResourceChange,
     RevisionRender,
     capacity,
     compare,
@@ -237,6 +238,28 @@ def test_compare_ignores_unchanged_and_provider_resources() -> None:
 KEY = "aws:kms/key:Key"
 
 
+NO_CAPACITY = Capacity(0, 0, 0)
+
+
+def text_report(
+    changes: list[ResourceChange],
+    before: Capacity = NO_CAPACITY,
+    after: Capacity = NO_CAPACITY,
+    prices: dict[str, Any] | None = None,
+) -> str:
+    """The text report of `changes`, with no policy news."""
+    return render_report(
+        stack="s",
+        revision="main",
+        changes=changes,
+        before=before,
+        after=after,
+        policy_summary="0 mandatory, 0 advisory violations",
+        prices=prices or load_prices(),
+        markdown=False,
+    )
+
+
 def state(inputs: dict[str, Any], *, protect: bool = False) -> dict[str, Any]:
     return resource_state(
         urn=urn("s", "p", KEY, "k"),
@@ -300,16 +323,7 @@ def test_gaining_or_losing_protection_is_a_change_and_losing_it_is_flagged() -> 
     )
     assert gained.options == {"protect": (False, True), "retainOnDelete": (False, True)}
     assert lost.loses_protection and not gained.loses_protection
-    report = render_report(
-        stack="prod",
-        revision="main",
-        changes=[lost],
-        before=Capacity(0, 0, 0),
-        after=Capacity(0, 0, 0),
-        policy_summary="0 mandatory, 0 advisory violations",
-        prices=load_prices(),
-        markdown=False,
-    )
+    report = text_report([lost])
     assert "Losing protection:\n- aws:kms/key:Key::k: protect true -> false" in report
 
 
@@ -390,16 +404,7 @@ def test_instance_types_without_a_price_are_named_not_guessed() -> None:
     }
     estimate = capacity([group], PRICES)
     assert estimate.unpriced == ("p5.48xlarge",) and estimate.monthly_ceiling == 0
-    report = render_report(
-        stack="prod",
-        revision="main",
-        changes=[],
-        before=Capacity(0, 0.0, 0.0),
-        after=estimate,
-        policy_summary="0 mandatory, 0 advisory violations",
-        prices={"source": "test", "date": "2026-11-01"},
-        markdown=False,
-    )
+    report = text_report([], after=estimate, prices={"source": "test", "date": "2026-11-01"})
     assert "Not in the price table, so not in the estimate: p5.48xlarge" in report
 
 
@@ -504,15 +509,10 @@ def test_moving_a_stack_to_another_region_replaces_every_regional_resource() -> 
     [moved] = compare(stack("us-east-1"), stack("eu-west-1"))
     assert (moved.type, moved.operation) == ("aws:s3/bucket:Bucket", "replace")
     assert moved.properties == [PropertyChange("region", "us-east-1", "eu-west-1", True)]
-    report = render_report(
-        stack="s",
-        revision="main",
-        changes=[moved],
+    report = text_report(
+        [moved],
         before=capacity(stack("us-east-1"), load_prices()),
         after=capacity(stack("eu-west-1"), load_prices()),
-        policy_summary="0 mandatory, 0 advisory violations",
-        prices=load_prices(),
-        markdown=False,
     )
     assert "No cost estimate: the price table has us-east-1 prices only, not eu-west-1" in report
 
@@ -566,16 +566,7 @@ def test_a_probable_rename_is_paired_with_the_alias_that_keeps_it() -> None:
             "s", "p", BLOCK, "artifacts-ml-models-public-access-block"
         ),
     }
-    report = render_report(
-        stack="s",
-        revision="main",
-        changes=changes,
-        before=Capacity(0, 0, 0),
-        after=Capacity(0, 0, 0),
-        policy_summary="0 mandatory, 0 advisory violations",
-        prices=load_prices(),
-        markdown=False,
-    )
+    report = text_report(changes)
     old = urn("s", "p", BUCKET, "artifacts-models-bucket")
     assert f'opts=pulumi.ResourceOptions(aliases=["{old}"])' in report
 
@@ -629,14 +620,5 @@ def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None
 def test_a_retained_resource_deleted_or_replaced_is_said_to_stay_in_aws() -> None:
     [change] = compare([state(ENCRYPT, protect=True)], [])
     assert change.retained
-    report = render_report(
-        stack="s",
-        revision="main",
-        changes=[change],
-        before=Capacity(0, 0, 0),
-        after=Capacity(0, 0, 0),
-        policy_summary="0 mandatory, 0 advisory violations",
-        prices=load_prices(),
-        markdown=False,
-    )
+    report = text_report([change])
     assert "- delete aws:kms/key:Key::k (retainOnDelete: the old one stays in AWS" in report
