@@ -187,7 +187,7 @@ def _diff(args: argparse.Namespace) -> int:
     # A cached render's config was valid (failed renders are never cached).
     for stack in stacks:
         if not cache.holds(render_key(project.name, stack, working_tree_sources(project, stack))):
-            _platform_config(project, stack, project.stack_config(stack).region)
+            _platform_config(project, stack)
     pack = _start_pack(project)
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (
@@ -338,7 +338,10 @@ def _same_stack(resources: list[dict[str, Any]], stack: str, project: str, title
         )
 
 
-def _platform_config(project: PulumiProject, stack: str, region: str | None) -> PlatformConfig:
+def _platform_config(
+    project: PulumiProject, stack: str, region: str | None = None
+) -> PlatformConfig:
+    """The stack's validated config, checked against `region` (default: the stack file's)."""
     from infra.config import ConfigError, load_platform_config
 
     raw = project.stack_config(stack).values.get(f"{project.name}:platform")
@@ -347,7 +350,7 @@ def _platform_config(project: PulumiProject, stack: str, region: str | None) -> 
             json.loads(raw) if isinstance(raw, str) else raw,
             stack=stack,
             project=project.name,
-            region=region,
+            region=region or project.stack_config(stack).region,
         )
     except ConfigError as error:
         raise CommandError(str(error)) from None
@@ -357,7 +360,7 @@ def _first_deploy(args: argparse.Namespace) -> int:
     from mlops_platform.first_deploy import first_deploy_steps
 
     project = _project(args)
-    config = _platform_config(project, args.stack, project.stack_config(args.stack).region)
+    config = _platform_config(project, args.stack)
     plan = _render(project, [args.stack], args.cache)[args.stack]
     print(first_deploy_steps(plan, config, args.stack), end="")
     return EXIT_OK

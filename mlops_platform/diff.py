@@ -282,7 +282,7 @@ def _replaces(type_token: str, path: str) -> bool | None:
     when the type's rules are not recorded."""
     if path == "region" and type_token.startswith("aws:"):
         # Enhanced region support: a resource moved between regions is made anew.
-        return type_token not in REPLACE_FACTS["aws"]["noRegionInput"]
+        return _regional(type_token)
     paths = replace_paths(type_token)
     if paths is None:
         return None
@@ -294,8 +294,7 @@ def compare(
     before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
 ) -> list[ResourceChange]:
     """What the engine does to each custom resource, property by property and option by
-    option (Pulumi docs, "Resource option: protect"; the step generator blocks a replacement
-    when the new goal is protected and a delete when the old state is).
+    option (Pulumi docs, "Resource option: protect"; see ResourceChange.protected).
 
     Offline renders keep ids and outputs stable, where a real preview does not: a replaced
     resource's outputs are unknown until it exists again, so every input that depends on one
@@ -304,18 +303,18 @@ def compare(
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
     # An alias carries a resource over from its old URN: the same resource, not a new one.
-    carried = {
-        alias: urn
+    carried_from = {
+        urn: alias
         for urn, state in new.items()
         for alias in state.get("aliases", [])
         if alias in old and alias not in new
     }
     regions = (_provider_regions(before), _provider_regions(after))
     changes: dict[str, ResourceChange] = {}
-    for urn in sorted((old.keys() - carried.keys()) | new.keys()):
+    for urn in sorted((old.keys() - set(carried_from.values())) | new.keys()):
         if str(urn).split("::")[2].startswith(PROVIDER_TYPE_PREFIX):
             continue
-        alias = next((a for a, target in carried.items() if target == urn), None)
+        alias = carried_from.get(urn)
         was, now = old.get(alias or urn), new.get(urn)
         if now is None:
             assert was is not None
@@ -383,24 +382,20 @@ def _propagate_replacements(
     old: Mapping[str, Mapping[str, Any]],
     new: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    """Inputs that depend on a replaced resource's computed outputs become unknown."""
-    replaced = {urn for urn, change in changes.items() if change.operation == "replace"}
-    frontier = set(replaced)
+    """Inputs that depend on a replaced resource's computed outputs become unknown. Every
+    resource in both renders has its entry in `changes` (providers have none: left out)."""
+    frontier = {urn for urn, change in changes.items() if change.operation == "replace"}
     while frontier:
         reached = set()
         for urn, state in new.items():
             change = changes.get(urn)
-            if urn not in old or (change is not None and change.operation == "replace"):
+            if change is None or change.operation not in ("update", "same"):
                 continue
             for prop, sources in (state.get("propertyDependencies") or {}).items():
                 if not frontier.intersection(sources) or _known_at_preview(
                     state.get("inputs", {}).get(prop), frontier.intersection(sources), new
                 ):
                     continue
-                if change is None:
-                    change = changes[urn] = ResourceChange(
-                        urn, state["type"], "same", bool(state.get("protect"))
-                    )
                 if any(
                     p.path == prop or p.path.startswith((f"{prop}.", f"{prop}["))
                     for p in change.properties
@@ -409,16 +404,14 @@ def _propagate_replacements(
                 change.properties.append(
                     PropertyChange(
                         prop,
-                        old[urn].get("inputs", {}).get(prop),
+                        old[change.alias_of or urn].get("inputs", {}).get(prop),
                         UNKNOWN,
                         _replaces(state["type"], prop),
                     )
                 )
-            if change is not None and change.operation != "create":
-                operation = _operation(change.properties)
-                if operation == "replace" and change.operation != "replace":
-                    reached.add(urn)
-                change.operation = operation
+            change.operation = _operation(change.properties)
+            if change.operation == "replace":
+                reached.add(urn)
         frontier = reached
 
 
@@ -470,7 +463,7 @@ def _known_at_preview(value: Any, sources: set[str], new: Mapping[str, Mapping[s
 
 
 def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Each AWS provider's region, by its URN."""
+    """Each AWS provider's region, by its URN (the engine's default provider is `default_*`)."""
     return {
         state["urn"]: str(state.get("inputs", {}).get("region"))
         for state in states
@@ -479,13 +472,16 @@ def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     }
 
 
+def _regional(type_token: str) -> bool:
+    """An AWS type with a `region` input, which pulumi-aws v7 fills from its provider."""
+    return type_token.startswith("aws:") and type_token not in REPLACE_FACTS["aws"]["noRegionInput"]
+
+
 def _region_change(
     was: Mapping[str, Any], now: Mapping[str, Any], regions: tuple[dict[str, str], dict[str, str]]
 ) -> PropertyChange | None:
     """The `region` an AWS resource's provider fills in, when the stack moves region."""
-    if not now["type"].startswith("aws:") or now["type"] in REPLACE_FACTS["aws"]["noRegionInput"]:
-        return None
-    if "region" in now.get("inputs", {}):
+    if not _regional(now["type"]) or "region" in now.get("inputs", {}):
         return None
     source = regions[0].get(str(was.get("provider", "")).rsplit("::", 1)[0])
     target = regions[1].get(str(now.get("provider", "")).rsplit("::", 1)[0])
@@ -554,7 +550,15 @@ def capacity(resources: Sequence[Mapping[str, Any]], prices: Mapping[str, Any]) 
     nats = sum(1 for r in resources if r.get("type") == "aws:ec2/natGateway:NatGateway")
     hourly_fixed = clusters * prices["eksClusterHourly"] + nats * prices["natGatewayHourly"]
     fixed = hourly_fixed * HOURS_PER_MONTH
-    region = next(iter(_provider_regions(resources).values()), None)
+    # The stack's region is its default provider's; an explicit one (replicas) is elsewhere.
+    region = next(
+        (
+            r
+            for urn, r in _provider_regions(resources).items()
+            if urn_name(urn).startswith("default")
+        ),
+        None,
+    )
     return Capacity(
         int(ceiling), floor_cost + fixed, ceiling_cost + fixed, tuple(sorted(unpriced)), region
     )

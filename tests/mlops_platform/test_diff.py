@@ -622,3 +622,16 @@ def test_a_retained_resource_deleted_or_replaced_is_said_to_stay_in_aws() -> Non
     assert change.retained
     report = text_report([change])
     assert "- delete aws:kms/key:Key::k (retainOnDelete: the old one stays in AWS" in report
+
+
+def test_the_stacks_region_is_its_default_providers_not_the_replicas() -> None:
+    providers = [
+        resource_state(
+            urn=urn("prod", "p", "pulumi:providers:aws", name),
+            type="pulumi:providers:aws",
+            inputs={"region": region},
+            outputs={},
+        )
+        for name, region in (("replica-region", "us-west-2"), ("default_7_51_1", "us-east-1"))
+    ]
+    assert capacity(providers, load_prices()).region == "us-east-1"
