@@ -75,6 +75,9 @@ class ResourceChange:
     renamed: str | None = None
     """For a create: the URN of the delete it probably renames (same type, same inputs once
     names are set aside); for a delete, the URN of that create. An alias keeps the resource."""
+    kept_apart: tuple[str, ...] = ()
+    """For a probable rename: the inputs, derived from its name, that differ and force
+    replacement, so the alias keeps the resource only if they keep their old values."""
     alias_of: str | None = None
     """The old URN this resource's `aliases` option carries it over from."""
     retained: bool = False
@@ -302,11 +305,13 @@ def compare(
     moved to another region has its provider fill each regional resource's `region` anew."""
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
-    # An alias carries a resource over from its old URN: the same resource, not a new one.
+    # An alias carries a resource over from its old URN: the same resource, not a new one. The
+    # engine looks a resource up by its own URN first, and only then by its aliases.
+    aliases = engine_aliases(after)
     carried_from = {
         urn: alias
-        for urn, state in new.items()
-        for alias in state.get("aliases", [])
+        for urn in new.keys() - old.keys()
+        for alias in aliases.get(urn, [])
         if alias in old and alias not in new
     }
     regions = (_provider_regions(before), _provider_regions(after))
@@ -369,6 +374,36 @@ def compare(
 
 
 UNKNOWN: Final = "<computed: its source is replaced>"
+
+
+def engine_aliases(states: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Each resource's aliases as the engine derives them: its own, and one for each alias of
+    its parent, so renaming a component with one alias carries its children over too (pulumi
+    step_generator.go, generateAliases and inheritedChildAlias). `states` are in registration
+    order, parents first, as a deployment lists them."""
+    derived: dict[str, list[str]] = {}
+    for state in states:
+        urn = state["urn"]
+        found = list(state.get("aliases", []))
+        parent = state.get("parent") or ""
+        for parent_alias in derived.get(parent, []):
+            found.append(_inherited_alias(urn, parent, parent_alias))
+            found += [
+                _inherited_alias(own, parent, parent_alias) for own in state.get("aliases", [])
+            ]
+        derived[urn] = list(dict.fromkeys(found))
+    return derived
+
+
+def _inherited_alias(child: str, parent: str, parent_alias: str) -> str:
+    """The child's URN under its parent's alias; a name that starts with the parent's name
+    takes the alias's name in its place, as `f"{name}-role"` children are named."""
+    prefix, _, alias_name = parent_alias.rpartition("::")
+    name, parent_name = urn_name(child), urn_name(parent)
+    if name.startswith(parent_name):
+        name = alias_name + name[len(parent_name) :]
+    child_type = child.split("::")[2].rsplit("$", 1)[-1]
+    return f"{prefix}${child_type}::{name}"
 
 
 def _operation(properties: Sequence[PropertyChange]) -> Operation:
@@ -438,6 +473,7 @@ def _pair_probable_renames(
                 plain = names | {urn_name(gone.urn), urn_name(made.urn)}
                 if _same_apart_from(old[gone.urn], new[made.urn], plain):
                     gone.renamed, made.renamed = made.urn, gone.urn
+                    made.kept_apart = _replacing_differences(old[gone.urn], new[made.urn])
                     names |= {urn_name(gone.urn), urn_name(made.urn)}
                     paired = True
                     break
@@ -453,6 +489,15 @@ def _same_apart_from(was: Mapping[str, Any], now: Mapping[str, Any], names: set[
 
     before, after = kept(was), kept(now)
     return bool(before) and before == after
+
+
+def _replacing_differences(was: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[str, ...]:
+    before, after = dict(flatten(was.get("inputs", {}))), dict(flatten(now.get("inputs", {})))
+    return tuple(
+        path
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path) != after.get(path) and _replaces(now["type"], path)
+    )
 
 
 def _known_at_preview(value: Any, sources: set[str], new: Mapping[str, Mapping[str, Any]]) -> bool:
@@ -651,6 +696,12 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
             [
                 f"- {short(str(c.renamed))} -> {short(c.urn)}: "
                 f'opts=pulumi.ResourceOptions(aliases=["{c.renamed}"])'
+                + (
+                    f", and {', '.join(c.kept_apart)} kept as before: a new value forces "
+                    "replacement"
+                    if c.kept_apart
+                    else ""
+                )
                 for c in changes
                 if c.operation == "create" and c.renamed
             ],

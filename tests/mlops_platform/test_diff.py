@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pulumi
+import pulumi_aws as aws
 import pytest
 
 from mlops_guardrails.export import resource_state, urn
@@ -33,6 +35,7 @@ from mlops_platform.project import PulumiProject
 from mlops_platform.render_cache import CACHE_ENV, RenderCache
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
+from tests.mlops_platform import test_engine
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +125,8 @@ def test_a_renamed_bucket_key_is_paired_with_the_alias_that_keeps_the_bucket(rep
     assert (
         "- aws:s3/bucket:Bucket::artifacts-experiments-bucket -> "
         "aws:s3/bucket:Bucket::artifacts-experiment-runs-bucket: "
-        f'opts=pulumi.ResourceOptions(aliases=["{old}"])'
+        # Pulumi names the bucket: an alias alone keeps it, auto-name and all.
+        f'opts=pulumi.ResourceOptions(aliases=["{old}"])\n'
     ) in renames
 
 
@@ -568,7 +572,11 @@ def test_a_probable_rename_is_paired_with_the_alias_that_keeps_it() -> None:
     }
     report = text_report(changes)
     old = urn("s", "p", BUCKET, "artifacts-models-bucket")
-    assert f'opts=pulumi.ResourceOptions(aliases=["{old}"])' in report
+    # The program names the bucket from its key: the alias alone would still replace it.
+    assert (
+        f'opts=pulumi.ResourceOptions(aliases=["{old}"]), and bucket kept as before: a new '
+        "value forces replacement\n"
+    ) in report
 
 
 def test_an_aliased_resource_is_the_same_resource_not_a_delete_and_a_create() -> None:
@@ -635,3 +643,29 @@ def test_the_stacks_region_is_its_default_providers_not_the_replicas() -> None:
         for name, region in (("replica-region", "us-west-2"), ("default_7_51_1", "us-east-1"))
     ]
     assert capacity(providers, load_prices()).region == "us-east-1"
+
+
+def test_a_component_renamed_with_one_alias_carries_its_children_over() -> None:
+    """The engine gives each child an alias under each of its parent's, with the parent's old
+    name in place of the new at the start of the child's: the idiomatic single alias on the
+    component keeps every resource in it."""
+
+    class Storage(pulumi.ComponentResource):
+        def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+            super().__init__("mlops:test:Storage", name, None, opts)
+            aws.s3.Bucket(f"{name}-bucket", opts=pulumi.ResourceOptions(parent=self))
+
+    def program(name: str, aliases: list[pulumi.Alias]) -> RenderedStack:
+        return test_engine.render_within(
+            lambda: Storage(name, pulumi.ResourceOptions(aliases=aliases))
+        )
+
+    before = program("models", []).states()
+    renamed = program("ml-models", [pulumi.Alias(name="models")]).states()
+    [kept] = compare(before, renamed)
+    assert (kept.operation, kept.alias_of) == (
+        "same",
+        urn("s", "p", "mlops:test:Storage$aws:s3/bucket:Bucket", "models-bucket"),
+    )
+    without_alias = compare(before, program("ml-models", []).states())
+    assert sorted(c.operation for c in without_alias) == ["create", "delete"]
