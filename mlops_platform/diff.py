@@ -418,14 +418,24 @@ def _propagate_replacements(
     new: Mapping[str, Mapping[str, Any]],
 ) -> None:
     """Inputs that depend on a replaced resource's computed outputs become unknown. Every
-    resource in both renders has its entry in `changes` (providers have none: left out)."""
+    resource in both renders has its entry in `changes`; providers have none, but a Kubernetes
+    provider whose cluster is replaced is replaced too, and with it every resource it manages."""
     frontier = {urn for urn, change in changes.items() if change.operation == "replace"}
+    replaced_providers: set[str] = set()
     while frontier:
         reached = set()
         for urn, state in new.items():
+            if urn not in replaced_providers and _provider_replaced(
+                state, old.get(urn), frontier, new
+            ):
+                replaced_providers.add(urn)
+                reached.add(urn)
             change = changes.get(urn)
             if change is None or change.operation not in ("update", "same"):
                 continue
+            provider = str(state.get("provider", ""))
+            if provider.rsplit("::", 1)[0] in frontier:
+                change.properties.append(PropertyChange("provider", provider, UNKNOWN, True))
             for prop, sources in (state.get("propertyDependencies") or {}).items():
                 if not frontier.intersection(sources) or _known_at_preview(
                     state.get("inputs", {}).get(prop), frontier.intersection(sources), new
@@ -448,6 +458,30 @@ def _propagate_replacements(
             if change.operation == "replace":
                 reached.add(urn)
         frontier = reached
+
+
+def _provider_replaced(
+    state: Mapping[str, Any],
+    was: Mapping[str, Any] | None,
+    frontier: set[str],
+    new: Mapping[str, Mapping[str, Any]],
+) -> bool:
+    """A Kubernetes provider whose cluster settings become unknown: it cannot tell the cluster
+    is the same one, so it asks for replacement (replace_facts.json, providerReplacement)."""
+    if state.get("type") != f"{PROVIDER_TYPE_PREFIX}kubernetes" or was is None:
+        return False
+    inputs = state.get("inputs", {})
+    identifier = inputs.get("clusterIdentifier")
+    if identifier is not None and identifier == was.get("inputs", {}).get("clusterIdentifier"):
+        return False
+    dependencies = state.get("propertyDependencies") or {}
+    return any(
+        frontier.intersection(dependencies.get(key, ()))
+        and not _known_at_preview(
+            inputs.get(key), frontier.intersection(dependencies.get(key, ())), new
+        )
+        for key in REPLACE_FACTS["kubernetes"]["providerReplacedWhenUnknown"]
+    )
 
 
 def _pair_probable_renames(

@@ -42,7 +42,8 @@ from tests.mlops_platform import test_engine
 def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of HEAD whose prod stack file adds a GPU pool, changes a feature group's
     features (which replaces it), drops a repository, moves the VPC to another CIDR and renames
-    a bucket key."""
+    a bucket key; and whose dev stack moves to eu-west-1, adds a bucket and turns on the
+    cluster's deletion protection."""
     clone = tmp_path_factory.mktemp("repo") / "main"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     stack_file = clone / "Pulumi.prod.yaml"
@@ -70,11 +71,29 @@ def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = text.replace("        serving-images: {}\n", "")
     text = text.replace("        repositories: {serving-images: pull}\n", "")
     stack_file.write_text(text)
+    dev_file = clone / "Pulumi.dev.yaml"
+    dev = dev_file.read_text().replace("  aws:region: us-east-1\n", "  aws:region: eu-west-1\n")
+    dev = dev.replace(
+        "    eks:\n      endpoint:\n",
+        "    artifacts:\n      buckets:\n        scratch: {purpose: scratch space}\n"
+        "    eks:\n      deletionProtection: true\n      endpoint:\n",
+        1,
+    )
+    dev_file.write_text(dev)
     return clone
 
 
 @pytest.fixture(scope="module")
 def report(changed_clone: Path) -> str:
+    return markdown_diff(changed_clone, "prod")
+
+
+@pytest.fixture(scope="module")
+def dev_report(changed_clone: Path) -> str:
+    return markdown_diff(changed_clone, "dev")
+
+
+def markdown_diff(clone: Path, stack: str) -> str:
     out = io.StringIO()
     # The repository's render cache: on a clean checkout (CI) HEAD's prod is already there,
     # rendered from the same sources, so only the changed working tree renders.
@@ -86,10 +105,10 @@ def report(changed_clone: Path) -> str:
         code = main(
             [
                 "--project-dir",
-                str(changed_clone),
+                str(clone),
                 "diff",
                 "--stack",
-                "prod",
+                stack,
                 "--base",
                 "HEAD",
                 "--format",
@@ -98,6 +117,61 @@ def report(changed_clone: Path) -> str:
         )
     assert code == 0
     return out.getvalue()
+
+
+def entry(report: str, line: str) -> str:
+    """The report's list item that starts with `line`, down to the next item."""
+    return report.split(f"{line}\n", 1)[1].split("\n- ", 1)[0]
+
+
+def test_a_stack_moved_to_another_region_replaces_every_regional_resource(
+    dev_report: str,
+) -> None:
+    """pulumi-aws v7 fills each resource's `region` from its provider, and a new region
+    replaces it; IAM is global. The cluster's replacement leaves its kubeconfig unknown, so
+    the Kubernetes provider is replaced, and with it everything it manages."""
+    first = dev_report.splitlines()[0]
+    assert "to replace" in first and first.endswith(" 0 to delete")
+    moved = '  - region: "us-east-1" -> "eu-west-1" (forces replacement)'
+    for regional in (
+        "aws:s3/bucket:Bucket::artifacts-models-bucket",
+        "aws:kms/key:Key::artifacts-key",
+        "aws:ec2/vpc:Vpc::network-vpc",
+        "aws:eks/cluster:Cluster::eks-cluster",
+    ):
+        assert moved in entry(dev_report, f"- replace {regional}")
+    assert "- update aws:iam/role:Role::workload-trainer-role\n" in dev_report
+    release = entry(
+        dev_report, "- replace kubernetes:helm.sh/v3:Release::cluster-autoscaler-release"
+    )
+    assert (
+        '  - provider: "urn:pulumi:dev::mlops-platform::pulumi:providers:kubernetes::eks' in release
+    )
+
+
+def test_the_cost_estimate_is_refused_for_a_region_without_prices(dev_report: str) -> None:
+    assert "No cost estimate: the price table has us-east-1 prices only, not eu-west-1" in (
+        dev_report
+    )
+    assert "Estimated monthly cost" not in dev_report
+
+
+def test_the_policy_section_names_what_a_real_change_brings_and_fixes(dev_report: str) -> None:
+    """The advisory count stays at 30: one new, one fixed, both named."""
+    section = dev_report.split("Policy check of the change: ", 1)[1].split("Accelerator", 1)[0]
+    assert section.startswith("0 mandatory, 30 advisory violations\n")
+    assert (
+        "- new [advisory] stateful-resources-protected on "
+        "aws:s3/bucket:Bucket::artifacts-scratch-bucket: "
+    ) in section
+    assert (
+        "- fixed [advisory] aws-deletion-protection on aws:eks/cluster:Cluster::eks-cluster: "
+    ) in section
+
+
+def test_a_bucket_added_to_the_map_keeps_the_default_buckets(dev_report: str) -> None:
+    assert "- create aws:s3/bucket:Bucket::artifacts-scratch-bucket\n" in dev_report
+    assert "- delete " not in dev_report
 
 
 def test_the_report_counts_what_is_added_changed_and_removed(report: str) -> None:
