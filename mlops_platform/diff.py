@@ -82,6 +82,13 @@ class ResourceChange:
     """The old URN this resource's `aliases` option carries it over from."""
     retained: bool = False
     """The old state says retainOnDelete: a delete (or a replacement's) leaves it in AWS."""
+    was_protected: bool = False
+    delete_first: bool = False
+    """A replacement the provider makes delete-before-replace (a name the program sets, which
+    the new resource must take): the old one goes first, and its dependents that would be
+    replaced go before it (pulumi step_generator.go, calculateDependentReplacements)."""
+    replaced_with: str | None = None
+    """The delete-first replacement whose dependents this replacement is deleted with."""
 
     @property
     def kind(self) -> str:
@@ -94,8 +101,10 @@ class ResourceChange:
 
     @property
     def fails_preview(self) -> bool:
-        """The engine refuses to delete a protected resource, a replacement included."""
-        return self.protected and self.operation in ("replace", "delete")
+        """The engine refuses to delete a protected resource, a replacement included, and to
+        delete one protected in its old state as part of a delete-first replacement."""
+        cascaded = self.replaced_with is not None and self.was_protected
+        return cascaded or (self.protected and self.operation in ("replace", "delete"))
 
     @property
     def loses_protection(self) -> bool:
@@ -367,6 +376,8 @@ def compare(
             options,
             alias_of=alias,
             retained=bool(was.get("retainOnDelete")),
+            was_protected=bool(was.get("protect")),
+            delete_first=_deletes_first(was, now),
         )
     _propagate_replacements(changes, old, new)
     _pair_probable_renames(changes, old, new)
@@ -419,8 +430,13 @@ def _propagate_replacements(
 ) -> None:
     """Inputs that depend on a replaced resource's computed outputs become unknown. Every
     resource in both renders has its entry in `changes`; providers have none, but a Kubernetes
-    provider whose cluster is replaced is replaced too, and with it every resource it manages."""
+    provider whose cluster is replaced is replaced too, and with it every resource it manages.
+
+    A delete-first replacement takes its dependents with it: the engine makes every input they
+    take from it unknown, names included, and deletes first those the provider would then
+    replace, refusing any protected in the old state."""
     frontier = {urn for urn, change in changes.items() if change.operation == "replace"}
+    deleting_first = {urn for urn in frontier if changes[urn].delete_first}
     replaced_providers: set[str] = set()
     while frontier:
         reached = set()
@@ -430,34 +446,83 @@ def _propagate_replacements(
             ):
                 replaced_providers.add(urn)
                 reached.add(urn)
+                if _sources(state, frontier) & deleting_first:
+                    deleting_first.add(urn)
             change = changes.get(urn)
-            if change is None or change.operation not in ("update", "same"):
+            if change is None or change.operation in ("create", "delete"):
                 continue
-            provider = str(state.get("provider", ""))
-            if provider.rsplit("::", 1)[0] in frontier:
-                change.properties.append(PropertyChange("provider", provider, UNKNOWN, True))
-            for prop, sources in (state.get("propertyDependencies") or {}).items():
-                if not frontier.intersection(sources) or _known_at_preview(
-                    state.get("inputs", {}).get(prop), frontier.intersection(sources), new
-                ):
-                    continue
-                if any(
-                    p.path == prop or p.path.startswith((f"{prop}.", f"{prop}["))
-                    for p in change.properties
-                ):
-                    continue
-                change.properties.append(
-                    PropertyChange(
-                        prop,
-                        old[change.alias_of or urn].get("inputs", {}).get(prop),
-                        UNKNOWN,
-                        _replaces(state["type"], prop),
-                    )
+            chain = _sources(state, frontier) & deleting_first
+            if change.operation != "replace":
+                operation = _unknown_inputs(
+                    change, state, old=old, frontier=frontier, chain=chain, new=new
                 )
-            change.operation = _operation(change.properties)
-            if change.operation == "replace":
+                if operation != "replace":
+                    continue
                 reached.add(urn)
+            if chain and change.replaced_with is None and urn not in deleting_first:
+                change.replaced_with = min(chain)
+                deleting_first.add(urn)
         frontier = reached
+
+
+def _sources(state: Mapping[str, Any], frontier: set[str]) -> set[str]:
+    """Which of `frontier` the resource takes an input or its provider from."""
+    taken = {s for sources in (state.get("propertyDependencies") or {}).values() for s in sources}
+    taken.add(str(state.get("provider", "")).rsplit("::", 1)[0])
+    return taken & frontier
+
+
+def _unknown_inputs(
+    change: ResourceChange,
+    state: Mapping[str, Any],
+    *,
+    old: Mapping[str, Mapping[str, Any]],
+    frontier: set[str],
+    chain: set[str],
+    new: Mapping[str, Mapping[str, Any]],
+) -> Operation:
+    """Marks the inputs taken from a replaced resource unknown; returns the new operation."""
+    provider = str(state.get("provider", ""))
+    if provider.rsplit("::", 1)[0] in frontier:
+        change.properties.append(PropertyChange("provider", provider, UNKNOWN, True))
+    for prop, sources in (state.get("propertyDependencies") or {}).items():
+        hit = frontier.intersection(sources)
+        value = state.get("inputs", {}).get(prop)
+        if not hit or (not hit & chain and _known_at_preview(value, hit, new)):
+            continue
+        if any(
+            p.path == prop or p.path.startswith((f"{prop}.", f"{prop}[")) for p in change.properties
+        ):
+            continue
+        change.properties.append(
+            PropertyChange(
+                prop,
+                old[change.alias_of or change.urn].get("inputs", {}).get(prop),
+                UNKNOWN,
+                _replaces(state["type"], prop),
+            )
+        )
+    change.operation = _operation(change.properties)
+    return change.operation
+
+
+def _deletes_first(was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether the provider makes a replacement of this resource delete-before-replace
+    (replace_facts.json, deleteBeforeReplaceSource): a name the program gives it, which the
+    new one must take. Offline renders hold only the inputs the program gave."""
+    type_token, inputs = now["type"], now.get("inputs", {})
+    if type_token.startswith("kubernetes:"):
+        if type_token == "kubernetes:helm.sh/v3:Release":
+            return False
+        metadata, before = inputs.get("metadata") or {}, was.get("inputs", {}).get("metadata") or {}
+        return bool(metadata.get("name")) and all(
+            metadata.get(key) == before.get(key) for key in ("name", "namespace")
+        )
+    facts = REPLACE_FACTS["aws"]
+    if type_token in facts["deleteBeforeReplace"]:
+        return True
+    named = facts["autoNamed"].get(type_token)
+    return named is not None and inputs.get(named) is not None
 
 
 def _provider_replaced(
@@ -709,6 +774,12 @@ def short(urn: str) -> str:
     return f"{urn.split('::')[2].rsplit('$', 1)[-1]}::{urn.rsplit('::', 1)[-1]}"
 
 
+def _order(change: ResourceChange) -> str:
+    if change.replaced_with:
+        return f", deleted first with {short(change.replaced_with)}"
+    return ", deleted first" if change.delete_first and change.replaces else ""
+
+
 def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
     """What a reviewer must see before the list: the engine's refusals first."""
     failing = [c for c in changes if c.fails_preview]
@@ -717,8 +788,9 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
             f"{bold}The preview will fail:{bold} {len(failing)} protected "
             f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
             "Pulumi refuses: for a replacement, drop `protect` in this change; for a delete, "
-            "unprotect in a change of its own first.",
-            [f"- {short(c.urn)}: {c.operation}" for c in failing],
+            "or a replacement deleted first with another, unprotect in a change of its own "
+            "first.",
+            [f"- {short(c.urn)}: {c.operation}{_order(c)}" for c in failing],
         ),
         (
             f"{bold}Losing protection:{bold}",
@@ -745,10 +817,11 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
             [f"- {short(str(c.alias_of))} -> {short(c.urn)}" for c in changes if c.alias_of],
         ),
         (
-            f"{bold}Replaced{bold} (a new resource, then the old one deleted, unless the "
-            "provider must delete first, as for an explicit physical name):",
+            f'{bold}Replaced{bold} (a new resource, then the old one deleted; "deleted '
+            'first": the old one goes before its successor exists, as a name the program '
+            "gives it must pass to the new one):",
             [
-                f"- {short(c.urn)}{RETAINED if c.retained else ''}"
+                f"- {short(c.urn)}{_order(c)}{RETAINED if c.retained else ''}"
                 for c in changes
                 if c.replaces and not c.fails_preview
             ],

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from mlops_guardrails.export import resource_state, urn
+from mlops_guardrails.export import resource_state, urn, urn_name
 from mlops_platform.cli import main
 from mlops_platform.diff import (
     REPLACE_FACTS,
@@ -141,6 +141,13 @@ def test_a_stack_moved_to_another_region_replaces_every_regional_resource(
     ):
         assert moved in entry(dev_report, f"- replace {regional}")
     assert "- update aws:iam/role:Role::workload-trainer-role\n" in dev_report
+    # The program names the cluster: it is deleted before its successor exists, and its
+    # add-ons, which name it, with it.
+    assert "- aws:eks/cluster:Cluster::eks-cluster, deleted first\n" in dev_report
+    assert (
+        "- aws:eks/addon:Addon::eks-coredns, deleted first with "
+        "aws:eks/cluster:Cluster::eks-cluster\n"
+    ) in dev_report
     release = entry(
         dev_report, "- replace kubernetes:helm.sh/v3:Release::cluster-autoscaler-release"
     )
@@ -664,39 +671,67 @@ def test_an_aliased_resource_is_the_same_resource_not_a_delete_and_a_create() ->
     assert sorted(c.operation for c in block) == ["create", "delete"]
 
 
-def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None:
-    """A cluster replaced for its role keeps its explicit name: an add-on naming the cluster
-    shows no change in a preview; one taking its computed ARN does."""
-    cluster_type, addon_type = "aws:eks/cluster:Cluster", "aws:eks/addon:Addon"
-    cluster_urn = urn("s", "p", cluster_type, "eks")
-
-    def stack(role: str) -> list[dict[str, Any]]:
-        cluster = resource_state(
-            urn=cluster_urn,
-            type=cluster_type,
-            inputs={"name": "ml", "roleArn": role},
-            outputs={"arn": "arn:aws:eks:us-east-1:1:cluster/ml"},
-        )
-        by_name, by_arn = (
+def dependents_of(
+    source_type: str, source: dict[str, Any], dependent_type: str, taken: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """A resource and, for each input in `taken`, one resource that takes it from the source
+    (its property dependencies name the source), with `protect` on."""
+    source_urn = urn("s", "p", source_type, "source")
+    return [
+        resource_state(urn=source_urn, type=source_type, inputs=source, outputs={}),
+        *(
             resource_state(
-                urn=urn("s", "p", addon_type, key),
-                type=addon_type,
+                urn=urn("s", "p", dependent_type, key),
+                type=dependent_type,
                 inputs={key: value},
                 outputs={},
-                property_dependencies={key: [cluster_urn]},
+                property_dependencies={key: [source_urn]},
+                protect=True,
             )
-            for key, value in (
-                ("clusterName", "ml"),
-                ("clusterArn", "arn:aws:eks:us-east-1:1:cluster/ml"),
-            )
-        )
-        return [cluster, by_name, by_arn]
+            for key, value in taken.items()
+        ),
+    ]
+
+
+def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None:
+    """A feature group replaced for its role keeps the name the program gives it (and, that
+    name not being an auto-name, is created before the old one goes): a policy named after it
+    shows no change in a preview; one taking its computed ARN does."""
+    group, policy = "aws:sagemaker/featureGroup:FeatureGroup", "aws:iam/rolePolicy:RolePolicy"
+    arn = "arn:aws:sagemaker:us-east-1:1:feature-group/activity"
+
+    def stack(role: str) -> list[dict[str, Any]]:
+        source = {"featureGroupName": "activity", "roleArn": role}
+        return dependents_of(group, source, policy, {"name": "activity", "policy": arn})
 
     changes = compare(stack("role-a"), stack("role-b"))
-    assert {c.urn.rsplit("::", 1)[-1]: c.operation for c in changes} == {
-        "eks": "replace",
-        "clusterArn": "update",
+    assert {urn_name(c.urn): c.operation for c in changes} == {
+        "source": "replace",
+        "policy": "update",
     }
+    assert not any(c.fails_preview or c.delete_first for c in changes)
+
+
+def test_a_delete_first_replacement_takes_its_dependents_and_fails_on_a_protected_one() -> None:
+    """The program names the cluster, so the bridge deletes it before creating its successor,
+    and the engine deletes first every dependent the provider would then replace, their inputs
+    all unknown: an add-on naming the cluster goes too, and being protected, fails the
+    preview ("unable to replace resource ... as part of replacing ...")."""
+    cluster, addon = "aws:eks/cluster:Cluster", "aws:eks/addon:Addon"
+
+    def stack(role: str) -> list[dict[str, Any]]:
+        return dependents_of(cluster, {"name": "ml", "roleArn": role}, addon, {"clusterName": "ml"})
+
+    by_type = {c.type: c for c in compare(stack("role-a"), stack("role-b"))}
+    source, dependent = by_type[cluster], by_type[addon]
+    assert (source.operation, source.delete_first, source.fails_preview) == ("replace", True, False)
+    assert (dependent.operation, dependent.replaced_with) == ("replace", source.urn)
+    assert dependent.fails_preview
+    headline = text_report([source, dependent]).split("\n\n")[1]
+    assert (
+        "- aws:eks/addon:Addon::clusterName: replace, deleted first with "
+        "aws:eks/cluster:Cluster::source"
+    ) in headline
 
 
 def test_a_retained_resource_deleted_or_replaced_is_said_to_stay_in_aws() -> None:
