@@ -217,7 +217,8 @@ def _diff(args: argparse.Namespace) -> int:
             )
             mandatory = mandatory or bool(result.mandatory)
             advisory = len(result.findings) - len(result.mandatory)
-            changes = compare(old, new)
+            ignored = {r.urn: r.ignore_changes for r in after[stack].resources if r.ignore_changes}
+            changes = compare(old, new, ignored)
             picture = None
             if args.format == "markdown":
                 drawn, marks = change_marks(old, new, {c.urn: c.kind for c in changes})

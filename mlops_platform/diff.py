@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -303,10 +303,14 @@ def _replaces(type_token: str, path: str) -> bool | None:
 
 
 def compare(
-    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    ignore_changes: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ResourceChange]:
     """What the engine does to each custom resource, property by property and option by
     option (Pulumi docs, "Resource option: protect"; see ResourceChange.protected).
+    `ignore_changes` holds each resource's `ignore_changes` paths, which the engine leaves out
+    of the diff (a render records them; a stack export does not).
 
     Offline renders keep ids and outputs stable, where a real preview does not: a replaced
     resource's outputs are unknown until it exists again, so every input that depends on one
@@ -314,15 +318,8 @@ def compare(
     moved to another region has its provider fill each regional resource's `region` anew."""
     old = {r["urn"]: r for r in before if r.get("custom")}
     new = {r["urn"]: r for r in after if r.get("custom")}
-    # An alias carries a resource over from its old URN: the same resource, not a new one. The
-    # engine looks a resource up by its own URN first, and only then by its aliases.
-    aliases = engine_aliases(after)
-    carried_from = {
-        urn: alias
-        for urn in new.keys() - old.keys()
-        for alias in aliases.get(urn, [])
-        if alias in old and alias not in new
-    }
+    carried_from = carried_over({r["urn"] for r in before}, after)
+    ignored = ignore_changes or {}
     regions = (_provider_regions(before), _provider_regions(after))
     changes: dict[str, ResourceChange] = {}
     for urn in sorted((old.keys() - set(carried_from.values())) | new.keys()):
@@ -358,6 +355,7 @@ def compare(
             )
             for path in sorted(before_props.keys() | after_props.keys())
             if before_props.get(path) != after_props.get(path)
+            and not _under(path, ignored.get(urn, ()))
         ]
         moved = _region_change(was, now, regions)
         if moved is not None:
@@ -387,34 +385,52 @@ def compare(
 UNKNOWN: Final = "<computed: its source is replaced>"
 
 
-def engine_aliases(states: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Each resource's aliases as the engine derives them: its own, and one for each alias of
-    its parent, so renaming a component with one alias carries its children over too (pulumi
-    step_generator.go, generateAliases and inheritedChildAlias). `states` are in registration
-    order, parents first, as a deployment lists them."""
-    derived: dict[str, list[str]] = {}
-    for state in states:
+def carried_over(old_urns: Collection[str], after: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each new resource the engine finds in the old state through an alias, with the old URN:
+    only when its own URN is not there, the first alias that is, its own aliases before those
+    derived from its parent's match (so one alias on a renamed component carries its children
+    over). pulumi step_generator.go: getOldResource, generateAliases, inheritedChildAlias.
+    `after` is in registration order, parents first, as a deployment lists it."""
+    matched: dict[str, str] = {}
+    claimed: dict[str, str] = {}
+    for state in after:
         urn = state["urn"]
-        found = list(state.get("aliases", []))
+        if urn in old_urns:
+            continue
+        own = list(state.get("aliases", []))
+        candidates = list(own)
         parent = state.get("parent") or ""
-        for parent_alias in derived.get(parent, []):
-            found.append(_inherited_alias(urn, parent, parent_alias))
-            found += [
-                _inherited_alias(own, parent, parent_alias) for own in state.get("aliases", [])
+        if parent in matched:
+            candidates += [
+                _inherited_alias(alias, parent, matched[parent]) for alias in [urn, *own]
             ]
-        derived[urn] = list(dict.fromkeys(found))
-    return derived
+        found = next((alias for alias in candidates if alias in old_urns), None)
+        if found is None:
+            continue
+        if found in claimed:
+            raise DiffError(
+                f"{claimed[found]} and {urn} both take {found} as an alias: Pulumi refuses "
+                "the preview (each old resource can be carried over by one new one)"
+            )
+        matched[urn], claimed[found] = found, urn
+    return matched
 
 
 def _inherited_alias(child: str, parent: str, parent_alias: str) -> str:
-    """The child's URN under its parent's alias; a name that starts with the parent's name
-    takes the alias's name in its place, as `f"{name}-role"` children are named."""
-    prefix, _, alias_name = parent_alias.rpartition("::")
+    """The child's URN under its parent's alias, in the child's stack and project; a name that
+    starts with the parent's name takes the alias's name in its place, as `f"{name}-role"`
+    children are named."""
+    stack_and_project = "::".join(child.split("::")[:2])
+    parent_types = parent_alias.split("::")[2]
     name, parent_name = urn_name(child), urn_name(parent)
     if name.startswith(parent_name):
-        name = alias_name + name[len(parent_name) :]
+        name = urn_name(parent_alias) + name[len(parent_name) :]
     child_type = child.split("::")[2].rsplit("$", 1)[-1]
-    return f"{prefix}${child_type}::{name}"
+    return f"{stack_and_project}::{parent_types}${child_type}::{name}"
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in prefixes)
 
 
 def _operation(properties: Sequence[PropertyChange]) -> Operation:
@@ -428,82 +444,124 @@ def _propagate_replacements(
     old: Mapping[str, Mapping[str, Any]],
     new: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    """Inputs that depend on a replaced resource's computed outputs become unknown. Every
-    resource in both renders has its entry in `changes`; providers have none, but a Kubernetes
-    provider whose cluster is replaced is replaced too, and with it every resource it manages.
+    """Inputs taken from a replaced resource's computed outputs become unknown, as in a real
+    preview, and replace their resource when they force it. Every resource in both renders has
+    its entry in `changes`; providers have none, but a Kubernetes provider whose cluster
+    settings become unknown is replaced, and every resource it manages with it.
 
-    A delete-first replacement takes its dependents with it: the engine makes every input they
-    take from it unknown, names included, and deletes first those the provider would then
-    replace, refusing any protected in the old state."""
+    A delete-first replacement takes its dependents with it (pulumi step_generator.go,
+    calculateDependentReplacements): each dependent that an unknown value of any input taken
+    from it would replace, names included, goes first too, and the engine refuses the preview
+    if one of those is protected in the old state."""
     frontier = {urn for urn, change in changes.items() if change.operation == "replace"}
-    deleting_first = {urn for urn in frontier if changes[urn].delete_first}
+    # Resources deleted first, each with the delete-first replacement whose cascade it is in.
+    root_of = {urn: urn for urn in frontier if changes[urn].delete_first}
     replaced_providers: set[str] = set()
+    computed: dict[str, set[str]] = {}
     while frontier:
+        computed.update({urn: _computed_outputs(new[urn]) for urn in frontier})
         reached = set()
         for urn, state in new.items():
-            if urn not in replaced_providers and _provider_replaced(
-                state, old.get(urn), frontier, new
-            ):
-                replaced_providers.add(urn)
-                reached.add(urn)
-                if _sources(state, frontier) & deleting_first:
-                    deleting_first.add(urn)
+            hit = _sources(state, frontier)
+            if not hit:
+                continue
+            if str(state.get("type", "")).startswith(PROVIDER_TYPE_PREFIX):
+                if urn not in replaced_providers and _provider_replaced(
+                    state, old.get(urn), hit, computed
+                ):
+                    replaced_providers.add(urn)
+                    reached.add(urn)
+                    chain = _input_sources(state) & hit & root_of.keys()
+                    if chain:
+                        root_of[urn] = root_of[min(chain)]
+                continue
             change = changes.get(urn)
             if change is None or change.operation in ("create", "delete"):
                 continue
-            chain = _sources(state, frontier) & deleting_first
-            if change.operation != "replace":
-                operation = _unknown_inputs(
-                    change, state, old=old, frontier=frontier, chain=chain, new=new
-                )
-                if operation != "replace":
-                    continue
+            was_replaced = change.replaces
+            member_of = _take_unknowns(
+                change,
+                state,
+                old=old,
+                replaced=hit,
+                deleting_first=root_of.keys(),
+                computed=computed,
+            )
+            if urn in root_of:
+                continue
+            if member_of is not None:
+                root_of[urn] = root_of[member_of]
+                change.replaced_with = root_of[urn]
+            elif change.replaces and change.delete_first:
+                root_of[urn] = urn
+            if change.replaces and not was_replaced:
                 reached.add(urn)
-            if chain and change.replaced_with is None and urn not in deleting_first:
-                change.replaced_with = min(chain)
-                deleting_first.add(urn)
         frontier = reached
+
+
+def _input_sources(state: Mapping[str, Any]) -> set[str]:
+    return {s for sources in (state.get("propertyDependencies") or {}).values() for s in sources}
 
 
 def _sources(state: Mapping[str, Any], frontier: set[str]) -> set[str]:
     """Which of `frontier` the resource takes an input or its provider from."""
-    taken = {s for sources in (state.get("propertyDependencies") or {}).values() for s in sources}
-    taken.add(str(state.get("provider", "")).rsplit("::", 1)[0])
+    taken = _input_sources(state) | {str(state.get("provider", "")).rsplit("::", 1)[0]}
     return taken & frontier
 
 
-def _unknown_inputs(
+def _take_unknowns(
     change: ResourceChange,
     state: Mapping[str, Any],
     *,
     old: Mapping[str, Mapping[str, Any]],
-    frontier: set[str],
-    chain: set[str],
-    new: Mapping[str, Mapping[str, Any]],
-) -> Operation:
-    """Marks the inputs taken from a replaced resource unknown; returns the new operation."""
+    replaced: set[str],
+    deleting_first: Collection[str],
+    computed: Mapping[str, set[str]],
+) -> str | None:
+    """Marks unknown the inputs taken from a computed output of a `replaced` resource, and
+    recomputes the operation. Returns the delete-first resource whose cascade takes this one,
+    if any: its provider is in that cascade, or an input taken from it forces replacement."""
+    member_of = None
     provider = str(state.get("provider", ""))
-    if provider.rsplit("::", 1)[0] in frontier:
-        change.properties.append(PropertyChange("provider", provider, UNKNOWN, True))
+    provider_urn = provider.rsplit("::", 1)[0]
+    if provider_urn in replaced:
+        _mark_unknown(change, old, "provider", provider, forces=True)
+        if provider_urn in deleting_first:
+            member_of = provider_urn
     for prop, sources in (state.get("propertyDependencies") or {}).items():
-        hit = frontier.intersection(sources)
-        value = state.get("inputs", {}).get(prop)
-        if not hit or (not hit & chain and _known_at_preview(value, hit, new)):
+        hit = replaced.intersection(sources)
+        if not hit:
             continue
-        if any(
-            p.path == prop or p.path.startswith((f"{prop}.", f"{prop}[")) for p in change.properties
-        ):
+        forces = _replaces(state["type"], prop)
+        cascade = hit.intersection(deleting_first)
+        if cascade and forces:
+            member_of = member_of or min(cascade)
+        elif not _taken_from(state.get("inputs", {}).get(prop), hit, computed):
             continue
-        change.properties.append(
-            PropertyChange(
-                prop,
-                old[change.alias_of or change.urn].get("inputs", {}).get(prop),
-                UNKNOWN,
-                _replaces(state["type"], prop),
-            )
-        )
+        _mark_unknown(change, old, prop, None, forces=forces)
     change.operation = _operation(change.properties)
-    return change.operation
+    if any(p.path == "provider" and p.replaces for p in change.properties):
+        # The engine replaces it for its provider without asking its own provider's diff,
+        # which alone decides delete-first.
+        change.delete_first = False
+    return member_of
+
+
+def _mark_unknown(
+    change: ResourceChange,
+    old: Mapping[str, Mapping[str, Any]],
+    prop: str,
+    before: Any,
+    *,
+    forces: bool | None,
+) -> None:
+    if any(
+        p.path == prop or p.path.startswith((f"{prop}.", f"{prop}[")) for p in change.properties
+    ):
+        return
+    if before is None:
+        before = old[change.alias_of or change.urn].get("inputs", {}).get(prop)
+    change.properties.append(PropertyChange(prop, before, UNKNOWN, forces))
 
 
 def _deletes_first(was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
@@ -528,8 +586,8 @@ def _deletes_first(was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
 def _provider_replaced(
     state: Mapping[str, Any],
     was: Mapping[str, Any] | None,
-    frontier: set[str],
-    new: Mapping[str, Mapping[str, Any]],
+    replaced: set[str],
+    computed: Mapping[str, set[str]],
 ) -> bool:
     """A Kubernetes provider whose cluster settings become unknown: it cannot tell the cluster
     is the same one, so it asks for replacement (replace_facts.json, providerReplacement)."""
@@ -541,10 +599,7 @@ def _provider_replaced(
         return False
     dependencies = state.get("propertyDependencies") or {}
     return any(
-        frontier.intersection(dependencies.get(key, ()))
-        and not _known_at_preview(
-            inputs.get(key), frontier.intersection(dependencies.get(key, ())), new
-        )
+        _taken_from(inputs.get(key), replaced.intersection(dependencies.get(key, ())), computed)
         for key in REPLACE_FACTS["kubernetes"]["providerReplacedWhenUnknown"]
     )
 
@@ -599,11 +654,32 @@ def _replacing_differences(was: Mapping[str, Any], now: Mapping[str, Any]) -> tu
     )
 
 
-def _known_at_preview(value: Any, sources: set[str], new: Mapping[str, Mapping[str, Any]]) -> bool:
-    """An output that repeats one of its resource's own inputs (an explicit name, say) is
-    known in a preview even while that resource is replaced; only computed ones are not."""
-    given = {json.dumps(v) for s in sources for _, v in flatten(new[s].get("inputs", {}))}
-    return value is not None and all(json.dumps(v) in given for _, v in flatten(value))
+COMPUTED_MIN_LENGTH: Final = 8
+"""Shorter outputs (a status, a version) are too common to tell where a value came from."""
+
+
+def _computed_outputs(state: Mapping[str, Any]) -> set[str]:
+    """What a preview cannot know of a resource being replaced: its id and the outputs AWS
+    computes (ARNs, endpoints), as the offline cloud made them up. Outputs that repeat one of
+    its inputs (an explicit name) are known in a preview, so they are left out."""
+    given = {json.dumps(v) for _, v in flatten(state.get("inputs", {}))}
+    values = [state.get("id"), *(v for _, v in flatten(state.get("outputs", {})))]
+    return {
+        v
+        for v in values
+        if isinstance(v, str) and len(v) >= COMPUTED_MIN_LENGTH and json.dumps(v) not in given
+    }
+
+
+def _taken_from(value: Any, sources: set[str], computed: Mapping[str, set[str]]) -> bool:
+    """Whether a value holds a computed output of one of `sources`: the offline cloud makes
+    every such output unique, so finding one in the value (a secret's plaintext included)
+    shows the program built the value from it. A URN, or an input the source repeats, is
+    known in a preview."""
+    if value is None or not sources:
+        return False
+    text = json.dumps(value)
+    return any(output in text for source in sources for output in computed[source])
 
 
 def _provider_regions(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -789,7 +865,7 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
             f"resource{'s' if len(failing) != 1 else ''} would be replaced or deleted, which "
             "Pulumi refuses: for a replacement, drop `protect` in this change; for a delete, "
             "or a replacement deleted first with another, unprotect in a change of its own "
-            "first.",
+            "first (or `pulumi state unprotect <urn>`).",
             [f"- {short(c.urn)}: {c.operation}{_order(c)}" for c in failing],
         ),
         (
@@ -818,8 +894,8 @@ def _attention(changes: Sequence[ResourceChange], bold: str) -> list[str]:
         ),
         (
             f'{bold}Replaced{bold} (a new resource, then the old one deleted; "deleted '
-            'first": the old one goes before its successor exists, as a name the program '
-            "gives it must pass to the new one):",
+            "first\": the old one goes before its successor exists, by the provider's rule for "
+            'the type or for a name the program gives it; "with" another: as its dependent):',
             [
                 f"- {short(c.urn)}{_order(c)}{RETAINED if c.retained else ''}"
                 for c in changes

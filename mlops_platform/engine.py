@@ -103,7 +103,7 @@ class RecordingMonitor(MockMonitor):
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
             ignore_changes=sorted(request.ignoreChanges),
-            aliases=sorted(self._alias_urns(request)),
+            aliases=self._alias_urns(request),
             # The engine binds a custom resource without a provider to the package's default
             # provider; `_with_default_providers` adds those and fills this in.
             provider=request.provider
@@ -115,18 +115,21 @@ class RecordingMonitor(MockMonitor):
         )
         return response
 
-    def _alias_urns(self, request: Any) -> set[str]:
-        """Each alias as the URN it names: given as one, or a spec whose unset parts are the
-        resource's own (Pulumi's Alias defaults)."""
-        found = set()
+    def _alias_urns(self, request: Any) -> list[str]:
+        """Each alias as the URN it names, in the program's order (the engine takes the first
+        that matches): given as one, or a spec whose unset parts are the resource's own
+        (Pulumi's Alias defaults)."""
+        found = []
         for alias in request.aliases:
             if alias.urn:
-                found.add(alias.urn)
+                found.append(alias.urn)
                 continue
             spec = alias.spec
             parent = "" if spec.noParent else spec.parentUrn or request.parent
-            found.add(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
-        return found
+            found.append(
+                self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            )
+        return list(dict.fromkeys(found))
 
     def RegisterResourceOutputs(self, request: Any) -> Empty:  # noqa: N802
         self.recorded[request.urn].outputs = _plain(request.outputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_platform.diff import engine_aliases
+from mlops_platform.diff import carried_over
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT, STACKS
 
@@ -23,8 +23,8 @@ def test_no_urn_is_dropped_without_an_alias_and_new_ones_are_recorded(
     plan = rendered_stacks[stack]
     recorded = set((RECORDS / f"{stack}.txt").read_text().split())
     current = set(plan.urns())
-    # A component's alias keeps its children too, as the engine derives theirs from it.
-    kept_by_alias = {alias for found in engine_aliases(plan.states()).values() for alias in found}
+    # As the engine finds them: a new URN's alias, or one derived from its parent's.
+    kept_by_alias = set(carried_over(recorded, plan.states()).values())
     dropped = sorted(recorded - current - kept_by_alias)
     assert not dropped, (
         f"stack {stack} no longer has {len(dropped)} resource(s); `pulumi up` would delete "

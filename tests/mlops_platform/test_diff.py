@@ -18,6 +18,7 @@ from mlops_platform.cli import main
 from mlops_platform.diff import (
     REPLACE_FACTS,
     Capacity,
+    DiffError,
     PropertyChange,
     ResourceChange,
     RevisionRender,
@@ -674,11 +675,13 @@ def test_an_aliased_resource_is_the_same_resource_not_a_delete_and_a_create() ->
 def dependents_of(
     source_type: str, source: dict[str, Any], dependent_type: str, taken: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """A resource and, for each input in `taken`, one resource that takes it from the source
-    (its property dependencies name the source), with `protect` on."""
+    """A resource (its inputs and an ARN) and, for each input in `taken`, one resource that
+    takes it from the source (its property dependencies name the source), `protect` on."""
     source_urn = urn("s", "p", source_type, "source")
+    service = source_type.split(":")[1].split("/", maxsplit=1)[0]
+    outputs = {**source, "arn": f"arn:aws:{service}:us-east-1:1:source"}
     return [
-        resource_state(urn=source_urn, type=source_type, inputs=source, outputs={}),
+        resource_state(urn=source_urn, type=source_type, inputs=source, outputs=outputs),
         *(
             resource_state(
                 urn=urn("s", "p", dependent_type, key),
@@ -698,7 +701,7 @@ def test_an_input_repeating_a_replaced_resources_own_input_stays_known() -> None
     name not being an auto-name, is created before the old one goes): a policy named after it
     shows no change in a preview; one taking its computed ARN does."""
     group, policy = "aws:sagemaker/featureGroup:FeatureGroup", "aws:iam/rolePolicy:RolePolicy"
-    arn = "arn:aws:sagemaker:us-east-1:1:feature-group/activity"
+    arn = "arn:aws:sagemaker:us-east-1:1:source"
 
     def stack(role: str) -> list[dict[str, Any]]:
         source = {"featureGroupName": "activity", "roleArn": role}
@@ -778,3 +781,183 @@ def test_a_component_renamed_with_one_alias_carries_its_children_over() -> None:
     )
     without_alias = compare(before, program("ml-models", []).states())
     assert sorted(c.operation for c in without_alias) == ["create", "delete"]
+
+
+def edited(
+    states: list[dict[str, Any]], changes: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A copy of a stack's states with inputs changed, by resource name, and the outputs that
+    repeat them, as a render of the change would have them."""
+    copy: list[dict[str, Any]] = json.loads(json.dumps(states))
+    for state in copy:
+        changed = changes.get(urn_name(state["urn"]), {})
+        state["inputs"].update(changed)
+        state["outputs"].update({k: v for k, v in changed.items() if k in state["outputs"]})
+    return copy
+
+
+def test_replacing_an_access_entry_leaves_the_kubernetes_provider_and_its_objects_alone(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """The kubeconfig waits on the deployer's access entry (its URN), but holds none of its
+    computed outputs: in a preview it stays known, so the provider is not replaced."""
+    states = rendered_stacks["dev"].states()
+    other = {"principalArn": "arn:aws:iam::123456789012:role/another-deployer"}
+    changes = compare(states, edited(states, {"eks-access-deployer": other}))
+    assert {c.type for c in changes if c.replaces} == {
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    }
+    assert not [c for c in changes if c.type.startswith("kubernetes:")]
+
+
+def test_a_cluster_replaced_on_the_way_takes_its_dependents_with_it_deleted_first(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """A new path replaces the cluster's role; its new ARN replaces the cluster, which the
+    program names, so it is deleted first, and its add-ons and node groups with it."""
+    states = rendered_stacks["dev"].states()
+    changes = {
+        urn_name(c.urn): c
+        for c in compare(states, edited(states, {"eks-cluster-role": {"path": "/eks/"}}))
+    }
+    cluster = changes["eks-cluster"]
+    assert (cluster.operation, cluster.delete_first, cluster.replaced_with) == (
+        "replace",
+        True,
+        None,
+    )
+    for dependent in ("eks-coredns", "eks-system-node-group", "eks-ebs-csi-association"):
+        assert changes[dependent].replaced_with == cluster.urn, dependent
+
+
+def provider_chain(cluster_inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """A cluster, a Kubernetes provider whose kubeconfig holds its endpoint, and a named
+    namespace the provider manages."""
+    cluster_urn = urn("s", "p", "aws:eks/cluster:Cluster", "eks")
+    provider_urn = urn("s", "p", "pulumi:providers:kubernetes", "k8s")
+    endpoint = "https://0123456789ABCDEF.gr7.us-east-1.eks.amazonaws.com"
+    return [
+        resource_state(
+            urn=cluster_urn,
+            type="aws:eks/cluster:Cluster",
+            inputs=cluster_inputs,
+            outputs={**cluster_inputs, "endpoint": endpoint},
+        ),
+        resource_state(
+            urn=provider_urn,
+            type="pulumi:providers:kubernetes",
+            inputs={"kubeconfig": f"server: {endpoint}"},
+            outputs={},
+            property_dependencies={"kubeconfig": [cluster_urn]},
+        ),
+        resource_state(
+            urn=urn("s", "p", "kubernetes:core/v1:Namespace", "research"),
+            type="kubernetes:core/v1:Namespace",
+            inputs={"metadata": {"name": "research"}},
+            outputs={},
+            provider=f"{provider_urn}::k8s-id",
+        ),
+    ]
+
+
+def test_an_object_replaced_for_its_provider_alone_is_created_before_the_old_one_goes() -> None:
+    """The engine replaces it for its provider without asking the Kubernetes provider's diff,
+    whose rule for named objects alone would delete first; a cluster Pulumi names is replaced
+    create-before-delete, so nothing cascades."""
+    [cluster, namespace] = compare(
+        provider_chain({"roleArn": "role-a"}), provider_chain({"roleArn": "role-b"})
+    )
+    assert (namespace.operation, namespace.delete_first, namespace.replaced_with) == (
+        "replace",
+        False,
+        None,
+    )
+    assert (cluster.operation, cluster.delete_first) == ("replace", False)
+
+
+def test_a_dependent_the_cascade_does_not_take_is_replaced_on_its_own_terms() -> None:
+    """A role takes its description from a cluster deleted first (that input cannot replace
+    it) and changes its own path, dropping `protect` in the same change: outside the cascade,
+    Pulumi allows the replacement, and the description, a known name, does not change."""
+    cluster, role = "aws:eks/cluster:Cluster", "aws:iam/role:Role"
+
+    def stack(role_arn: str, path: str, protect: bool) -> list[dict[str, Any]]:
+        states = dependents_of(cluster, {"name": "ml", "roleArn": role_arn}, role, {})
+        states.append(
+            resource_state(
+                urn=urn("s", "p", role, "reader"),
+                type=role,
+                inputs={"description": "ml", "path": path},
+                outputs={},
+                property_dependencies={"description": [states[0]["urn"]]},
+                protect=protect,
+            )
+        )
+        return states
+
+    by_type = {c.type: c for c in compare(stack("a", "/", True), stack("b", "/ml/", False))}
+    reader = by_type[role]
+    assert (reader.operation, reader.replaced_with, reader.fails_preview) == (
+        "replace",
+        None,
+        False,
+    )
+    assert [p.path for p in reader.properties] == ["path"]
+
+
+def component_with_child(name: str, **options: Any) -> list[dict[str, Any]]:
+    parent = urn("s", "p", "mlops:test:Storage", name)
+    return [
+        resource_state(
+            urn=parent, type="mlops:test:Storage", custom=False, inputs={}, outputs={}, **options
+        ),
+        resource_state(
+            urn=urn("s", "p", f"mlops:test:Storage${BUCKET}", f"{name}-extra"),
+            type=BUCKET,
+            inputs={"tags": {"owner": "ml"}},
+            outputs={},
+            parent=parent,
+        ),
+    ]
+
+
+def test_children_inherit_only_the_alias_their_parent_was_found_by() -> None:
+    """`ml-models` still exists, so its stale alias to `models` finds nothing and its new
+    child is created; `models-extra` goes with `models`."""
+    old_alias = urn("s", "p", "mlops:test:Storage", "models")
+    before = component_with_child("models") + component_with_child("ml-models")
+    after = component_with_child("ml-models", aliases=[old_alias])
+    after[1]["urn"] = after[1]["urn"].replace("ml-models-extra", "ml-models-more")
+    operations = sorted((urn_name(c.urn), c.operation) for c in compare(before, after))
+    assert operations == [
+        ("ml-models-extra", "delete"),
+        ("ml-models-more", "create"),
+        ("models-extra", "delete"),
+    ]
+
+
+def test_two_resources_taking_one_old_urn_as_their_alias_are_refused() -> None:
+    old = urn("s", "p", BUCKET, "artifacts-models-bucket")
+    before = bucket_pair("models")[:1]
+    after = bucket_pair("ml-models", aliases=[old])[:1] + bucket_pair("models-2", aliases=[old])[:1]
+    with pytest.raises(DiffError, match=r"both take .*artifacts-models-bucket as an alias"):
+        compare(before, after)
+
+
+def test_paths_the_program_ignores_changes_to_are_no_change() -> None:
+    """A node group's desired size is the autoscaler's once created (`ignore_changes`): the
+    engine leaves it out of the diff, and so does the report."""
+    group = "aws:eks/nodeGroup:NodeGroup"
+
+    def sized(desired: int, maximum: int) -> list[dict[str, Any]]:
+        return [
+            state_of(
+                group, {"scalingConfig.desiredSize": desired, "scalingConfig.maxSize": maximum}
+            )
+        ]
+
+    ignored = {urn("s", "p", group, "r"): ["scalingConfig.desiredSize"]}
+    assert compare(sized(1, 4), sized(3, 4), ignored) == []
+    [change] = compare(sized(1, 4), sized(3, 8), ignored)
+    assert [p.path for p in change.properties] == ["scalingConfig.maxSize"]
