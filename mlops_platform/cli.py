@@ -122,7 +122,7 @@ def _check(args: argparse.Namespace) -> int:
             for stack, rendered in _render(project, _stacks(project, args), args.cache).items():
                 targets[f"stack {stack}"] = rendered.states()
         results = {
-            title: _run_check(project, pack, resources, title, args.policy_config)
+            title: _run_check(project, pack, resources, title, args.policy_config, cache=args.cache)
             for title, resources in targets.items()
         }
     finally:
@@ -143,11 +143,22 @@ def _run_check(
     resources: list[dict[str, Any]],
     title: str,
     policy_config: Path | None,
+    *,
+    cache: bool,
 ) -> CheckResult:
+    """The pack's verdict, from the cache when these resources met this pack and config."""
+    from mlops_platform.policy_check import CheckResult
+    from mlops_platform.render_cache import RenderCache, check_key
+
     config_path = policy_config or _environment_config(project, resources, title)
-    return pack.server().check(
-        resources, _read_json(config_path, "policy config"), str(config_path)
-    )
+    config = _read_json(config_path, "policy config")
+    store = RenderCache.for_project(project, enabled=cache)
+    key = check_key(resources, config, pack.pack_dir)
+    result = store.get_record(key, CheckResult.from_record)
+    if result is None:
+        result = pack.server().check(resources, config, str(config_path))
+        store.put_record(key, result.to_record())
+    return result
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -209,9 +220,11 @@ def _diff(args: argparse.Namespace) -> int:
         mandatory = False
         for stack in stacks:
             old, new = before[stack].states(), after[stack].states()
-            result = _run_check(project, pack, new, f"stack {stack}", None)
+            result = _run_check(project, pack, new, f"stack {stack}", None, cache=args.cache)
             was = (
-                _run_check(project, pack, old, f"stack {stack} at {args.base}", None)
+                _run_check(
+                    project, pack, old, f"stack {stack} at {args.base}", None, cache=args.cache
+                )
                 if old
                 else None
             )
@@ -535,8 +548,9 @@ def _cache_argument(command: argparse.ArgumentParser) -> None:
         dest="cache",
         action="store_false",
         help=(
-            "render even if a render of the same sources, stack file, Python and packages is "
-            "cached (in .cache/renders, or $MLOPS_PLATFORM_CACHE_DIR)"
+            "render (and policy-check) even if a render of the same sources, stack file, "
+            "Python and packages, or a check of the same resources, config and pack, is cached "
+            "(in .cache/renders, or $MLOPS_PLATFORM_CACHE_DIR)"
         ),
     )
 

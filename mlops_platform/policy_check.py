@@ -80,6 +80,18 @@ class CheckResult:
     def mandatory(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "mandatory"]
 
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            findings=[Finding(**f) for f in record["findings"]],
+            rules=[Rule(**r) for r in record["rules"]],
+            levels=dict(record["levels"]),
+            resources_checked=int(record["resources_checked"]),
+        )
+
 
 class PolicyPackServer:
     """A client of the pack's analyzer.

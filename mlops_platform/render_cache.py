@@ -1,4 +1,4 @@
-"""Renders cached by a hash of everything a render reads.
+"""Renders, and policy checks, cached by a hash of everything they read.
 
 A render is a pure function of: the program's sources (the `infra` and `components` packages and
 the file `Pulumi.yaml`'s `main` runs), the engine's (`mlops_platform`) and the vocabulary it
@@ -23,10 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from mlops_platform.errors import UserError
 from mlops_platform.project import ProjectError, PulumiProject
@@ -48,6 +48,9 @@ SOURCE_PACKAGES: Final = {
     "mlops_platform": "mlops_platform",
     "mlops_guardrails": "policies/mlops_guardrails",
 }
+
+
+T = TypeVar("T")
 
 
 class RenderError(UserError):
@@ -157,6 +160,22 @@ def render_key(project_name: str, stack: str, sources: Mapping[str, str]) -> str
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
+def check_key(resources: Any, config: Any, pack_dir: Path) -> str:
+    """A policy check is a pure function of the resources, the pack's config and the pack's
+    files (and the interpreter and distributions that run it)."""
+    pack = {
+        path.relative_to(pack_dir).as_posix(): blob_id(path.read_bytes())
+        for path in sorted(pack_dir.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    document = {
+        "format": FORMAT,
+        "check": {"resources": resources, "config": config, "pack": pack},
+        **environment_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class RenderCache:
     directory: Path | None
@@ -174,31 +193,37 @@ class RenderCache:
         return self.directory is not None and (self.directory / f"{key}.json").is_file()
 
     def get(self, key: str) -> RenderedStack | None:
+        return self.get_record(key, RenderedStack.from_record)
+
+    def put(self, key: str, rendered: RenderedStack) -> None:
+        """Store a render; a cache that cannot be written only costs the next run a render."""
+        self.put_record(key, rendered.to_record())
+
+    def get_record(self, key: str, read: Callable[[Any], T]) -> T | None:
+        """The entry under `key` as `read` makes it from its JSON; None when there is none."""
         if self.directory is None:
             return None
         path = self.directory / f"{key}.json"
         try:
-            record = json.loads(path.read_bytes())
-            rendered = RenderedStack.from_record(record)
+            entry = read(json.loads(path.read_bytes()))
         except (OSError, ValueError, KeyError, TypeError):
-            # Absent, or written by something else: render again and overwrite it.
+            # Absent, or written by something else: work it out again and overwrite it.
             return None
         # Recently used entries survive pruning.
         with contextlib.suppress(OSError):
             os.utime(path)
-        return rendered
+        return entry
 
-    def put(self, key: str, rendered: RenderedStack) -> None:
-        """Store a render; a cache that cannot be written only costs the next run a render."""
+    def put_record(self, key: str, record: Any) -> None:
         if self.directory is None:
             return
         try:
-            self._write(key, rendered)
+            self._write(key, record)
             self._prune()
         except OSError as error:
-            print(f"warning: render not cached in {self.directory}: {error}", file=sys.stderr)
+            print(f"warning: nothing cached in {self.directory}: {error}", file=sys.stderr)
 
-    def _write(self, key: str, rendered: RenderedStack) -> None:
+    def _write(self, key: str, record: Any) -> None:
         assert self.directory is not None
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
@@ -206,7 +231,7 @@ class RenderCache:
             # mkstemp makes the file private; others who share the cache may read entries.
             os.fchmod(handle, 0o644)
             with os.fdopen(handle, "w") as file:
-                json.dump(rendered.to_record(), file, sort_keys=True)
+                json.dump(record, file, sort_keys=True)
             os.replace(temporary, self.directory / f"{key}.json")
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

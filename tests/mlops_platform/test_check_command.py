@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from mlops_platform.cli import main
-from mlops_platform.policy_check import PolicyCheckError, PolicyPackServer
+from mlops_platform.cli import _run_check, main
+from mlops_platform.policy_check import CheckResult, PolicyCheckError, PolicyPackServer
 from mlops_platform.project import PulumiProject
+from mlops_platform.render_cache import CACHE_ENV
+from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT, STACKS
 
 ROOT = ["--project-dir", str(REPO_ROOT)]
@@ -215,3 +217,41 @@ def test_a_policy_config_of_the_wrong_shape_is_bad_input(
     config.write_text(document)
     assert main([*ROOT, "check", "--plan", str(dev_plan), "--policy-config", str(config)]) == 2
     assert problem in capsys.readouterr().err
+
+
+class SessionPack:
+    """The session's pack server behind the interface `check` starts its pack with."""
+
+    def __init__(self, server: PolicyPackServer | None) -> None:
+        self.pack_dir = REPO_ROOT / "policies"
+        self.server_asked = 0
+        self._server = server
+
+    def server(self) -> PolicyPackServer:
+        self.server_asked += 1
+        assert self._server is not None, "the pack was asked again"
+        return self._server
+
+
+def test_a_check_already_made_is_read_back_and_any_change_asks_the_pack_again(
+    pack: PolicyPackServer,
+    rendered_stacks: dict[str, RenderedStack],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PR comment re-run checks the same plans with the same pack: the verdict is read back,
+    and the pack is not asked. The key covers the resources, the config and the pack's files."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    project = PulumiProject.load(REPO_ROOT)
+    resources = rendered_stacks["dev"].states()
+
+    def checked(pack_process: SessionPack, states: list[dict[str, Any]]) -> CheckResult:
+        return _run_check(project, pack_process, states, "stack dev", None, cache=True)  # type: ignore[arg-type]
+
+    first = checked(SessionPack(pack), resources)
+    assert checked(SessionPack(None), resources) == first
+    untagged = json.loads(json.dumps(resources))
+    next(r for r in untagged if r["type"] == "aws:s3/bucket:Bucket")["inputs"]["tags"] = {}
+    asked = SessionPack(pack)
+    assert checked(asked, untagged).findings != first.findings
+    assert asked.server_asked == 1

@@ -200,7 +200,7 @@ def test_a_cache_that_cannot_be_written_costs_a_render_not_the_command(
     cache = RenderCache(occupied / "renders")
     cache.put("key", rendered_stacks["dev"])
     assert cache.get("key") is None
-    assert "warning: render not cached" in capsys.readouterr().err
+    assert "warning: nothing cached in" in capsys.readouterr().err
 
 
 def test_entries_are_readable_by_others_sharing_the_cache(
