@@ -319,6 +319,8 @@ WORKLOAD_BOUNDARY_ACTIONS: Final = (
     "pricing:GetProducts",
     "s3:*",
     "sagemaker:*",
+    # Managed MLflow has its own action namespace: `sagemaker:*` does not reach it.
+    "sagemaker-mlflow:*",
     "sqs:*",
     "ssm:GetParameter*",
     "sts:TagSession",
@@ -902,6 +904,15 @@ class RepositoryGrant:
 
 
 @dataclass(frozen=True)
+class TrackingGrant:
+    """A managed MLflow tracking server: its API, and the artifact prefix clients read and
+    write themselves (the MLflow client moves artifacts to S3 directly)."""
+
+    server_arn: str
+    artifacts: BucketGrant
+
+
+@dataclass(frozen=True)
 class TableGrant:
     """A Feast online table or a SageMaker feature group: records behind a key."""
 
@@ -925,6 +936,134 @@ ECR_PUSH: Final = (
 )
 
 
+# The Service Authorization Reference's Read and List actions of `sagemaker-mlflow`, and its
+# Write actions (the AWS guide "Set up IAM permissions for MLflow" lists the same set).
+MLFLOW_READ: Final = tuple(
+    f"sagemaker-mlflow:{action}"
+    for action in (
+        "AccessUI",
+        "GetDownloadURIForModelVersionArtifacts",
+        "GetExperiment",
+        "GetExperimentByName",
+        "GetLatestModelVersions",
+        "GetLoggedModel",
+        "GetMetricHistory",
+        "GetModelVersion",
+        "GetModelVersionByAlias",
+        "GetRegisteredModel",
+        "GetRun",
+        "ListArtifacts",
+        "ListLoggedModelArtifacts",
+        "SearchExperiments",
+        "SearchLoggedModels",
+        "SearchModelVersions",
+        "SearchRegisteredModels",
+        "SearchRuns",
+    )
+)
+MLFLOW_WRITE: Final = tuple(
+    f"sagemaker-mlflow:{action}"
+    for action in (
+        "CreateExperiment",
+        "CreateModelVersion",
+        "CreateRegisteredModel",
+        "CreateRun",
+        "DeleteExperiment",
+        "DeleteLoggedModel",
+        "DeleteLoggedModelTag",
+        "DeleteModelVersion",
+        "DeleteModelVersionTag",
+        "DeleteRegisteredModel",
+        "DeleteRegisteredModelAlias",
+        "DeleteRegisteredModelTag",
+        "DeleteRun",
+        "DeleteTag",
+        "FinalizeLoggedModel",
+        "LogBatch",
+        "LogInputs",
+        "LogLoggedModelParams",
+        "LogMetric",
+        "LogModel",
+        "LogOutputs",
+        "LogParam",
+        "RenameRegisteredModel",
+        "RestoreExperiment",
+        "RestoreRun",
+        "SetExperimentTag",
+        "SetLoggedModelTags",
+        "SetModelVersionTag",
+        "SetRegisteredModelAlias",
+        "SetRegisteredModelTag",
+        "SetTag",
+        "TransitionModelVersionStage",
+        "UpdateExperiment",
+        "UpdateModelVersion",
+        "UpdateRegisteredModel",
+        "UpdateRun",
+    )
+)
+
+
+def tracking_server_policy(
+    *,
+    bucket_arn: str,
+    prefix: str,
+    key_arn: str,
+    region: str,
+    model_registration: str | None,
+) -> PolicyDocument:
+    """What a managed MLflow tracking server does with its role: reads and writes run
+    artifacts under its own prefix (the key through S3 only), and, with automatic model
+    registration, mirrors registered models into the SageMaker Model Registry.
+
+    AWS's guide ("Set up IAM permissions for MLflow") grants s3:Get*, s3:Put* and s3:List* and
+    the model-package actions on every resource; here they are the object reads and writes a
+    workload gets, on the prefix, listing on the bucket, and the model-package actions on
+    `model_registration`, the account's model-package ARN prefix
+    (`arn:<partition>:sagemaker:<region>:<account>:model-package`). Not verified against a
+    running server: AWS publishes no narrower list.
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ArtifactObjects",
+            "Effect": "Allow",
+            "Action": [*S3_READ, *S3_WRITE],
+            "Resource": f"{bucket_arn}/{prefix}*",
+        },
+        {
+            # The service lists and locates the bucket as it needs; AWS documents no prefix
+            # form of its listing to condition on.
+            "Sid": "ArtifactBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "ArtifactKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        },
+    ]
+    if model_registration is not None:
+        statements.append(
+            {
+                "Sid": "ModelRegistry",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:AddTags",
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:UpdateModelPackage",
+                ],
+                "Resource": [f"{model_registration}-group/*", f"{model_registration}/*"],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def workload_policy(
     *,
     region: str,
@@ -932,6 +1071,7 @@ def workload_policy(
     repositories: Sequence[RepositoryGrant] = (),
     feature_groups: Sequence[TableGrant] = (),
     tables: Sequence[TableGrant] = (),
+    tracking: TrackingGrant | None = None,
 ) -> PolicyDocument:
     """Exactly what one workload names, and the key uses behind it (only through the service
     that stores the data, `kms:ViaService`)."""
@@ -943,6 +1083,16 @@ def workload_policy(
         if write:
             actions.add("kms:GenerateDataKey")
 
+    if tracking is not None:
+        statements.append(
+            {
+                "Sid": "Tracking",
+                "Effect": "Allow",
+                "Action": sorted(MLFLOW_READ + (MLFLOW_WRITE if tracking.artifacts.write else ())),
+                "Resource": tracking.server_arn,
+            }
+        )
+        buckets = [*buckets, tracking.artifacts]
     for index, grant in enumerate(buckets):
         objects = f"{grant.bucket_arn}/{grant.prefix}*"
         statements.append(

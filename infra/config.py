@@ -95,6 +95,7 @@ ENVIRONMENTS: Final[tuple[Environment, ...]] = typing.get_args(Environment)
 ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
     "dev": {
         "cost": {"monthlyBudgetUsd": 3000},
+        "experimentTracking": {"size": "Small"},
         "protectStatefulResources": False,
         "kms": {"deletionWindowDays": 7},
         "artifacts": {"noncurrentVersionRetentionDays": 30, "accessLogRetentionDays": 90},
@@ -110,6 +111,7 @@ ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
     },
     "staging": {
         "cost": {"monthlyBudgetUsd": 15000},
+        "experimentTracking": {"size": "Small"},
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 14},
         "artifacts": {"noncurrentVersionRetentionDays": 90, "accessLogRetentionDays": 180},
@@ -125,6 +127,7 @@ ENVIRONMENT_DEFAULTS: Final[dict[Environment, dict[str, Any]]] = {
     },
     "prod": {
         "cost": {"monthlyBudgetUsd": 60000},
+        "experimentTracking": {"size": "Medium"},
         "protectStatefulResources": True,
         "kms": {"deletionWindowDays": 30},
         "artifacts": {"noncurrentVersionRetentionDays": 365, "accessLogRetentionDays": 400},
@@ -1412,6 +1415,40 @@ class BucketAccessConfig(ConfigModel):
     )
 
 
+class ExperimentTrackingConfig(ConfigModel):
+    """A SageMaker managed MLflow tracking server: experiments, runs and a model registry,
+    with run artifacts under a prefix of an artifact bucket."""
+
+    bucket: BucketKey = Field(
+        default="experiments",
+        description="Artifact bucket (from artifacts.buckets) that holds the run artifacts.",
+    )
+    prefix: Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_.-]+/)+$")] = Field(
+        default="mlflow/",
+        description="Key prefix of the run artifacts (ending in /): the server's role and the "
+        "workloads' grants reach nothing else of the bucket.",
+    )
+    size: Literal["Small", "Medium", "Large"] = Field(
+        description="Server size: AWS sizes Small for up to 25 users, Medium 50, Large 100.",
+    )
+    maintenance_window: Annotated[
+        str, StringConstraints(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):[0-5]\d$")
+    ] = Field(
+        default="Sun:03:00",
+        description="Start of the weekly maintenance window, UTC, as Sun:03:00.",
+    )
+    mlflow_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] | None = Field(
+        default=None,
+        description="MLflow major.minor (e.g. 3.0), or null for the version SageMaker picks. "
+        "SageMaker cannot upgrade a server in place: a new version replaces it, and its "
+        "experiments with it (protected stacks refuse).",
+    )
+    automatic_model_registration: bool = Field(
+        default=False,
+        description="Mirror models registered in MLflow into the SageMaker Model Registry.",
+    )
+
+
 class WorkloadConfig(ConfigModel):
     """One workload's identity: a role bound to one service account, granted what it names."""
 
@@ -1432,6 +1469,11 @@ class WorkloadConfig(ConfigModel):
     )
     feast_views: dict[str, Literal["read", "read-write"]] = Field(
         default_factory=dict, description="Feast online tables it reads or writes."
+    )
+    experiment_tracking: Literal["read", "read-write"] | None = Field(
+        default=None,
+        description="The MLflow tracking server (experimentTracking): read, or read-write "
+        "(log runs, register models); with its artifacts, which clients move to S3 themselves.",
     )
 
 
@@ -1580,6 +1622,10 @@ class PlatformConfig(ConfigModel):
         default_factory=MonitoringConfig, description="GPU metrics and alerting."
     )
     cost: CostConfig = Field(description="Cost budget and its alerts.")
+    experiment_tracking: ExperimentTrackingConfig | None = Field(
+        default=None,
+        description="A managed MLflow tracking server and model registry; null for none.",
+    )
 
     def cluster_name(self, project: str, stack: str) -> str:
         return self.eks.cluster_name or names.default_cluster_name(project, stack)
@@ -1621,6 +1667,25 @@ class PlatformConfig(ConfigModel):
                     f"{identity[1]} too: one role per service account",
                 )
             bound[identity] = name
+        return self
+
+    @model_validator(mode="after")
+    def _tracking_names_what_exists(self, info: ValidationInfo) -> PlatformConfig:
+        tracking = self.experiment_tracking
+        if tracking is not None and tracking.bucket not in self.artifacts.buckets:
+            _problem(
+                info,
+                "experimentTracking.bucket",
+                f"no bucket {tracking.bucket!r}; have: {', '.join(sorted(self.artifacts.buckets))}",
+            )
+        if tracking is None:
+            for name, workload in sorted(self.workloads.items()):
+                if workload.experiment_tracking is not None:
+                    _problem(
+                        info,
+                        f"workloads.{name}.experimentTracking",
+                        "the stack has no tracking server: set experimentTracking",
+                    )
         return self
 
     @model_validator(mode="after")
@@ -1868,6 +1933,16 @@ def load_platform_config(
             for index, subnet in enumerate(subnets)
             if not re.fullmatch(rf"{re.escape(region)}([a-z]|-[a-z0-9-]+)", subnet.zone)
         ]
+    problems += _name_problems(config, root, project=project, stack=stack)
+    if problems:
+        raise ConfigError(stack_file, problems)
+    return config
+
+
+def _name_problems(config: PlatformConfig, root: str, *, project: str, stack: str) -> list[str]:
+    """Physical names built from config that AWS would refuse (infra.names), at the key that
+    makes them."""
+    problems: list[str] = []
     cluster_name = config.cluster_name(project, stack)
     if config.eks.cluster_name is None and (problem := names.EKS_CLUSTER.problem(cluster_name)):
         problems.append(
@@ -1894,9 +1969,7 @@ def load_platform_config(
             )
         )
     ]
-    if problems:
-        raise ConfigError(stack_file, problems)
-    return config
+    return problems
 
 
 def _cross_field_problems_beside(

@@ -60,6 +60,14 @@ SAGEMAKER_FEATURE_GROUP: Final = NameRule(
 )
 
 
+MLFLOW_TRACKING_SERVER: Final = NameRule(
+    "MLflow tracking server name",
+    256,
+    r"[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    "letters and digits, joined by -",
+)
+
+
 CASE_AND_SEPARATOR_FREE: Final = re.compile(r"[a-z0-9-]+")
 """Names that Glue's lowercase, underscore-separated form keeps apart: two such names that
 differ stay different once lowercased with `-` turned to `_`."""
@@ -67,6 +75,13 @@ differ stay different once lowercased with `-` turned to `_`."""
 
 def default_cluster_name(project: str, stack: str) -> str:
     return f"{project}-{stack}"
+
+
+def tracking_server_name(cluster_name: str) -> str:
+    """The MLflow tracking server's name: one per stack, named after its cluster. Every name
+    eks.clusterName or a stack's default allows makes one AWS accepts (tested), so config
+    needs no check of its own."""
+    return f"{cluster_name}-mlflow"
 
 
 def node_group_logical_name(pool: str) -> str:

@@ -23,6 +23,7 @@ from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerAr
 from components.cost_budget import CostBudget, CostBudgetArgs
 from components.deploy_runner import DeployRunner, DeployRunnerArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
+from components.experiment_tracking import ExperimentTracking, ExperimentTrackingArgs
 from components.feast_store import FeastStore, FeastStoreArgs
 from components.gpu_monitoring import (
     AlertThresholds,
@@ -46,6 +47,7 @@ from components.policy_documents import (
     KeyUse,
     RepositoryGrant,
     TableGrant,
+    TrackingGrant,
     workload_policy,
 )
 from components.sagemaker_feature_store import (
@@ -61,6 +63,7 @@ from components.team_namespaces import (
     TeamNamespacesArgs,
     TeamQuota,
 )
+from infra import names
 from infra.config import (
     CONFIG_KEY,
     METRICS_NAMESPACE,
@@ -289,12 +292,42 @@ class Platform:
             pulumi.export("feastFeatureStoreYaml", feast.feature_store_yaml)
         return FeatureStores(key=key, sagemaker=store, feast=feast)
 
+    def experiment_tracking(
+        self, artifacts: tuple[ArtifactStorage, KmsKey]
+    ) -> ExperimentTracking | None:
+        """The managed MLflow server, its artifacts under a prefix of an artifact bucket."""
+        config = self.config.experiment_tracking
+        if config is None:
+            return None
+        storage, key = artifacts
+        tracking = ExperimentTracking(
+            "tracking",
+            ExperimentTrackingArgs(
+                server_name=names.tracking_server_name(self.cluster_name),
+                bucket_name=storage.bucket_names[config.bucket],
+                bucket_arn=storage.bucket_arns[config.bucket],
+                prefix=config.prefix,
+                kms_key_arn=key.arn,
+                size=config.size,
+                maintenance_window=config.maintenance_window,
+                mlflow_version=config.mlflow_version,
+                automatic_model_registration=config.automatic_model_registration,
+                tags=self.tags,
+                protect=self.protect,
+            ),
+        )
+        pulumi.export("mlflowTrackingServerArn", tracking.server_arn)
+        pulumi.export("mlflowTrackingServerUrl", tracking.server_url)
+        pulumi.export("mlflowArtifactUri", tracking.artifact_uri)
+        return tracking
+
     def workload_roles(
         self,
         cluster: EksCluster,
         artifacts: tuple[ArtifactStorage, KmsKey],
         registry: tuple[ModelRegistry, KmsKey] | None,
         features: FeatureStores | None,
+        tracking: ExperimentTracking | None,
     ) -> dict[str, pulumi.Output[str]]:
         """One role per workload, granted exactly the data it names in config."""
         region = aws.get_region_output().region
@@ -339,6 +372,19 @@ class Platform:
                     for view, access in sorted(workload.feast_views.items())
                     if features is not None and features.feast is not None
                 ],
+                "tracking": (
+                    {
+                        "arn": tracking.server_arn,
+                        "bucket": storage.bucket_arns[self.config.experiment_tracking.bucket],
+                        "key": artifacts_key.arn,
+                        "write": workload.experiment_tracking == "read-write",
+                        "prefix": self.config.experiment_tracking.prefix,
+                    }
+                    if tracking is not None
+                    and self.config.experiment_tracking is not None
+                    and workload.experiment_tracking is not None
+                    else None
+                ),
             }
             role = PodRole(
                 f"workload-{name}",
@@ -757,6 +803,13 @@ def _workload_document(grants: dict[str, Any]) -> dict[str, Any]:
             TableGrant(g["arn"], g["key"], g["write"]) for g in grants["feature_groups"]
         ],
         tables=[TableGrant(g["arn"], g["key"], g["write"]) for g in grants["tables"]],
+        tracking=(
+            None
+            if (t := grants["tracking"]) is None
+            else TrackingGrant(
+                t["arn"], BucketGrant(t["bucket"], t["key"], t["write"], t["prefix"])
+            )
+        ),
     )
 
 
@@ -817,7 +870,10 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
         registry_key = platform.key("registry", "model images in ECR")
         registry = (model_registry(platform, registry_key), registry_key)
     features = platform.feature_stores(cluster)
-    workload_roles = platform.workload_roles(cluster, (storage, artifacts_key), registry, features)
+    tracking = platform.experiment_tracking((storage, artifacts_key))
+    workload_roles = platform.workload_roles(
+        cluster, (storage, artifacts_key), registry, features, tracking
+    )
     if workload_roles:
         pulumi.export("workloadRoleArns", workload_roles)
     monitoring_key = platform.key(

@@ -65,6 +65,11 @@ def _fields(
             else _REQUIRED
         )
         yield path, field, default
+        optional = _optional_model(field, definitions)
+        if optional is not None:
+            yield from _fields(
+                _annotation_model(info.annotation), optional, definitions, f"{path}."
+            )
         values = _values_schema(field)
         if values is not None and (value_model := _model(values, definitions)) is not None:
             inner = _annotation_model(typing.get_args(info.annotation)[-1])
@@ -87,6 +92,15 @@ def _values_schema(field: Schema) -> Schema | None:
         return values
     patterns = list(field.get("patternProperties", {}).values())
     return patterns[0] if patterns else None
+
+
+def _optional_model(field: Schema, definitions: Schema) -> Schema | None:
+    """The settings of a section that may be null (`deployRunner`, `experimentTracking`)."""
+    options = field.get("anyOf", [])
+    refs = [option for option in options if "$ref" in option]
+    if len(refs) == 1 and {"type": "null"} in options and len(options) == 2:
+        return _model(refs[0], definitions)
+    return None
 
 
 def _model(field: Schema, definitions: Schema) -> Schema | None:

@@ -312,6 +312,15 @@ class MockCloud(Mocks):
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:feature-group/{name}"
         return name, {"featureGroupName": name, "arn": arn}
 
+    def _tracking_server(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = args.inputs["trackingServerName"]
+        arn = (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
+            f"mlflow-tracking-server/{name}"
+        )
+        url = f"https://t-{self._hex(args, 12)}.{self.region}.experiments.sagemaker.aws"
+        return name, {"arn": arn, "trackingServerUrl": url}
+
     def _glue_database(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name = args.inputs.get("name") or self._auto_name(args)
         arn = f"arn:{self.partition}:glue:{self.region}:{self.account_id}:database/{name}"
@@ -407,6 +416,7 @@ _SHAPES = {
     "aws:sqs/queue:Queue": MockCloud._sqs_queue,
     "aws:ecr/repository:Repository": MockCloud._ecr_repository,
     "aws:sagemaker/featureGroup:FeatureGroup": MockCloud._feature_group,
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": MockCloud._tracking_server,
     "aws:glue/catalogDatabase:CatalogDatabase": MockCloud._glue_database,
     "aws:dynamodb/table:Table": MockCloud._dynamodb_table,
     "aws:cloudwatch/eventRule:EventRule": MockCloud._event_rule,

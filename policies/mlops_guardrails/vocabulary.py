@@ -18,6 +18,8 @@ STATEFUL_TYPES: Final = frozenset(
         "aws:dynamodb/table:Table",
         "aws:ecr/repository:Repository",
         "aws:sagemaker/featureGroup:FeatureGroup",
+        # Experiments, runs and registered models live in the server: not in any bucket.
+        "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:eks/cluster:Cluster",
         "aws:amp/workspace:Workspace",

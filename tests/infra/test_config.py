@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from infra import names
 from infra.config import ConfigError, PlatformConfig, load_platform_config
 from mlops_guardrails.vocabulary import KUBERNETES_VERSIONS
 from mlops_platform.project import ProjectError, PulumiProject
@@ -62,8 +63,59 @@ def test_stack_file_values_override_the_profile() -> None:
 def test_bucket_entries_add_to_replace_or_remove_the_defaults(
     given: dict[str, Any], buckets: list[str]
 ) -> None:
-    config = load({"environment": "dev", "artifacts": {"buckets": given}})
+    # The tracking server keeps its artifacts in the experiments bucket unless told otherwise.
+    tracking = {"bucket": "models"}
+    config = load(
+        {"environment": "dev", "artifacts": {"buckets": given}, "experimentTracking": tracking}
+    )
     assert sorted(config.artifacts.buckets) == buckets
+
+
+def test_a_tracking_server_is_on_by_default_and_must_name_a_bucket_the_stack_has() -> None:
+    assert load({"environment": "dev"}).experiment_tracking is not None
+    assert load({"environment": "prod"}).experiment_tracking.size == "Medium"  # type: ignore[union-attr]
+    assert load({"environment": "dev", "experimentTracking": None}).experiment_tracking is None
+    assert problems({"environment": "dev", "artifacts": {"buckets": {"experiments": None}}}) == [
+        "mlops-platform:platform.experimentTracking.bucket: no bucket 'experiments'; have: "
+        "datasets, models"
+    ]
+
+
+def test_workloads_reach_the_tracking_server_only_when_the_stack_has_one() -> None:
+    workload = {"namespace": "research", "serviceAccount": "t", "experimentTracking": "read"}
+    raw = {"environment": "dev", "workloads": {"trainer": workload}}
+    assert (
+        "mlops-platform:platform.workloads.trainer.experimentTracking: the stack has no tracking "
+        "server: set experimentTracking"
+    ) in problems({**raw, "experimentTracking": None})
+
+
+@pytest.mark.parametrize(
+    ("tracking", "key", "shown"),
+    [
+        # SageMaker's pattern is title case, whatever its guide's example says.
+        ({"maintenanceWindow": "TUE:03:30"}, "maintenanceWindow", "TUE:03:30"),
+        # The provider reads the version back as major.minor: a patch would differ forever.
+        ({"mlflowVersion": "3.0.1"}, "mlflowVersion", "3.0.1"),
+        ({"prefix": ""}, "prefix", "''"),
+        ({"size": "XLarge"}, "size", "XLarge"),
+    ],
+)
+def test_tracking_server_settings_aws_refuses_are_config_errors(
+    tracking: dict[str, Any], key: str, shown: str
+) -> None:
+    [found] = problems({"environment": "dev", "experimentTracking": tracking})
+    assert found.startswith(f"mlops-platform:platform.experimentTracking.{key}: ")
+    assert found.endswith(f"; got {shown}")
+
+
+@pytest.mark.parametrize("stack", ["dev", "a" * 63, "0-9", "x" + "-" * 61 + "y"])
+def test_every_cluster_name_config_allows_names_a_tracking_server_aws_accepts(stack: str) -> None:
+    """Cluster names are lowercase letters, digits and inner hyphens, at most 63 (the key's
+    pattern, or the stack name checked against it): the server's name is too, with room."""
+    eks = DEV_ENDPOINT | {"clusterName": stack}
+    cluster = load({"environment": "dev", "eks": eks}).cluster_name("mlops-platform", "dev")
+    assert names.MLFLOW_TRACKING_SERVER.problem(names.tracking_server_name(cluster)) is None
 
 
 def test_pinning_one_addon_keeps_the_others() -> None:

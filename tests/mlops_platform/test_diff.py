@@ -69,6 +69,9 @@ def changed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "        experiment-runs:\n          purpose: experiment tracking artifacts\n",
     )
     text = text.replace("{bucket: experiments, access", "{bucket: experiment-runs, access")
+    text = text.replace(
+        "    eks:\n", "    experimentTracking:\n      bucket: experiment-runs\n    eks:\n", 1
+    )
     text = text.replace("        serving-images: {}\n", "")
     text = text.replace("        repositories: {serving-images: pull}\n", "")
     stack_file.write_text(text)

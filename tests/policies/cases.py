@@ -714,6 +714,26 @@ CASES = [
         "the online store is not encrypted",
     ),
     RuleCase(
+        "mlflow-tracking-server-maintained",
+        "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer",
+        {
+            "trackingServerName": "ml-prod-mlflow",
+            "artifactStoreUri": "s3://ml-experiments/mlflow/",
+            "roleArn": ROLE_ARN,
+            "weeklyMaintenanceWindowStart": "Sun:03:00",
+            "mlflowVersion": "3.0",
+            "tags": TAGS,
+        },
+        {
+            "trackingServerName": "ml-prod-mlflow",
+            "artifactStoreUri": "s3://ml-experiments/mlflow/",
+            "roleArn": ROLE_ARN,
+            "mlflowVersion": "3.0.1",
+            "tags": TAGS,
+        },
+        "no weekly maintenance window",
+    ),
+    RuleCase(
         "k8s-pod-security-baseline",
         "kubernetes:apps/v1:Deployment",
         DEPLOYMENT,

@@ -99,7 +99,18 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "k8s-namespace-reachability": lambda resources: without_policy(
         resources, "serving", "allow-aws-apis"
     ),
+    # The tracking server's artifacts moved to the root of the experiments bucket.
+    "mlflow-artifacts-guarded": lambda resources: at_bucket_root(resources, "tracking-server"),
 }
+
+
+def at_bucket_root(resources: Resources, name: str) -> Resources:
+    [server] = [r for r in resources if r["urn"].endswith(f"::{name}")]
+    for props in (server["inputs"], server["outputs"]):
+        props["artifactStoreUri"] = props["artifactStoreUri"].rsplit("/", 2)[0] + "/"
+    return resources
+
+
 # A rule with several cases is mutated with its first.
 MUTATIONS = {
     **{case.rule: break_with_case(case) for case in reversed(CASES)},

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mlops_guardrails.export import STACK_TYPE, resource_state, urn
-from mlops_platform.policy_check import PolicyPackServer
+from mlops_platform.policy_check import Finding, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import KEY_ARN, TAGS
 from tests.policies.conftest import check_rule, deployment_resources, state
@@ -215,3 +215,23 @@ def test_https_from_a_runner_or_a_network_is_a_path_to_the_api(
     pack: PolicyPackServer, rule: dict[str, Any]
 ) -> None:
     assert check_rule(pack, "eks-private-api-reachable", private_cluster_with(rule)) == []
+
+
+TRACKING_SERVER = "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer"
+
+
+def tracking_server(pack: PolicyPackServer, uri: str, *, from_bucket: bool) -> list[Finding]:
+    bucket = state("aws:s3/bucket:Bucket", {"tags": TAGS}, name="experiments")
+    server = state(TRACKING_SERVER, {"artifactStoreUri": uri, "tags": TAGS}, name="tracking")
+    server["propertyDependencies"] = {"artifactStoreUri": [bucket["urn"]] if from_bucket else []}
+    return check_rule(pack, "mlflow-artifacts-guarded", [bucket, server])
+
+
+def test_a_tracking_server_keeps_its_artifacts_under_a_prefix_of_a_stack_bucket(
+    pack: PolicyPackServer,
+) -> None:
+    assert tracking_server(pack, "s3://experiments-1a2b3c4/mlflow/", from_bucket=True) == []
+    [outside] = tracking_server(pack, "s3://someone-elses/mlflow/", from_bucket=False)
+    assert "that this stack does not create" in outside.message
+    [root] = tracking_server(pack, "s3://experiments-1a2b3c4/", from_bucket=True)
+    assert "not under a prefix of the bucket" in root.message
