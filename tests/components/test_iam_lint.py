@@ -25,6 +25,17 @@ with warnings.catch_warnings():
 from mlops_platform.rendered import RenderedStack
 
 Finding = tuple[str, str, str]  # resource type, issue, detail as JSON
+MLFLOW_3_ACTIONS = (
+    "DeleteLoggedModel",
+    "DeleteLoggedModelTag",
+    "FinalizeLoggedModel",
+    "GetLoggedModel",
+    "ListLoggedModelArtifacts",
+    "LogLoggedModelParams",
+    "LogOutputs",
+    "SearchLoggedModels",
+    "SetLoggedModelTags",
+)
 Allowed = Callable[[str, str, str], bool]
 
 ALLOWED: list[tuple[str, Allowed]] = [
@@ -45,6 +56,15 @@ ALLOWED: list[tuple[str, Allowed]] = [
         lambda kind, issue, _: (
             issue == "MALFORMED"
             and kind in ("aws:iam/role:Role", "aws:ecr/repositoryPolicy:RepositoryPolicy")
+        ),
+    ),
+    (
+        # MLflow 3's logged-model API came to sagemaker-mlflow after parliament's database
+        # (2025-04); the Service Authorization Reference lists these actions.
+        "MLflow 3 logged-model actions",
+        lambda _, issue, detail: (
+            issue == "UNKNOWN_ACTION"
+            and any(f"sagemaker-mlflow:{a}" in detail for a in MLFLOW_3_ACTIONS)
         ),
     ),
     (

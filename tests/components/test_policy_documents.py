@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from components.policy_documents import (
+    MLFLOW_READ,
+    MLFLOW_WRITE,
     BucketGrant,
     KeyUse,
     RepositoryGrant,
+    TrackingGrant,
     alert_topic_policy,
     bucket_policy,
     key_policy,
@@ -129,3 +132,22 @@ def test_the_alert_key_lets_the_publishers_encrypt_and_nothing_else() -> None:
     [publishers] = [s for s in policy["Statement"] if s["Sid"] == "AllowAlertPublishersThroughSns"]
     assert publishers["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert "cloudwatch.amazonaws.com" in publishers["Principal"]["Service"]
+
+
+def test_tracking_grants_the_mlflow_api_on_the_server_and_its_artifact_prefix() -> None:
+    server = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/ml-mlflow"
+    key = "arn:aws:kms:us-east-1:123456789012:key/k"
+    artifacts = BucketGrant("arn:aws:s3:::exp", key, write=False, prefix="mlflow/")
+    reader = workload_policy(region="us-east-1", tracking=TrackingGrant(server, artifacts))
+    found = {s["Sid"]: s for s in reader["Statement"]}
+    assert found["Tracking"]["Resource"] == server
+    assert set(found["Tracking"]["Action"]) == set(MLFLOW_READ)
+    assert found["Objects0"]["Resource"] == "arn:aws:s3:::exp/mlflow/*"
+    assert found["List0"]["Condition"] == {"StringLike": {"s3:prefix": "mlflow/*"}}
+    writer = workload_policy(
+        region="us-east-1",
+        tracking=TrackingGrant(server, BucketGrant("arn:aws:s3:::exp", key, True, "mlflow/")),
+    )
+    actions = {s["Sid"]: s for s in writer["Statement"]}["Tracking"]["Action"]
+    assert {"sagemaker-mlflow:LogMetric", "sagemaker-mlflow:CreateModelVersion"} <= set(actions)
+    assert not set(MLFLOW_READ) & set(MLFLOW_WRITE)
