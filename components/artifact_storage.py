@@ -19,6 +19,8 @@ class ArtifactBucketSpec:
     """Stable key naming the bucket's resources; changing it replaces the bucket."""
     purpose: str
     noncurrent_version_retention_days: int
+    publish_events: bool = False
+    """Its object events go to EventBridge (SecureBucketArgs.publish_events)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ArtifactStorage(pulumi.ComponentResource):
                         bucket=log_bucket.bucket_name, prefix=f"{spec.key}/"
                     ),
                     protect=args.protect,
+                    publish_events=spec.publish_events,
                 ),
                 opts=child,
             )

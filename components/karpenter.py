@@ -7,20 +7,19 @@ node group, so Karpenter's nodes need no entry of their own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.common import account_context
+from components.event_queue import EventQueue, EventQueueArgs
 from components.gpu_node_pool import GpuPoolSpec, efa_placement_group
 from components.helm import chart_release
 from components.pod_role import PodRole, PodRoleArgs
-from components.policy_documents import interruption_queue_policy, karpenter_controller_policy
+from components.policy_documents import karpenter_controller_policy
 from mlops_guardrails.charts import ChartContract
 
 NAMESPACE: Final = "kube-system"
@@ -38,6 +37,7 @@ INTERRUPTION_EVENTS: Final = {
     },
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
 }
+INTERRUPTION_NOTICE_SECONDS: Final = 300
 # Karpenter's default budget: at most a tenth of a pool's nodes disrupted at once.
 PACE: Final = {"nodes": "10%"}
 
@@ -113,32 +113,22 @@ class Karpenter(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = account_context(self)
-        queue = aws.sqs.Queue(
+        # Interruption notices matter for minutes: older ones are dropped, not delivered late.
+        interruptions = EventQueue(
             f"{name}-interruptions",
-            message_retention_seconds=300,
-            sqs_managed_sse_enabled=True,
-            tags=dict(args.tags),
+            EventQueueArgs(
+                patterns=INTERRUPTION_EVENTS,
+                description=f"Karpenter ({args.cluster_name})",
+                retention_seconds=INTERRUPTION_NOTICE_SECONDS,
+                max_event_age_seconds=INTERRUPTION_NOTICE_SECONDS,
+                tags=args.tags,
+            ),
             opts=child,
         )
-        aws.sqs.QueuePolicy(
-            f"{name}-interruptions",
-            queue_url=queue.url,
-            policy=pulumi.Output.json_dumps(queue.arn.apply(interruption_queue_policy)),
-            opts=child,
-        )
-        for event, pattern in INTERRUPTION_EVENTS.items():
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-{event}",
-                description=f"Karpenter ({args.cluster_name}): {event}",
-                event_pattern=json.dumps(pattern),
-                tags=dict(args.tags),
-                opts=child,
-            )
-            aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn, opts=child)
         policy = pulumi.Output.all(
             args.cluster_arn,
             args.node_role_arn,
-            queue.arn,
+            interruptions.queue_arn,
             args.ebs_kms_key_arn,
             account.account_id,
             account.partition,
@@ -176,14 +166,14 @@ class Karpenter(pulumi.ComponentResource):
                 "settings": {
                     "clusterName": args.cluster_name,
                     "clusterEndpoint": args.cluster_endpoint,
-                    "interruptionQueue": queue.name,
+                    "interruptionQueue": interruptions.queue_name,
                 },
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
                 "nodeSelector": dict(args.node_selector),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
-        self.register_outputs({"interruptionQueueArn": queue.arn})
+        self.register_outputs({"interruptionQueueArn": interruptions.queue_arn})
 
 
 @dataclass(frozen=True)

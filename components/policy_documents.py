@@ -43,6 +43,8 @@ class KeyUse(Enum):
     """Managed node groups' Auto Scaling groups launch instances with volumes under the key."""
     ALERT_PUBLISHERS = "alert-publishers"
     """CloudWatch alarms, AWS Budgets and Prometheus alert manager publish to a topic under it."""
+    EVENT_RULES = "event-rules"
+    """EventBridge rules of this account deliver to queues under it."""
 
 
 # Services that publish the platform's alerts; SNS encrypts each message under the topic's key
@@ -115,6 +117,23 @@ def _use_statements(
                 # workspaces; the key alone lets no one read or send anything.
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+            }
+        ]
+    if use is KeyUse.EVENT_RULES:
+        return [
+            {
+                "Sid": "AllowEventRulesOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                # SQS encrypts each message EventBridge sends with the sender's permissions
+                # (the SQS guide, "Configure KMS permissions for AWS services").
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{partition}:events:{region}:{account_id}:rule/*"
+                    }
+                },
             }
         ]
     autoscaling = {"AWS": autoscaling_service_role_arn(partition, account_id)}
@@ -603,17 +622,20 @@ def karpenter_controller_policy(
     }
 
 
-def interruption_queue_policy(queue_arn: str) -> PolicyDocument:
-    """EventBridge (and SQS itself) may deliver; nobody may use the queue without TLS."""
+def event_queue_policy(queue_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
+    """These EventBridge rules may deliver (`aws:SourceArn`, against confused-deputy use by
+    other rules); nobody may use the queue without TLS. The account's own principals need no
+    grant here: their IAM policies decide."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "EventBridgeDelivers",
+                "Sid": "RulesDeliver",
                 "Effect": "Allow",
-                "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
             },
             {
                 "Sid": "DenyInsecureTransport",
@@ -913,6 +935,14 @@ class TrackingGrant:
 
 
 @dataclass(frozen=True)
+class QueueGrant:
+    """A queue a workload consumes: it receives and deletes messages, and decrypts them."""
+
+    queue_arn: str
+    key_arn: str
+
+
+@dataclass(frozen=True)
 class TableGrant:
     """A Feast online table or a SageMaker feature group: records behind a key."""
 
@@ -923,6 +953,13 @@ class TableGrant:
 
 S3_READ: Final = ("s3:GetObject", "s3:GetObjectVersion")
 S3_WRITE: Final = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+SQS_CONSUME: Final = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+)
 ECR_PULL: Final = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -1072,6 +1109,7 @@ def workload_policy(
     feature_groups: Sequence[TableGrant] = (),
     tables: Sequence[TableGrant] = (),
     tracking: TrackingGrant | None = None,
+    queues: Sequence[QueueGrant] = (),
 ) -> PolicyDocument:
     """Exactly what one workload names, and the key uses behind it (only through the service
     that stores the data, `kms:ViaService`)."""
@@ -1154,6 +1192,16 @@ def workload_policy(
             {"Sid": f"Table{index}", "Effect": "Allow", "Action": actions, "Resource": table.arn}
         )
         uses(table.key_arn, "dynamodb", table.write)
+    for index, queue in enumerate(queues):
+        statements.append(
+            {
+                "Sid": f"Queue{index}",
+                "Effect": "Allow",
+                "Action": list(SQS_CONSUME),
+                "Resource": queue.queue_arn,
+            }
+        )
+        uses(queue.key_arn, "sqs", write=False)
     for index, ((key_arn, service), key_actions) in enumerate(sorted(key_uses.items())):
         statements.append(
             {

@@ -38,6 +38,9 @@ class SecureBucketArgs:
     """Allow S3 server access logging of this account's buckets to write here."""
     protect: bool = False
     """Refuse deletion and replacement of the bucket; keep it if it leaves the stack."""
+    publish_events: bool = False
+    """Send every object event to EventBridge (the default bus), where rules route them. The
+    bucket's only notification configuration: S3 keeps one per bucket."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -114,12 +117,19 @@ class SecureBucket(pulumi.ComponentResource):
         )
         # S3 rejects concurrent changes to one bucket's settings ("conflicting conditional
         # operation"), and a policy applied before the public access block could be public.
-        aws.s3.BucketPolicy(
+        bucket_policy_resource = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=pulumi.Output.json_dumps(policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block, ownership]),
         )
+        if args.publish_events:
+            aws.s3.BucketNotification(
+                f"{name}-events",
+                bucket=bucket.id,
+                eventbridge=True,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy_resource]),
+            )
         # Noncurrent-version rules act only once versioning is on.
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",

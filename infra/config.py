@@ -292,6 +292,12 @@ class ArtifactBucketConfig(ConfigModel):
             "defaults to `artifacts.noncurrentVersionRetentionDays`."
         ),
     )
+    events: bool = Field(
+        default=False,
+        description="Publish object events to EventBridge, and queue its new objects for a "
+        "pipeline to consume (stack output artifactEventQueueUrls; workloads.<key>."
+        "artifactEvents).",
+    )
 
 
 def over_defaults(defaults: Callable[[], Mapping[str, Any]]) -> BeforeValidator:
@@ -321,8 +327,8 @@ DEFAULTS_RULE: Final = (
 
 def _default_buckets() -> dict[str, ArtifactBucketConfig]:
     return {
-        "models": ArtifactBucketConfig(purpose="trained model artifacts"),
-        "datasets": ArtifactBucketConfig(purpose="training and evaluation datasets"),
+        "models": ArtifactBucketConfig(purpose="trained model artifacts", events=True),
+        "datasets": ArtifactBucketConfig(purpose="training and evaluation datasets", events=True),
         "experiments": ArtifactBucketConfig(purpose="experiment tracking artifacts"),
     }
 
@@ -1475,6 +1481,10 @@ class WorkloadConfig(ConfigModel):
         description="The MLflow tracking server (experimentTracking): read, or read-write "
         "(log runs, register models); with its artifacts, which clients move to S3 themselves.",
     )
+    artifact_events: list[BucketKey] = Field(
+        default_factory=list,
+        description="Artifact buckets whose new-object queue it consumes (buckets with events).",
+    )
 
 
 AlertProtocol = Literal["email", "https", "sqs", "lambda"]
@@ -1670,7 +1680,7 @@ class PlatformConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
-    def _tracking_names_what_exists(self, info: ValidationInfo) -> PlatformConfig:
+    def _tracking_and_events_name_what_exists(self, info: ValidationInfo) -> PlatformConfig:
         tracking = self.experiment_tracking
         if tracking is not None and tracking.bucket not in self.artifacts.buckets:
             _problem(
@@ -1678,6 +1688,16 @@ class PlatformConfig(ConfigModel):
                 "experimentTracking.bucket",
                 f"no bucket {tracking.bucket!r}; have: {', '.join(sorted(self.artifacts.buckets))}",
             )
+        publishing = sorted(key for key, bucket in self.artifacts.buckets.items() if bucket.events)
+        for name, workload in sorted(self.workloads.items()):
+            for index, key in enumerate(workload.artifact_events):
+                if key not in publishing:
+                    _problem(
+                        info,
+                        f"workloads.{name}.artifactEvents[{index}]",
+                        f"bucket {key!r} publishes no events; those that do: "
+                        f"{', '.join(publishing) or 'none'} (artifacts.buckets.<key>.events)",
+                    )
         if tracking is None:
             for name, workload in sorted(self.workloads.items()):
                 if workload.experiment_tracking is not None:

@@ -23,6 +23,7 @@ from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerAr
 from components.cost_budget import CostBudget, CostBudgetArgs
 from components.deploy_runner import DeployRunner, DeployRunnerArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
+from components.event_queue import EventQueue, EventQueueArgs, s3_object_created
 from components.experiment_tracking import ExperimentTracking, ExperimentTrackingArgs
 from components.feast_store import FeastStore, FeastStoreArgs
 from components.gpu_monitoring import (
@@ -45,6 +46,7 @@ from components.pod_role import IrsaBinding, PodRole, PodRoleArgs
 from components.policy_documents import (
     BucketGrant,
     KeyUse,
+    QueueGrant,
     RepositoryGrant,
     TableGrant,
     TrackingGrant,
@@ -202,12 +204,38 @@ class Platform:
         )
         pulumi.export("replicaBucketNames", replicas.bucket_names)
 
+    def artifact_events(self, storage: ArtifactStorage) -> ArtifactEvents | None:
+        """A queue of each publishing bucket's new objects, under a key EventBridge may use."""
+        buckets = sorted(k for k, b in self.config.artifacts.buckets.items() if b.events)
+        if not buckets:
+            return None
+        key = self.key("events", "artifact event queues", KeyUse.EVENT_RULES)
+        queues = {
+            bucket: EventQueue(
+                f"artifact-events-{bucket}",
+                EventQueueArgs(
+                    patterns={"created": s3_object_created(storage.bucket_names[bucket])},
+                    description=f"{self.project}/{self.stack}: new objects in {bucket}",
+                    retention_seconds=ARTIFACT_EVENT_RETENTION_SECONDS,
+                    max_event_age_seconds=ARTIFACT_EVENT_RETENTION_SECONDS,
+                    kms_key_arn=key.arn,
+                    max_receive_count=ARTIFACT_EVENT_MAX_RECEIVES,
+                    tags=self.tags,
+                ),
+            )
+            for bucket in buckets
+        }
+        pulumi.export("artifactEventQueueUrls", {b: q.queue_url for b, q in queues.items()})
+        pulumi.export("artifactEventQueueArns", {b: q.queue_arn for b, q in queues.items()})
+        return ArtifactEvents(key=key, queues=queues)
+
     def artifact_buckets(self) -> tuple[ArtifactBucketSpec, ...]:
         artifacts = self.config.artifacts
         return tuple(
             ArtifactBucketSpec(
                 key=bucket_key,
                 purpose=bucket.purpose,
+                publish_events=bucket.events,
                 noncurrent_version_retention_days=(
                     bucket.noncurrent_version_retention_days
                     or artifacts.noncurrent_version_retention_days
@@ -321,17 +349,16 @@ class Platform:
         pulumi.export("mlflowArtifactUri", tracking.artifact_uri)
         return tracking
 
-    def workload_roles(
-        self,
-        cluster: EksCluster,
-        artifacts: tuple[ArtifactStorage, KmsKey],
-        registry: tuple[ModelRegistry, KmsKey] | None,
-        features: FeatureStores | None,
-        tracking: ExperimentTracking | None,
-    ) -> dict[str, pulumi.Output[str]]:
+    def workload_roles(self, cluster: EksCluster, data: Grantable) -> dict[str, pulumi.Output[str]]:
         """One role per workload, granted exactly the data it names in config."""
         region = aws.get_region_output().region
-        storage, artifacts_key = artifacts
+        storage, artifacts_key = data.artifacts
+        registry, features, tracking, events = (
+            data.registry,
+            data.features,
+            data.tracking,
+            data.events,
+        )
         roles = {}
         for name, workload in sorted(self.config.workloads.items()):
             grants: dict[str, Any] = {
@@ -371,6 +398,11 @@ class Platform:
                     }
                     for view, access in sorted(workload.feast_views.items())
                     if features is not None and features.feast is not None
+                ],
+                "queues": [
+                    {"arn": events.queues[bucket].queue_arn, "key": events.key.arn}
+                    for bucket in workload.artifact_events
+                    if events is not None
                 ],
                 "tracking": (
                     {
@@ -783,6 +815,29 @@ def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry:
     )
 
 
+# A pipeline has SQS's default four days to take a new object, and five tries at it before
+# the message moves to the dead-letter queue, where it stays 14 days.
+ARTIFACT_EVENT_RETENTION_SECONDS = 4 * 24 * 3600
+ARTIFACT_EVENT_MAX_RECEIVES = 5
+
+
+@dataclass(frozen=True)
+class ArtifactEvents:
+    key: KmsKey
+    queues: dict[str, EventQueue]
+
+
+@dataclass(frozen=True)
+class Grantable:
+    """What the stack holds that a workload may be granted."""
+
+    artifacts: tuple[ArtifactStorage, KmsKey]
+    registry: tuple[ModelRegistry, KmsKey] | None
+    features: FeatureStores | None
+    tracking: ExperimentTracking | None
+    events: ArtifactEvents | None
+
+
 @dataclass(frozen=True)
 class FeatureStores:
     key: KmsKey
@@ -810,6 +865,7 @@ def _workload_document(grants: dict[str, Any]) -> dict[str, Any]:
                 t["arn"], BucketGrant(t["bucket"], t["key"], t["write"], t["prefix"])
             )
         ),
+        queues=[QueueGrant(g["arn"], g["key"]) for g in grants["queues"]],
     )
 
 
@@ -871,8 +927,9 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
         registry = (model_registry(platform, registry_key), registry_key)
     features = platform.feature_stores(cluster)
     tracking = platform.experiment_tracking((storage, artifacts_key))
+    events = platform.artifact_events(storage)
     workload_roles = platform.workload_roles(
-        cluster, (storage, artifacts_key), registry, features, tracking
+        cluster, Grantable((storage, artifacts_key), registry, features, tracking, events)
     )
     if workload_roles:
         pulumi.export("workloadRoleArns", workload_roles)

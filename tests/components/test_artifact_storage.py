@@ -183,9 +183,9 @@ def test_the_bucket_set_comes_from_config_and_a_buckets_own_retention_wins() -> 
     )
     platform = Platform(config, stack="dev", project=PROJECT)
     default = config.artifacts.noncurrent_version_retention_days
-    # Added to the defaults; `models` replaced whole, its purpose with it.
+    # Added to the defaults; `models` replaced whole, its purpose and events with it.
     assert platform.artifact_buckets() == (
-        ArtifactBucketSpec("datasets", "training and evaluation datasets", default),
+        ArtifactBucketSpec("datasets", "training and evaluation datasets", default, True),
         ArtifactBucketSpec("experiments", "experiment tracking artifacts", default),
         ArtifactBucketSpec("features", "feature snapshots", default),
         ArtifactBucketSpec("models", "", 730),

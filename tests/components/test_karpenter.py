@@ -292,9 +292,14 @@ def test_node_pools_wait_for_karpenters_crds(karpenter: RenderedStack) -> None:
         assert release.urn in node_class.dependencies
 
 
-def test_interruptions_reach_an_encrypted_tls_only_queue(karpenter: RenderedStack) -> None:
-    queue = named(karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions")
+def test_interruptions_reach_an_encrypted_tls_only_queue_and_stale_ones_are_dropped(
+    karpenter: RenderedStack,
+) -> None:
+    """Notices matter for minutes: the queue keeps them five, EventBridge retries as long, and
+    what it cannot deliver is kept in the dead-letter queue."""
+    queue = named(karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions-queue")
     assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert queue.inputs["messageRetentionSeconds"] == 300
     rules = karpenter.of_type("aws:cloudwatch/eventRule:EventRule")
     detail_types = sorted(json.loads(r.inputs["eventPattern"])["detail-type"][0] for r in rules)
     assert detail_types == [
@@ -303,11 +308,17 @@ def test_interruptions_reach_an_encrypted_tls_only_queue(karpenter: RenderedStac
         "EC2 Instance State-change Notification",
         "EC2 Spot Instance Interruption Warning",
     ]
-    targets = karpenter.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
-    policy = named(karpenter, "aws:sqs/queuePolicy:QueuePolicy", "karpenter-interruptions")
-    denies = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Effect"] == "Deny"]
-    assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    dead_letter = named(karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions-dead-letter")
+    for target in karpenter.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        assert target.inputs["arn"] == queue.outputs["arn"]
+        assert target.inputs["deadLetterConfig"] == {"arn": dead_letter.outputs["arn"]}
+        assert target.inputs["retryPolicy"]["maximumEventAgeInSeconds"] == 300
+    policy = named(karpenter, "aws:sqs/queuePolicy:QueuePolicy", "karpenter-interruptions-queue")
+    [allow, deny] = json.loads(policy.inputs["policy"])["Statement"]
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": sorted(r.outputs["arn"] for r in rules)}
+    }
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_the_controller_may_pass_only_the_node_role_and_retire_only_its_nodes(
@@ -370,7 +381,7 @@ def test_the_controller_role_trusts_exactly_its_service_account(karpenter: Rende
         "clusterName": CLUSTER_NAME,
         "clusterEndpoint": "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
         "interruptionQueue": named(
-            karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions"
+            karpenter, "aws:sqs/queue:Queue", "karpenter-interruptions-queue"
         ).outputs["name"],
     }
 

@@ -47,6 +47,8 @@ STACK_KEY_GRANTS = {
     "registry-key": [],
     "monitoring-key": ["AllowAlertPublishersThroughSns", "AllowCloudWatchLogsOfThisAccount"],
     "features-key": ["AllowS3AccessLogDelivery"],
+    # The artifact event queues': EventBridge encrypts what it sends under it.
+    "events-key": ["AllowEventRulesOfThisAccount"],
     # The replicas' key, in the replica region: their access logs are delivered under it.
     "replica-key": ["AllowS3AccessLogDelivery"],
 }
@@ -198,7 +200,7 @@ def test_every_key_has_the_deletion_window_and_admins_its_stack_configures(
 
 def test_every_stack_has_one_key_per_purpose(rendered: RenderedStack) -> None:
     names = {key.name for key in rendered.of_type(KEY)}
-    optional = {"features-key", "replica-key"}
+    optional = {"features-key", "replica-key", "events-key"}
     assert STACK_KEY_GRANTS.keys() - optional <= names <= STACK_KEY_GRANTS.keys()
 
 

@@ -7,6 +7,7 @@ from components.policy_documents import (
     MLFLOW_WRITE,
     BucketGrant,
     KeyUse,
+    QueueGrant,
     RepositoryGrant,
     TrackingGrant,
     alert_topic_policy,
@@ -151,3 +152,31 @@ def test_tracking_grants_the_mlflow_api_on_the_server_and_its_artifact_prefix() 
     actions = {s["Sid"]: s for s in writer["Statement"]}["Tracking"]["Action"]
     assert {"sagemaker-mlflow:LogMetric", "sagemaker-mlflow:CreateModelVersion"} <= set(actions)
     assert not set(MLFLOW_READ) & set(MLFLOW_WRITE)
+
+
+def test_a_queue_consumer_receives_and_deletes_and_decrypts_through_sqs_only() -> None:
+    queue = "arn:aws:sqs:us-east-1:123456789012:artifact-events-models-queue"
+    key = "arn:aws:kms:us-east-1:123456789012:key/k"
+    found = {
+        s["Sid"]: s
+        for s in workload_policy(region="us-east-1", queues=[QueueGrant(queue, key)])["Statement"]
+    }
+    assert found["Queue0"]["Resource"] == queue
+    assert "sqs:SendMessage" not in found["Queue0"]["Action"]
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(found["Queue0"]["Action"])
+    assert found["Key0"]["Action"] == ["kms:Decrypt"]
+    assert found["Key0"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}
+    }
+
+
+def test_event_rules_use_the_queue_key_only_for_rules_of_this_account_and_region() -> None:
+    policy = key_policy(
+        account_id=ACCOUNT, partition="aws", region="eu-west-1", uses=[KeyUse.EVENT_RULES]
+    )
+    [rules] = [s for s in policy["Statement"] if s["Sid"] == "AllowEventRulesOfThisAccount"]
+    assert rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rules["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert rules["Condition"] == {
+        "ArnLike": {"aws:SourceArn": f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/*"}
+    }

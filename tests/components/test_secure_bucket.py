@@ -50,6 +50,7 @@ MODES = {
         noncurrent_version_retention_days=730,
         abort_incomplete_multipart_upload_days=3,
         protect=True,
+        publish_events=True,
     ),
 }
 
@@ -210,6 +211,16 @@ def test_children_are_named_after_the_component_and_parented_to_it(
         "data-lifecycle",
         "data-access-logging",
     }
+
+
+def test_only_a_bucket_asked_to_publish_sends_its_object_events_to_eventbridge(
+    buckets_by_mode: RenderedStack,
+) -> None:
+    notifications = buckets_by_mode.of_type("aws:s3/bucketNotification:BucketNotification")
+    assert [(n.name, n.inputs["eventbridge"]) for n in notifications] == [("vault-events", True)]
+    assert attached_to_mode(
+        buckets_by_mode, "vault", "aws:s3/bucketNotification:BucketNotification"
+    )
 
 
 def test_a_bucket_without_access_logs_is_refused() -> None:

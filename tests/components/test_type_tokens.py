@@ -25,6 +25,7 @@ RECORDED_TOKENS = {
     "CostBudget": "mlops:cost_budget:CostBudget",
     "DeployRunner": "mlops:deploy_runner:DeployRunner",
     "EksCluster": "mlops:eks_cluster:EksCluster",
+    "EventQueue": "mlops:event_queue:EventQueue",
     "ExperimentTracking": "mlops:experiment_tracking:ExperimentTracking",
     "FeastStore": "mlops:feast_store:FeastStore",
     "GpuMonitoring": "mlops:gpu_monitoring:GpuMonitoring",

@@ -916,3 +916,16 @@ def test_a_mistake_across_keys_is_reported_beside_one_in_a_single_key() -> None:
         f"{ROOT}.workloads.trainer.buckets[0].bucket: no bucket 'x'; have: datasets, experiments, "
         "models",
     ]
+
+
+def test_models_and_datasets_publish_events_and_workloads_consume_only_publishing_buckets() -> None:
+    config = load({"environment": "dev"})
+    assert sorted(k for k, b in config.artifacts.buckets.items() if b.events) == [
+        "datasets",
+        "models",
+    ]
+    workload = {"namespace": "research", "serviceAccount": "t", "artifactEvents": ["experiments"]}
+    assert (
+        "mlops-platform:platform.workloads.retrain.artifactEvents[0]: bucket 'experiments' "
+        "publishes no events; those that do: datasets, models (artifacts.buckets.<key>.events)"
+    ) in problems({"environment": "dev", "workloads": {"retrain": workload}})

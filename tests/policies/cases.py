@@ -50,6 +50,8 @@ def doc(*statements: dict[str, Any]) -> str:
 
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:artifact-events-models-queue"
+RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/artifact-events-models-created"
 PUBLISH_FROM_ALARMS = {
     "Sid": "Alarms",
     "Effect": "Allow",
@@ -734,6 +736,45 @@ CASES = [
         "no weekly maintenance window",
     ),
     RuleCase(
+        "eventbridge-target-dead-letter",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        {
+            "rule": "artifact-events-models-created",
+            "arn": QUEUE_ARN,
+            "deadLetterConfig": {"arn": f"{QUEUE_ARN}-dead-letter"},
+        },
+        {"rule": "artifact-events-models-created", "arn": QUEUE_ARN},
+        "no dead-letter queue",
+    ),
+    RuleCase(
+        "sqs-queue-not-public",
+        "aws:sqs/queuePolicy:QueuePolicy",
+        {
+            "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": QUEUE_ARN,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": RULE_ARN}},
+                }
+            ),
+        },
+        {
+            "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "sqs:SendMessage",
+                    "Resource": QUEUE_ARN,
+                }
+            ),
+        },
+        "lets anyone use the queue",
+    ),
+    RuleCase(
         "k8s-pod-security-baseline",
         "kubernetes:apps/v1:Deployment",
         DEPLOYMENT,
@@ -890,7 +931,7 @@ CASES = [
     RuleCase(
         "sqs-encrypted",
         "aws:sqs/queue:Queue",
-        {"sqsManagedSseEnabled": True, "tags": TAGS},
+        {"kmsMasterKeyId": KEY_ARN, "tags": TAGS},
         {"sqsManagedSseEnabled": False, "tags": TAGS},
         "messages are stored unencrypted",
     ),

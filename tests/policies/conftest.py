@@ -82,3 +82,15 @@ def deployment_resources(rendered: RenderedStack) -> list[dict[str, Any]]:
         rendered.to_deployment()["deployment"]["resources"]
     )
     return resources
+
+
+def key_without_event_rules(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events key as if made without KeyUse.EVENT_RULES."""
+    [key] = [r for r in resources if r["urn"].endswith("::events-key")]
+    for props in (key["inputs"], key["outputs"]):
+        policy = json.loads(props["policy"])
+        policy["Statement"] = [
+            s for s in policy["Statement"] if s["Sid"] != "AllowEventRulesOfThisAccount"
+        ]
+        props["policy"] = json.dumps(policy)
+    return resources

@@ -21,6 +21,7 @@ from tests.policies.conftest import (
     check_rule,
     deployment_resources,
     environment_config,
+    key_without_event_rules,
     of_rule,
     state,
 )
@@ -99,6 +100,8 @@ STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "k8s-namespace-reachability": lambda resources: without_policy(
         resources, "serving", "allow-aws-apis"
     ),
+    # The event queues' key made without EventBridge's use: every event would fail.
+    "sqs-key-admits-senders": key_without_event_rules,
     # The tracking server's artifacts moved to the root of the experiments bucket.
     "mlflow-artifacts-guarded": lambda resources: at_bucket_root(resources, "tracking-server"),
 }

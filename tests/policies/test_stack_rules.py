@@ -10,7 +10,12 @@ from mlops_guardrails.export import STACK_TYPE, resource_state, urn
 from mlops_platform.policy_check import Finding, PolicyPackServer
 from mlops_platform.rendered import RenderedStack
 from tests.policies.cases import KEY_ARN, TAGS
-from tests.policies.conftest import check_rule, deployment_resources, state
+from tests.policies.conftest import (
+    check_rule,
+    deployment_resources,
+    key_without_event_rules,
+    state,
+)
 
 REPOSITORY = "aws:ecr/repository:Repository"
 
@@ -235,3 +240,20 @@ def test_a_tracking_server_keeps_its_artifacts_under_a_prefix_of_a_stack_bucket(
     assert "that this stack does not create" in outside.message
     [root] = tracking_server(pack, "s3://experiments-1a2b3c4/", from_bucket=True)
     assert "not under a prefix of the bucket" in root.message
+
+
+def test_a_queue_whose_key_shuts_out_its_sender_is_flagged(
+    pack: PolicyPackServer, rendered_stacks: dict[str, RenderedStack]
+) -> None:
+    """EventBridge writes to the artifact event queues with its own permissions on their key:
+    the key policy must say so, or every event is lost to the dead-letter queue."""
+    resources = deployment_resources(rendered_stacks["dev"])
+    assert check_rule(pack, "sqs-key-admits-senders", resources) == []
+    found = check_rule(pack, "sqs-key-admits-senders", key_without_event_rules(resources))
+    assert sorted(f.urn.rsplit("::", 1)[-1] for f in found) == [
+        "artifact-events-datasets-dead-letter",
+        "artifact-events-datasets-queue",
+        "artifact-events-models-dead-letter",
+        "artifact-events-models-queue",
+    ]
+    assert "admits events.amazonaws.com, but its key events-key does not let" in found[0].message
