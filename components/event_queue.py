@@ -18,11 +18,17 @@ from typing import Any, Final
 import pulumi
 import pulumi_aws as aws
 
+from components.common import ComponentArgsError
 from components.policy_documents import event_queue_policy
 
 DEAD_LETTER_RETENTION_SECONDS: Final = 14 * 24 * 3600
 EVENTBRIDGE_MAX_RETRIES: Final = 185
 """EventBridge's most (and default): the event's age is what ends the retries."""
+MAX_EVENT_AGE_SECONDS: Final = 24 * 3600
+"""The longest EventBridge retries a delivery (PutTargets' MaximumEventAgeInSeconds: 60 to
+86,400)."""
+SQS_RETENTION_SECONDS: Final = range(60, DEAD_LETTER_RETENTION_SECONDS + 1)
+"""What SQS keeps messages for (MessageRetentionPeriod: a minute to 14 days)."""
 
 
 def s3_object_created(bucket_name: pulumi.Input[str]) -> pulumi.Output[dict[str, Any]]:
@@ -67,6 +73,14 @@ class EventQueue(pulumi.ComponentResource):
         self, name: str, args: EventQueueArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
+        if not 60 <= args.max_event_age_seconds <= MAX_EVENT_AGE_SECONDS:
+            raise ComponentArgsError(
+                self.TYPE, name, f"EventBridge retries for 60 to {MAX_EVENT_AGE_SECONDS} seconds"
+            )
+        if args.retention_seconds not in SQS_RETENTION_SECONDS:
+            raise ComponentArgsError(
+                self.TYPE, name, f"SQS keeps messages 60 to {DEAD_LETTER_RETENTION_SECONDS} seconds"
+            )
         child = pulumi.ResourceOptions(parent=self)
         encryption: dict[str, Any] = (
             {"kms_master_key_id": args.kms_key_arn}

@@ -23,7 +23,12 @@ from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerAr
 from components.cost_budget import CostBudget, CostBudgetArgs
 from components.deploy_runner import DeployRunner, DeployRunnerArgs
 from components.eks_cluster import AccessGrant, EksCluster, EksClusterArgs, SystemNodes
-from components.event_queue import EventQueue, EventQueueArgs, s3_object_created
+from components.event_queue import (
+    MAX_EVENT_AGE_SECONDS,
+    EventQueue,
+    EventQueueArgs,
+    s3_object_created,
+)
 from components.experiment_tracking import ExperimentTracking, ExperimentTrackingArgs
 from components.feast_store import FeastStore, FeastStoreArgs
 from components.gpu_monitoring import (
@@ -217,7 +222,7 @@ class Platform:
                     patterns={"created": s3_object_created(storage.bucket_names[bucket])},
                     description=f"{self.project}/{self.stack}: new objects in {bucket}",
                     retention_seconds=ARTIFACT_EVENT_RETENTION_SECONDS,
-                    max_event_age_seconds=ARTIFACT_EVENT_RETENTION_SECONDS,
+                    max_event_age_seconds=MAX_EVENT_AGE_SECONDS,
                     kms_key_arn=key.arn,
                     max_receive_count=ARTIFACT_EVENT_MAX_RECEIVES,
                     tags=self.tags,

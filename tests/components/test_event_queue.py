@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.common import ComponentArgsError
 from components.event_queue import EventQueue, EventQueueArgs, s3_object_created
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.data_fixtures import KEY_ARN, TAGS
@@ -104,3 +105,17 @@ def test_without_a_key_sqs_encrypts_and_messages_stay_until_they_expire(
     )
     assert "redrivePolicy" not in queue.inputs
     assert len(sqs_managed.of_type(TARGET)) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "refusal"),
+    [
+        ({"max_event_age_seconds": 4 * 86400}, "EventBridge retries for 60 to 86400 seconds"),
+        ({"retention_seconds": 30}, "SQS keeps messages 60 to 1209600 seconds"),
+    ],
+)
+def test_settings_aws_refuses_are_refused_before_anything_is_made(
+    setting: dict[str, int], refusal: str
+) -> None:
+    with pytest.raises(ComponentArgsError, match=refusal):
+        event_queue(**setting)
