@@ -1,0 +1,285 @@
+"""A model server on an inference GPU pool, as a model team runs it from its own Pulumi project.
+
+The component makes the server's identity (a role under the platform's workload boundary,
+granted exactly the model it serves, bound to its service account by EKS Pod Identity) and its
+Kubernetes objects: a Deployment placed on the pool (its node label, its taints tolerated) with
+whole accelerators per replica, readiness and liveness probes, the platform's inference priority
+and a restricted security context; a Service; and a PodDisruptionBudget, so a node drain or an
+upgrade never takes more than one replica at a time.
+
+The server image reads `MODEL_URI` (an `s3://` prefix in the models bucket, or an MLflow
+registry URI `models:/<name>/<version>`, resolved through `MLFLOW_TRACKING_URI`, the tracking
+server's ARN, with the `sagemaker-mlflow` plugin) and answers on `port`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common import ComponentArgsError
+from components.pod_role import PodRole, PodRoleArgs
+from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
+from mlops_guardrails.vocabulary import POOL_LABEL, Taint
+
+INFERENCE_PRIORITY: Final = "gpu-inference"
+"""The team namespaces' priority class for serving (components.team_namespaces)."""
+REGISTRY_SCHEME: Final = "models:/"
+SCRATCH: Final = "/tmp"
+"""The one writable path: the root filesystem is read-only."""
+
+
+@dataclass(frozen=True)
+class InferencePool:
+    """Where the server runs: a GPU pool of the platform (its `gpuPools` output)."""
+
+    name: str
+    resource: str
+    """The accelerator the pool's device plugin advertises, e.g. nvidia.com/gpu."""
+    taints: Sequence[Taint]
+
+
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """The cluster the role is bound in, and the boundary every workload role carries."""
+
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
+    region: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ModelArtifacts:
+    """The bucket prefix the model's files are read from: the model itself (an `s3://` model),
+    or where the MLflow registry keeps its versions (the platform's `mlflowArtifactUri`)."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    """The bucket's default encryption key: reading an object decrypts with it, through S3."""
+    prefix: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A version in the MLflow registry, resolved through the tracking server."""
+
+    name: str
+    version: str
+    tracking_server_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    namespace: str
+    image: pulumi.Input[str]
+    artifacts: ModelArtifacts
+    pool: InferencePool
+    identity: ServiceIdentity
+    tags: Mapping[str, str]
+    accelerators_per_replica: int = 1
+    replicas: int = 2
+    port: int = 8080
+    readiness_path: str = "/ping"
+    cpu: str = "4"
+    memory: str = "16Gi"
+    registered: RegisteredModel | None = None
+    """The model as an MLflow registry version; None: the artifacts prefix is the model."""
+
+
+class ModelService(pulumi.ComponentResource):
+    TYPE = "mlops:model_service:ModelService"
+
+    role_arn: pulumi.Output[str]
+    service_name: str
+    """In-cluster address: `<service_name>.<namespace>.svc.cluster.local:<port>`."""
+
+    def __init__(
+        self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        problem = _problem(args)
+        if problem is not None:
+            raise ComponentArgsError(self.TYPE, name, problem)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server"}
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels)
+        account = k8s.core.v1.ServiceAccount(f"{name}-account", metadata=metadata, opts=child)
+        registry = args.registered.tracking_server_arn if args.registered is not None else None
+        grants = pulumi.Output.all(
+            region=args.identity.region,
+            bucket=args.artifacts.bucket_arn,
+            key=args.artifacts.key_arn,
+            server=registry if registry is not None else "",
+        ).apply(
+            lambda v: workload_policy(
+                region=v["region"],
+                **_reads(args.artifacts.prefix, v["bucket"], v["key"], v["server"] or None),
+            )
+        )
+        role = PodRole(
+            f"{name}-identity",
+            PodRoleArgs(
+                cluster_name=args.identity.cluster_name,
+                cluster_arn=args.identity.cluster_arn,
+                namespace=args.namespace,
+                service_account=name,
+                permissions_boundary_arn=args.identity.permissions_boundary_arn,
+                inline_policy=grants,
+                tags={**args.tags, "mlops:model-service": name},
+            ),
+            opts=child,
+        )
+        model_uri: pulumi.Input[str] = (
+            f"{REGISTRY_SCHEME}{args.registered.name}/{args.registered.version}"
+            if args.registered is not None
+            else pulumi.Output.concat(
+                "s3://", args.artifacts.bucket_name, "/", args.artifacts.prefix
+            )
+        )
+        environment = [
+            k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
+            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.identity.region),
+        ]
+        if registry is not None:
+            environment.append(k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=registry))
+        accelerators = {args.pool.resource: str(args.accelerators_per_replica)}
+        probe = k8s.core.v1.HTTPGetActionArgs(path=args.readiness_path, port=args.port)
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=args.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                # A new version comes up beside the old before one old replica goes.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge=1, max_unavailable=0
+                    ),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=name,
+                        priority_class_name=INFERENCE_PRIORITY,
+                        node_selector={POOL_LABEL: args.pool.name},
+                        tolerations=[
+                            k8s.core.v1.TolerationArgs(
+                                key=t.key, operator="Equal", value=t.value, effect=t.effect
+                            )
+                            for t in args.pool.taints
+                        ],
+                        topology_spread_constraints=[
+                            k8s.core.v1.TopologySpreadConstraintArgs(
+                                max_skew=1,
+                                topology_key="topology.kubernetes.io/zone",
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                            )
+                        ],
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="server",
+                                image=args.image,
+                                ports=[
+                                    k8s.core.v1.ContainerPortArgs(
+                                        name="http", container_port=args.port
+                                    )
+                                ],
+                                env=environment,
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={
+                                        "cpu": args.cpu,
+                                        "memory": args.memory,
+                                        **accelerators,
+                                    },
+                                    limits={"memory": args.memory, **accelerators},
+                                ),
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=probe, period_seconds=5, failure_threshold=3
+                                ),
+                                # Loading a model takes minutes: readiness gates traffic,
+                                # liveness only restarts a server that stopped answering.
+                                liveness_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=probe,
+                                    initial_delay_seconds=600,
+                                    period_seconds=20,
+                                    failure_threshold=3,
+                                ),
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    allow_privilege_escalation=False,
+                                    read_only_root_filesystem=True,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                ),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH)
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            # Pods start with credentials: the role resolves once its association exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
+        )
+        k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=metadata,
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=labels,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="http", port=args.port, target_port="http")
+                ],
+            ),
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=metadata,
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+            ),
+            opts=child,
+        )
+        self.role_arn = role.role_arn
+        self.service_name = name
+        self.register_outputs({"roleArn": self.role_arn})
+
+
+def _reads(prefix: str, bucket_arn: str, key_arn: str, server_arn: str | None) -> dict[str, Any]:
+    """The model's reads: its prefix of the bucket, and the registry that names it."""
+    grant = BucketGrant(bucket_arn, key_arn, write=False, prefix=prefix)
+    if server_arn is None:
+        return {"buckets": [grant]}
+    return {"tracking": TrackingGrant(server_arn, grant)}
+
+
+def _problem(args: ModelServiceArgs) -> str | None:
+    if not re.fullmatch(r"([A-Za-z0-9_.=-]+/)+", args.artifacts.prefix):
+        return f"artifacts prefix {args.artifacts.prefix!r}: key segments ending in /"
+    registered = args.registered
+    if registered is not None and not (
+        re.fullmatch(r"[A-Za-z0-9_.-]+", registered.name) and registered.version.isdigit()
+    ):
+        return f"registered model {registered.name}/{registered.version}: a name and a number"
+    if args.replicas < 2:
+        return "at least 2 replicas: with one, every drain or rollout is an outage"
+    if args.accelerators_per_replica < 1:
+        return "a replica takes at least one whole accelerator"
+    return None

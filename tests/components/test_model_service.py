@@ -1,0 +1,199 @@
+"""A model team's server: on the inference pool, with its own identity reading exactly its model,
+safe to drain and to roll out; in each of its modes (a model in S3, a registered MLflow version)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.common import ComponentArgsError
+from components.model_service import (
+    InferencePool,
+    ModelArtifacts,
+    ModelService,
+    ModelServiceArgs,
+    RegisteredModel,
+    ServiceIdentity,
+)
+from components.policy_documents import MLFLOW_READ
+from mlops_guardrails.vocabulary import POOL_LABEL, Taint
+from mlops_platform.policy_check import PolicyPackServer
+from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.components.data_fixtures import (
+    BOUNDARY_ARN,
+    CLUSTER_ARN,
+    CLUSTER_NAME,
+    KEY_ARN,
+    REGION,
+    TAGS,
+)
+from tests.conftest import run_component
+from tests.policies.cases import TAGS as PROD_TAGS
+from tests.policies.conftest import check, environment_config
+
+POOL = InferencePool(
+    name="inference",
+    resource="nvidia.com/gpu",
+    taints=(Taint("nvidia.com/gpu", "true", "NoSchedule"),),
+)
+SERVER_ARN = f"arn:aws:sagemaker:{REGION}:123456789012:mlflow-tracking-server/ml-mlflow"
+
+
+def model_service(**overrides: Any) -> RenderedStack:
+    args: dict[str, Any] = {
+        "namespace": "serving",
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving-images:1.4.0",
+        "artifacts": ModelArtifacts("ml-models", "arn:aws:s3:::ml-models", KEY_ARN, "ranker/v7/"),
+        "pool": POOL,
+        "identity": ServiceIdentity(CLUSTER_NAME, CLUSTER_ARN, BOUNDARY_ARN, REGION),
+        "tags": TAGS,
+        **overrides,
+    }
+    return run_component(lambda: ModelService("ranker", ModelServiceArgs(**args)))
+
+
+@pytest.fixture(scope="module")
+def from_s3() -> RenderedStack:
+    return model_service()
+
+
+@pytest.fixture(scope="module")
+def registered() -> RenderedStack:
+    return model_service(
+        artifacts=ModelArtifacts(
+            "ml-experiments", "arn:aws:s3:::ml-experiments", KEY_ARN, "mlflow/"
+        ),
+        registered=RegisteredModel("ranker", "7", SERVER_ARN),
+        accelerators_per_replica=2,
+        replicas=3,
+    )
+
+
+def deployment(rendered: RenderedStack) -> RecordedResource:
+    [made] = rendered.of_type("kubernetes:apps/v1:Deployment")
+    return made
+
+
+def pod(rendered: RenderedStack) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment(rendered).inputs["spec"]["template"]["spec"]
+    return spec
+
+
+def statements(rendered: RenderedStack) -> dict[str, dict[str, Any]]:
+    [policy] = rendered.of_type("aws:iam/rolePolicy:RolePolicy")
+    return {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+
+
+def test_it_runs_on_the_inference_pool_tolerating_its_taints_at_inference_priority(
+    from_s3: RenderedStack,
+) -> None:
+    spec = pod(from_s3)
+    assert spec["nodeSelector"] == {POOL_LABEL: "inference"}
+    assert spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    assert spec["priorityClassName"] == "gpu-inference"
+
+
+def test_each_replica_takes_whole_accelerators_as_requests_and_limits(
+    registered: RenderedStack,
+) -> None:
+    [container] = pod(registered)["containers"]
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert deployment(registered).inputs["spec"]["replicas"] == 3
+
+
+def test_traffic_waits_for_readiness_and_rollouts_keep_every_replica_serving(
+    from_s3: RenderedStack,
+) -> None:
+    [container] = pod(from_s3)["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+    assert container["livenessProbe"]["initialDelaySeconds"] >= 300
+    strategy = deployment(from_s3).inputs["spec"]["strategy"]["rollingUpdate"]
+    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)
+    [budget] = from_s3.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+    assert budget.inputs["spec"]["maxUnavailable"] == 1
+    [service] = from_s3.of_type("kubernetes:core/v1:Service")
+    assert service.inputs["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+
+
+def test_the_server_runs_restricted(from_s3: RenderedStack) -> None:
+    spec = pod(from_s3)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    [container] = spec["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+
+
+def test_a_model_in_s3_is_read_from_its_prefix_only(from_s3: RenderedStack) -> None:
+    env = {e["name"]: e["value"] for e in pod(from_s3)["containers"][0]["env"]}
+    assert env["MODEL_URI"] == "s3://ml-models/ranker/v7/"
+    assert "MLFLOW_TRACKING_URI" not in env
+    found = statements(from_s3)
+    assert found["Objects0"]["Resource"] == "arn:aws:s3:::ml-models/ranker/v7/*"
+    assert found["Objects0"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert "Tracking" not in found
+
+
+def test_a_registered_version_is_read_through_the_tracking_server(
+    registered: RenderedStack,
+) -> None:
+    env = {e["name"]: e["value"] for e in pod(registered)["containers"][0]["env"]}
+    assert env["MODEL_URI"] == "models:/ranker/7"
+    assert env["MLFLOW_TRACKING_URI"] == SERVER_ARN
+    found = statements(registered)
+    assert found["Tracking"]["Resource"] == SERVER_ARN
+    assert set(found["Tracking"]["Action"]) == set(MLFLOW_READ)
+    assert found["Objects0"]["Resource"] == "arn:aws:s3:::ml-experiments/mlflow/*"
+
+
+def test_its_role_is_bound_to_its_service_account_under_the_boundary_before_pods_start(
+    from_s3: RenderedStack,
+) -> None:
+    [role] = from_s3.of_type("aws:iam/role:Role")
+    assert role.inputs["permissionsBoundary"] == BOUNDARY_ARN
+    [association] = from_s3.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "serving",
+        "ranker",
+    )
+    assert pod(from_s3)["serviceAccountName"] == "ranker"
+    assert association.urn in deployment(from_s3).dependencies
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refusal"),
+    [
+        ({"replicas": 1}, "at least 2 replicas"),
+        ({"accelerators_per_replica": 0}, "at least one whole accelerator"),
+        (
+            {"artifacts": ModelArtifacts("b", "arn:aws:s3:::b", KEY_ARN, "ranker/v7")},
+            "key segments ending in /",
+        ),
+        (
+            {"registered": RegisteredModel("ranker", "latest", SERVER_ARN)},
+            "a name and a number",
+        ),
+    ],
+)
+def test_what_cannot_serve_safely_is_refused_before_anything_is_made(
+    overrides: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(ComponentArgsError, match=refusal):
+        model_service(**overrides)
+
+
+def test_a_model_service_passes_the_prod_pack(pack: PolicyPackServer) -> None:
+    """Tagged as the platform tags, none of its resources breaks a rule at prod's levels: pod
+    security, IAM (its role's boundary and scoped grants), tags. (The stack-wide rules judge
+    the project it is in.)"""
+    rendered = model_service(tags={**PROD_TAGS, "mlops:stack": "test"})
+    findings = check(pack, rendered.states(), environment_config("prod"))
+    ours = {r.urn for r in rendered.resources if r.custom}
+    assert [(f.rule, f.urn, f.message) for f in findings if f.urn in ours] == []
