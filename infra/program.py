@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
@@ -577,6 +577,18 @@ class Platform:
             self.karpenter_pools(specs, cluster, network, ebs_key, on_cluster)
         elif specs:
             self.node_group_pools(specs, cluster, network, ebs_key, on_cluster)
+        # What a model team's project needs to place a server on a pool (ModelService).
+        pulumi.export(
+            "gpuPools",
+            {
+                spec.name: {
+                    "purpose": spec.purpose,
+                    "resource": spec.hardware.resource_name,
+                    "taints": [asdict(taint) for taint in spec.node_taints],
+                }
+                for spec in specs
+            },
+        )
         if specs:
             GpuSoftware(
                 "gpu-software",
@@ -632,6 +644,7 @@ class Platform:
             ),
             opts=on_cluster.opts,
         )
+        pulumi.export("teamNamespaces", sorted(teams))
 
     def node_group_pools(
         self,
@@ -956,7 +969,9 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     pulumi.export("accessLogBucketName", storage.access_log_bucket_name)
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    pulumi.export("region", aws.get_region_output().region)
     pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("clusterArn", cluster.cluster_arn)
     pulumi.export("clusterEndpoint", cluster.endpoint)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
     pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
