@@ -56,6 +56,9 @@ class EventQueueArgs:
     tags: Mapping[str, str]
     kms_key_arn: pulumi.Input[str] | None = None
     """A customer key whose policy lets EventBridge use it; None: SQS-managed encryption."""
+    visibility_seconds: int = 30
+    """How long a received message stays hidden from other consumers (SQS's default): set it
+    above the consumer's work on one message, or it is received twice."""
     max_receive_count: int | None = None
     """Receives after which a message goes to the dead-letter queue; None: it stays until it
     expires (a consumer that deletes what it handles and lets the rest expire)."""
@@ -104,6 +107,7 @@ class EventQueue(pulumi.ComponentResource):
         queue = aws.sqs.Queue(
             f"{name}-queue",
             message_retention_seconds=args.retention_seconds,
+            visibility_timeout_seconds=args.visibility_seconds,
             redrive_policy=redrive,
             tags=dict(args.tags),
             opts=child,

@@ -113,7 +113,8 @@ class Karpenter(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = account_context(self)
-        # Interruption notices matter for minutes: older ones are dropped, not delivered late.
+        # Interruption notices matter for minutes: older ones go to the dead-letter queue, not
+        # to Karpenter late.
         interruptions = EventQueue(
             f"{name}-interruptions",
             EventQueueArgs(

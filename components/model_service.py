@@ -3,9 +3,11 @@
 The component makes the server's identity (a role under the platform's workload boundary,
 granted exactly the model it serves, bound to its service account by EKS Pod Identity) and its
 Kubernetes objects: a Deployment placed on the pool (its node label, its taints tolerated) with
-whole accelerators per replica, readiness and liveness probes, the platform's inference priority
-and a restricted security context; a Service; and a PodDisruptionBudget, so a node drain or an
-upgrade never takes more than one replica at a time.
+whole accelerators per replica (a time-sliced pool's share of one), startup, readiness and
+liveness probes, the platform's inference priority and a restricted security context running as
+a numeric user; a Service; and a PodDisruptionBudget, so a node drain or an upgrade never takes
+more than one replica at a time. The team namespace must let its pods reach AWS: the platform
+opens that for namespaces with workloads bound to roles.
 
 The server image reads `MODEL_URI` (an `s3://` prefix in the models bucket, or an MLflow
 registry URI `models:/<name>/<version>`, resolved through `MLFLOW_TRACKING_URI`, the tracking
@@ -32,6 +34,7 @@ INFERENCE_PRIORITY: Final = "gpu-inference"
 REGISTRY_SCHEME: Final = "models:/"
 SCRATCH: Final = "/tmp"
 """The one writable path: the root filesystem is read-only."""
+STARTUP_PERIOD_SECONDS: Final = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ class ModelServiceArgs:
     readiness_path: str = "/ping"
     cpu: str = "4"
     memory: str = "16Gi"
+    run_as_user: int = 1000
+    """A numeric user: Kubernetes cannot check that a named or root-default image user is not
+    root, and refuses to start it under runAsNonRoot."""
+    scratch: str = "20Gi"
+    """Room under /tmp (HOME and the model caches point there; the root is read-only)."""
+    startup_seconds: int = 1200
+    """How long a replica may take to load its model before it is restarted."""
     registered: RegisteredModel | None = None
     """The model as an MLflow registry version; None: the artifacts prefix is the model."""
 
@@ -97,8 +107,6 @@ class ModelService(pulumi.ComponentResource):
     TYPE = "mlops:model_service:ModelService"
 
     role_arn: pulumi.Output[str]
-    service_name: str
-    """In-cluster address: `<service_name>.<namespace>.svc.cluster.local:<port>`."""
 
     def __init__(
         self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -144,6 +152,7 @@ class ModelService(pulumi.ComponentResource):
             )
         )
         environment = [
+            k8s.core.v1.EnvVarArgs(name="HOME", value=SCRATCH),
             k8s.core.v1.EnvVarArgs(name="MODEL_URI", value=model_uri),
             k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.identity.region),
         ]
@@ -157,11 +166,13 @@ class ModelService(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                # A new version comes up beside the old before one old replica goes.
+                # One replica at a time is replaced in place: a surge replica would need an
+                # accelerator beyond the team's quota, which a team sized for its replicas
+                # does not have, and the rollout would stall.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                        max_surge=1, max_unavailable=0
+                        max_surge=0, max_unavailable=1
                     ),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
@@ -186,6 +197,9 @@ class ModelService(pulumi.ComponentResource):
                         ],
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True,
+                            run_as_user=args.run_as_user,
+                            run_as_group=args.run_as_user,
+                            fs_group=args.run_as_user,
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
                         ),
                         containers=[
@@ -198,24 +212,37 @@ class ModelService(pulumi.ComponentResource):
                                     )
                                 ],
                                 env=environment,
+                                # Limits state the CPU too: the team namespace's defaults
+                                # would otherwise cap it below the request, which Kubernetes
+                                # refuses.
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={
                                         "cpu": args.cpu,
                                         "memory": args.memory,
+                                        "ephemeral-storage": args.scratch,
                                         **accelerators,
                                     },
-                                    limits={"memory": args.memory, **accelerators},
+                                    limits={
+                                        "cpu": args.cpu,
+                                        "memory": args.memory,
+                                        "ephemeral-storage": args.scratch,
+                                        **accelerators,
+                                    },
+                                ),
+                                # Loading a model takes minutes: the startup probe gives it
+                                # startup_seconds, then readiness gates traffic and liveness
+                                # restarts a server that stopped answering.
+                                startup_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=probe,
+                                    period_seconds=STARTUP_PERIOD_SECONDS,
+                                    failure_threshold=args.startup_seconds
+                                    // STARTUP_PERIOD_SECONDS,
                                 ),
                                 readiness_probe=k8s.core.v1.ProbeArgs(
                                     http_get=probe, period_seconds=5, failure_threshold=3
                                 ),
-                                # Loading a model takes minutes: readiness gates traffic,
-                                # liveness only restarts a server that stopped answering.
                                 liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe,
-                                    initial_delay_seconds=600,
-                                    period_seconds=20,
-                                    failure_threshold=3,
+                                    http_get=probe, period_seconds=20, failure_threshold=3
                                 ),
                                 security_context=k8s.core.v1.SecurityContextArgs(
                                     allow_privilege_escalation=False,
@@ -223,14 +250,24 @@ class ModelService(pulumi.ComponentResource):
                                     capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
                                 ),
                                 volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH)
+                                    k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH),
+                                    # Multi-GPU servers share tensors through /dev/shm, which
+                                    # the runtime gives 64 MiB by default.
+                                    k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
                                 ],
                             )
                         ],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
-                                name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                            )
+                                name="scratch",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    size_limit=args.scratch
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="shm",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory"),
+                            ),
                         ],
                     ),
                 ),
@@ -253,12 +290,14 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-disruption-budget",
             metadata=metadata,
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                # A replica that never became ready must not hold a node drain up.
+                unhealthy_pod_eviction_policy="AlwaysAllow",
             ),
             opts=child,
         )
         self.role_arn = role.role_arn
-        self.service_name = name
         self.register_outputs({"roleArn": self.role_arn})
 
 

@@ -978,7 +978,8 @@ ECR_PUSH: Final = (
 MLFLOW_READ: Final = tuple(
     f"sagemaker-mlflow:{action}"
     for action in (
-        "AccessUI",
+        # AccessUI is left out: it takes no resource, so it cannot be scoped to a server, and
+        # people reach the UI through presigned URLs, not pods.
         "GetDownloadURIForModelVersionArtifacts",
         "GetExperiment",
         "GetExperimentByName",
@@ -989,6 +990,7 @@ MLFLOW_READ: Final = tuple(
         "GetModelVersionByAlias",
         "GetRegisteredModel",
         "GetRun",
+        "GetTraceInfo",
         "ListArtifacts",
         "ListLoggedModelArtifacts",
         "SearchExperiments",
@@ -996,6 +998,7 @@ MLFLOW_READ: Final = tuple(
         "SearchModelVersions",
         "SearchRegisteredModels",
         "SearchRuns",
+        "SearchTraces",
     )
 )
 MLFLOW_WRITE: Final = tuple(
@@ -1015,6 +1018,9 @@ MLFLOW_WRITE: Final = tuple(
         "DeleteRegisteredModelTag",
         "DeleteRun",
         "DeleteTag",
+        "DeleteTraceTag",
+        "DeleteTraces",
+        "EndTrace",
         "FinalizeLoggedModel",
         "LogBatch",
         "LogInputs",
@@ -1032,6 +1038,8 @@ MLFLOW_WRITE: Final = tuple(
         "SetRegisteredModelAlias",
         "SetRegisteredModelTag",
         "SetTag",
+        "SetTraceTag",
+        "StartTrace",
         "TransitionModelVersionStage",
         "UpdateExperiment",
         "UpdateModelVersion",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -184,7 +185,12 @@ class Platform:
         replicas = self.artifact_storage(
             "artifacts-replica",
             replica_key,
-            tuple(b for b in self.artifact_buckets() if b.key in wanted),
+            # Replicas keep the sources' copies; their new objects start no pipeline.
+            tuple(
+                dataclasses.replace(b, publish_events=False)
+                for b in self.artifact_buckets()
+                if b.key in wanted
+            ),
             opts=in_region,
         )
         BucketReplication(
@@ -224,6 +230,7 @@ class Platform:
                     retention_seconds=ARTIFACT_EVENT_RETENTION_SECONDS,
                     max_event_age_seconds=MAX_EVENT_AGE_SECONDS,
                     kms_key_arn=key.arn,
+                    visibility_seconds=ARTIFACT_EVENT_VISIBILITY_SECONDS,
                     max_receive_count=ARTIFACT_EVENT_MAX_RECEIVES,
                     tags=self.tags,
                 ),
@@ -837,6 +844,9 @@ def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry:
 # the message moves to the dead-letter queue, where it stays 14 days.
 ARTIFACT_EVENT_RETENTION_SECONDS = 4 * 24 * 3600
 ARTIFACT_EVENT_MAX_RECEIVES = 5
+# A pipeline's consumer starts a run (a workflow dispatch, a `pulumi up`) per message: five
+# minutes before another consumer may take the message again.
+ARTIFACT_EVENT_VISIBILITY_SECONDS = 300
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def _rules(args: argparse.Namespace) -> int:
     pack = _start_pack(project)
     from mlops_platform.policy_check import resolve_config, rule_table
 
-    configs = sorted((project.root / POLICY_PACK_DIR / "config").glob("*.json"))
+    configs = sorted((_pack_dir(project) / "config").glob("*.json"))
     order = {"dev": 0, "staging": 1, "prod": 2}
     configs.sort(key=lambda path: (order.get(path.stem, len(order)), path.stem))
     try:
@@ -297,7 +297,7 @@ def _audit(args: argparse.Namespace) -> int:
     environment = platform.get("environment") if isinstance(platform, dict) else None
     if not isinstance(environment, str):
         raise ProjectError(f"{project.stack_file(args.stack).name}: no platform `environment`")
-    config_path = project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
+    config_path = _pack_dir(project) / "config" / f"{environment}.json"
     import boto3
     from botocore.exceptions import BotoCoreError
 
@@ -389,7 +389,7 @@ def _preflight(args: argparse.Namespace) -> int:
     from mlops_platform.preflight import admin_patterns, preflight, render_preflight
 
     config = _platform_config(project, args.stack, region)
-    config_path = project.root / POLICY_PACK_DIR / "config" / f"{config.environment}.json"
+    config_path = _pack_dir(project) / "config" / f"{config.environment}.json"
     session = boto3.session.Session(region_name=region)
     try:
         report = preflight(
@@ -447,10 +447,19 @@ def _render(project: PulumiProject, stacks: list[str], cache: bool) -> dict[str,
         raise CommandError(str(error)) from None
 
 
+def _pack_dir(project: PulumiProject) -> Path:
+    """The policy pack: the project's own `policies/`, or the nearest above it, so a model
+    team's project in the platform repository is judged by the platform's pack."""
+    for directory in (project.root, *project.root.parents):
+        if (directory / POLICY_PACK_DIR / "PulumiPolicy.yaml").is_file():
+            return directory / POLICY_PACK_DIR
+    return project.root / POLICY_PACK_DIR
+
+
 def _start_pack(project: PulumiProject) -> PackProcess:
     from mlops_platform.pack_process import PackProcess
 
-    return PackProcess.start(project.root / POLICY_PACK_DIR)
+    return PackProcess.start(_pack_dir(project))
 
 
 def _export_resources(document: Any, title: str) -> list[dict[str, Any]]:
@@ -479,7 +488,7 @@ def _environment_config(
     environment = stack.get("outputs", {}).get("environment")
     if environment is None:
         raise CommandError(f"{title} has no `environment` output; pass --policy-config")
-    return project.root / POLICY_PACK_DIR / "config" / f"{environment}.json"
+    return _pack_dir(project) / "config" / f"{environment}.json"
 
 
 def _counted(plan: RenderedStack) -> str:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import heapq
 import json
 import logging
 import re
 import runpy
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,6 +44,7 @@ from mlops_guardrails.export import (
 from mlops_platform.errors import UserError
 from mlops_platform.mock_cloud import MockCloud
 from mlops_platform.project import PulumiProject, StackConfig
+from mlops_platform.render_cache import RenderCache, render_key, render_stacks, working_tree_sources
 from mlops_platform.rendered import RecordedResource, RenderedStack
 
 
@@ -145,6 +148,10 @@ def _takes_default_provider(type_token: str, custom: bool) -> bool:
 def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
     """Run the project's program for `stack` offline and return everything it registered.
 
+    A stack the program reads through a StackReference is rendered too (through the render
+    cache) and its outputs given to the program, which then runs again: a model team's project
+    renders against the platform stack it deploys onto.
+
     Raises whatever the program raises (a `pulumi.RunError` for bad config) once the runtime
     has shut down.
     """
@@ -153,13 +160,70 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
     def program() -> None:
         runpy.run_path(str(project.main), run_name="__main__")
 
-    return render_program(
-        program,
-        project=project.name,
-        stack=stack,
-        config=config,
-        root_directory=str(project.root),
+    outputs: dict[str, dict[str, Any]] = {}
+    references: dict[str, dict[str, str]] = {}
+    while True:
+        unresolved: set[str] = set()
+        try:
+            rendered = render_program(
+                program,
+                project=project.name,
+                stack=stack,
+                config=config,
+                root_directory=str(project.root),
+                stack_outputs=outputs,
+                unresolved=unresolved,
+            )
+        except Exception:
+            # A program that reads another stack's outputs may fail without them.
+            if not unresolved - outputs.keys():
+                raise
+            # The failed pass leaves the SDK's unawaited output coroutines behind: collected
+            # here, quietly, rather than warned about whenever the collector next runs.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                gc.collect()
+        missing = unresolved - outputs.keys()
+        if not missing:
+            rendered.references = references
+            return rendered
+        for name in sorted(missing):
+            outputs[name], references[name] = _referenced_stack(project, name)
+
+
+def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The outputs of the stack a StackReference names (`<organization>/<project>/<stack>`),
+    rendered from the nearest project of that name at or above this one."""
+    parts = name.split("/")
+    if len(parts) != STACK_REFERENCE_PARTS:
+        raise StackReferenceError(
+            f"stack reference {name!r}: name it <organization>/<project>/<stack>"
+        )
+    _, project_name, stack = parts
+    referenced = next(
+        (
+            found
+            for directory in (project.root, *project.root.parents)
+            if (directory / "Pulumi.yaml").is_file()
+            and (found := PulumiProject.load(directory)).name == project_name
+        ),
+        None,
     )
+    if referenced is None:
+        raise StackReferenceError(
+            f"stack reference {name!r}: no project {project_name!r} at or above "
+            f"{project.root} to render it from"
+        )
+    rendered = render_stacks(referenced, [stack], RenderCache.for_project(referenced))[stack]
+    key = render_key(referenced.name, stack, working_tree_sources(referenced, stack))
+    return rendered.outputs, {"root": str(referenced.root), "stack": stack, "key": key}
+
+
+STACK_REFERENCE_PARTS = 3
+
+
+class StackReferenceError(UserError):
+    """A StackReference the offline engine cannot resolve; the message says which and why."""
 
 
 def render_program(
@@ -169,9 +233,18 @@ def render_program(
     stack: str,
     config: StackConfig,
     root_directory: str = ".",
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    unresolved: set[str] | None = None,
 ) -> RenderedStack:
-    """Run any Pulumi program function under the recording engine, as `pulumi up` would."""
-    cloud = MockCloud(stack=stack, region=config.region)
+    """Run any Pulumi program function under the recording engine, as `pulumi up` would.
+    `stack_outputs` answers the program's StackReferences; the names it lacks are added to
+    `unresolved`."""
+    cloud = MockCloud(
+        stack=stack,
+        region=config.region,
+        stack_outputs=stack_outputs or {},
+        unresolved=unresolved if unresolved is not None else set(),
+    )
     monitor = RecordingMonitor(cloud, project, stack)
 
     def run() -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+
+from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
 
 # A documentation-style account id: obviously not a real account.
 MOCK_ACCOUNT_ID = "123456789012"
@@ -57,6 +61,11 @@ class MockCloud(Mocks):
     provider_regions: dict[str, str] = field(default_factory=dict, compare=False)
     """The region of each explicit AWS provider, by the id the mocks gave it: resources and
     data sources through it answer as that region would."""
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    """Other stacks' outputs by the name a StackReference gives (`<org>/<project>/<stack>`)."""
+    unresolved: set[str] = field(default_factory=set, compare=False)
+    """Stacks the program referenced whose outputs were not given: the engine renders them
+    and runs the program again."""
 
     @property
     def partition(self) -> str:
@@ -149,11 +158,25 @@ class MockCloud(Mocks):
         }
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         if args.typ == "pulumi:providers:aws" and args.inputs.get("region"):
             provider_id = self._auto_name(args)
             self.provider_regions[provider_id] = args.inputs["region"]
             return provider_id, dict(args.inputs)
         return self._through(args.provider)._new_resource(args)
+
+    def _stack_reference(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """What the engine reads for a StackReference: the stack's outputs, and which of them
+        are secrets (the SDK marks those secret in the program)."""
+        name = str(args.resource_id or args.inputs.get("name"))
+        outputs = self.stack_outputs.get(name)
+        if outputs is None:
+            self.unresolved.add(name)
+            outputs = {}
+        plain = {key: _unwrapped(value) for key, value in outputs.items()}
+        secrets = sorted(key for key, value in outputs.items() if _is_secret(value))
+        return name, {"name": name, "outputs": plain, "secretOutputNames": secrets}
 
     def _new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
@@ -433,3 +456,15 @@ _CALLS = {
     "aws:eks/getAddonVersion:getAddonVersion": MockCloud._addon_version,
     "aws:codestarconnections/getConnection:getConnection": MockCloud._connection,
 }
+
+
+STACK_REFERENCE: Final = "pulumi:pulumi:StackReference"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def _unwrapped(value: Any) -> Any:
+    """A recorded output as the program put it: a secret's plaintext is its JSON."""
+    return json.loads(value["plaintext"]) if _is_secret(value) else value

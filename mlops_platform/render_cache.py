@@ -261,11 +261,27 @@ def render_stacks(
     for stack in stacks:
         key = render_key(project.name, stack, working_tree_sources(project, stack))
         hit = cache.get(key)
+        if hit is not None and not _references_current(hit):
+            hit = None
         if hit is None:
             hit = _render(project, stack)
             cache.put(key, hit)
         rendered[stack] = hit
     return rendered
+
+
+def _references_current(rendered: RenderedStack) -> bool:
+    """Whether every stack the render read through a StackReference would render as it did:
+    its key covers its own sources, not what those stacks say."""
+    for reference in rendered.references.values():
+        try:
+            referenced = PulumiProject.load(Path(reference["root"]))
+            sources = working_tree_sources(referenced, reference["stack"])
+        except ProjectError:
+            return False
+        if render_key(referenced.name, reference["stack"], sources) != reference["key"]:
+            return False
+    return True
 
 
 def _render(project: PulumiProject, stack: str) -> RenderedStack:

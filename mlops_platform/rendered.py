@@ -90,6 +90,9 @@ class RenderedStack:
     stack: str
     resources: list[RecordedResource]
     """In dependency order: everything a resource refers to comes before it."""
+    references: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Stacks read through StackReference, by name: the project root, stack and render key
+    of what was read (the render cache checks them; a stack export has no place for it)."""
     _by_urn: dict[str, RecordedResource] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +157,7 @@ class RenderedStack:
             "stack": self.stack,
             "deployment": self.to_deployment(),
             "ignoreChanges": {r.urn: r.ignore_changes for r in self.resources if r.ignore_changes},
+            "references": self.references,
         }
 
     @classmethod
@@ -166,6 +170,7 @@ class RenderedStack:
                 RecordedResource.from_state(state, ignored.get(state["urn"]))
                 for state in record["deployment"]["deployment"]["resources"]
             ],
+            references=dict(record.get("references", {})),
         )
 
 

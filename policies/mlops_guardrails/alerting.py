@@ -16,6 +16,7 @@ TOPIC: Final = "aws:sns/topic:Topic"
 TOPIC_POLICY: Final = "aws:sns/topicPolicy:TopicPolicy"
 SUBSCRIPTION: Final = "aws:sns/topicSubscription:TopicSubscription"
 WORKSPACE: Final = "aws:amp/workspace:Workspace"
+CLUSTER: Final = "aws:eks/cluster:Cluster"
 BUDGET: Final = "aws:budgets/budget:Budget"
 STACK: Final = "pulumi:pulumi:Stack"
 AWS_MANAGED_SNS_KEY: Final = "alias/aws/sns"
@@ -70,6 +71,10 @@ def _workspace_guarded(props: Mapping[str, Any], _: ResourceValidationArgs) -> I
 
 
 def _budget_alerts(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+    """Judged on the stack that makes the environment (its cluster): a model team's project,
+    which deploys onto that environment, is counted in its budget."""
+    if not any(r.resource_type == CLUSTER for r in args.resources):
+        return
     stack = next((r.urn for r in args.resources if r.resource_type == STACK), "")
     budgets = [r for r in args.resources if r.resource_type == BUDGET]
     alerting = [
@@ -130,7 +135,7 @@ RULES = [
     stack_rule(
         name="cost-budget-alerts",
         description="Every environment has a monthly cost budget that alerts someone.",
-        resource_types={BUDGET},
+        resource_types={BUDGET, CLUSTER},
         check=_budget_alerts,
         severity=Severity.HIGH,
         remediation=(

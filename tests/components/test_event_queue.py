@@ -38,7 +38,7 @@ def event_queue(**overrides: Any) -> RenderedStack:
 
 @pytest.fixture(scope="module")
 def customer_key() -> RenderedStack:
-    return event_queue(kms_key_arn=KEY_ARN, max_receive_count=5)
+    return event_queue(kms_key_arn=KEY_ARN, max_receive_count=5, visibility_seconds=300)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,8 @@ def test_both_queues_are_under_the_customer_key_and_failures_go_to_the_dead_lett
         assert made.inputs["kmsMasterKeyId"] == KEY_ARN
         assert "sqsManagedSseEnabled" not in made.inputs
     assert dead_letter.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    # A consumer that takes minutes per message does not see it twice.
+    assert queue.inputs["visibilityTimeoutSeconds"] == 300
     assert json.loads(queue.inputs["redrivePolicy"]) == {
         "deadLetterTargetArn": dead_letter.outputs["arn"],
         "maxReceiveCount": 5,

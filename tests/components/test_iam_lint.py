@@ -28,13 +28,20 @@ Finding = tuple[str, str, str]  # resource type, issue, detail as JSON
 MLFLOW_3_ACTIONS = (
     "DeleteLoggedModel",
     "DeleteLoggedModelTag",
+    "DeleteTraceTag",
+    "DeleteTraces",
+    "EndTrace",
     "FinalizeLoggedModel",
     "GetLoggedModel",
+    "GetTraceInfo",
     "ListLoggedModelArtifacts",
     "LogLoggedModelParams",
     "LogOutputs",
     "SearchLoggedModels",
+    "SearchTraces",
     "SetLoggedModelTags",
+    "SetTraceTag",
+    "StartTrace",
 )
 Allowed = Callable[[str, str, str], bool]
 
@@ -59,9 +66,9 @@ ALLOWED: list[tuple[str, Allowed]] = [
         ),
     ),
     (
-        # MLflow 3's logged-model API came to sagemaker-mlflow after parliament's database
-        # (2025-04); the Service Authorization Reference lists these actions.
-        "MLflow 3 logged-model actions",
+        # MLflow 3's logged-model and tracing APIs came to sagemaker-mlflow after parliament's
+        # database (2025-04); the Service Authorization Reference lists these actions.
+        "MLflow 3 logged-model and tracing actions",
         lambda _, issue, detail: (
             issue == "UNKNOWN_ACTION"
             and any(f"sagemaker-mlflow:{a}" in detail for a in MLFLOW_3_ACTIONS)

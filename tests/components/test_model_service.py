@@ -111,18 +111,32 @@ def test_traffic_waits_for_readiness_and_rollouts_keep_every_replica_serving(
 ) -> None:
     [container] = pod(from_s3)["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
-    assert container["livenessProbe"]["initialDelaySeconds"] >= 300
+    # Twenty minutes to load the model before liveness may restart it.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 1200
+    # No surge: a replica beyond the team's accelerator quota would never schedule.
     strategy = deployment(from_s3).inputs["spec"]["strategy"]["rollingUpdate"]
-    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)
+    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (0, 1)
     [budget] = from_s3.of_type("kubernetes:policy/v1:PodDisruptionBudget")
     assert budget.inputs["spec"]["maxUnavailable"] == 1
+    assert budget.inputs["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     [service] = from_s3.of_type("kubernetes:core/v1:Service")
     assert service.inputs["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+
+
+def test_the_namespace_defaults_cannot_cap_cpu_below_the_request(from_s3: RenderedStack) -> None:
+    """Team namespaces default a container's CPU limit to 2; a request above a defaulted limit
+    is refused, so the server states its own."""
+    [container] = pod(from_s3)["containers"]
+    resources = container["resources"]
+    assert resources["limits"]["cpu"] == resources["requests"]["cpu"] == "4"
 
 
 def test_the_server_runs_restricted(from_s3: RenderedStack) -> None:
     spec = pod(from_s3)
     assert spec["securityContext"]["runAsNonRoot"] is True
+    # Numeric: Kubernetes cannot verify a named or image-default user is not root.
+    assert spec["securityContext"]["runAsUser"] == 1000
     [container] = spec["containers"]
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,

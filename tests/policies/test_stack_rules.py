@@ -172,12 +172,15 @@ def test_a_budget_that_alerts_no_one_is_flagged_on_the_stack(pack: PolicyPackSer
         inputs={},
         outputs={},
     )
+    cluster = state("aws:eks/cluster:Cluster", {}, name="eks-cluster")
     silent = state("aws:budgets/budget:Budget", {"budgetType": "COST", "limitAmount": "10"})
-    [finding] = check_rule(pack, "cost-budget-alerts", [stack, silent])
+    [finding] = check_rule(pack, "cost-budget-alerts", [stack, cluster, silent])
     assert "has no cost budget that alerts anyone" in finding.message
     assert finding.urn == stack["urn"]
-    [missing] = check_rule(pack, "cost-budget-alerts", [stack])
+    [missing] = check_rule(pack, "cost-budget-alerts", [stack, cluster])
     assert "has no cost budget:" in missing.message
+    # A project deploying onto the environment (no cluster of its own) is in its budget.
+    assert check_rule(pack, "cost-budget-alerts", [stack]) == []
 
 
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"

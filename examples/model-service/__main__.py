@@ -1,0 +1,176 @@
+"""One model service of a model team, deployed onto the platform stack it names.
+
+Everything about the platform (cluster, identity boundary, pools, registries, buckets, tracking
+server) is read from that stack's outputs through a StackReference: the team's stack file says
+only what the team decides.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.model_service import (
+    InferencePool,
+    ModelArtifacts,
+    ModelService,
+    ModelServiceArgs,
+    RegisteredModel,
+    ServiceIdentity,
+)
+from mlops_guardrails.vocabulary import Taint
+
+KubernetesName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
+
+
+class Image(Model):
+    repository: KubernetesName = Field(description="A repository of the platform's registry.")
+    tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class RegisteredVersion(Model):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+    version: int = Field(ge=1)
+
+
+class ModelLocation(Model):
+    """Exactly one: a registered MLflow version, or a prefix of the platform's models bucket."""
+
+    registered: RegisteredVersion | None = None
+    s3_prefix: Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_.=-]+/)+$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> ModelLocation:
+        if (self.registered is None) == (self.s3_prefix is None):
+            raise ValueError("give registered or s3Prefix, one of them")
+        return self
+
+
+class ServiceConfig(Model):
+    name: KubernetesName
+    team: KubernetesName = Field(description="The team namespace the platform gives you.")
+    owner: str
+    cost_center: str
+    pool: KubernetesName = Field(description="An inference pool of the platform (gpuPools).")
+    image: Image
+    model: ModelLocation
+    replicas: int = Field(default=2, ge=2)
+    accelerators_per_replica: int = Field(default=1, ge=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+def parse(raw: object, where: str) -> ServiceConfig:
+    """The config, or a RunError naming each problem's key path (`pulumi up` shows it without
+    a traceback)."""
+    try:
+        return ServiceConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        ]
+        raise pulumi.RunError(
+            "invalid config; nothing was changed:\n  " + "\n  ".join(problems)
+        ) from None
+
+
+def pool(service: ServiceConfig, pools: dict[str, Any]) -> InferencePool:
+    found = pools.get(service.pool)
+    if found is None or found["purpose"] != "inference":
+        inference = sorted(name for name, p in pools.items() if p["purpose"] == "inference")
+        raise pulumi.RunError(
+            f"{pulumi.get_project()}:service.pool: {service.pool!r} is not an inference pool of "
+            f"the platform; it has: {', '.join(inference) or 'none'}"
+        )
+    return InferencePool(
+        service.pool, found["resource"], tuple(Taint(**t) for t in found["taints"])
+    )
+
+
+def build(
+    service: ServiceConfig, platform: pulumi.StackReference, pools: dict[str, Any], environment: str
+) -> ModelService:
+    def output(name: str) -> pulumi.Output[Any]:
+        return platform.require_output(name)
+
+    registered = service.model.registered
+    bucket = "experiments" if registered is not None else "models"
+    tags = {
+        "owner": service.owner,
+        "cost-center": service.cost_center,
+        "managed-by": "pulumi",
+        "mlops:environment": environment,
+        "mlops:project": pulumi.get_project(),
+        "mlops:stack": pulumi.get_stack(),
+    }
+    cluster = k8s.Provider("platform-cluster", kubeconfig=output("kubeconfig"))
+    return ModelService(
+        service.name,
+        ModelServiceArgs(
+            namespace=service.team,
+            image=pulumi.Output.concat(
+                output("repositoryUrls")[service.image.repository], ":", service.image.tag
+            ),
+            artifacts=ModelArtifacts(
+                bucket_name=output("artifactBucketNames")[bucket],
+                bucket_arn=output("artifactBucketArns")[bucket],
+                key_arn=output("artifactKeyArn"),
+                # A registered version lives where the tracking server keeps artifacts.
+                prefix=service.model.s3_prefix or "mlflow/",
+            ),
+            registered=(
+                RegisteredModel(
+                    registered.name, str(registered.version), output("mlflowTrackingServerArn")
+                )
+                if registered is not None
+                else None
+            ),
+            pool=pool(service, pools),
+            identity=ServiceIdentity(
+                cluster_name=output("clusterName"),
+                cluster_arn=output("clusterArn"),
+                permissions_boundary_arn=output("workloadBoundaryArn"),
+                region=output("region"),
+            ),
+            tags=tags,
+            replicas=service.replicas,
+            accelerators_per_replica=service.accelerators_per_replica,
+            port=service.port,
+        ),
+        opts=pulumi.ResourceOptions(providers=[cluster]),
+    )
+
+
+def main() -> None:
+    config = pulumi.Config()
+    service = parse(config.require_object("service"), f"{pulumi.get_project()}:service")
+    platform = pulumi.StackReference(config.require("platformStack"))
+    # The pool's accelerator and taints shape the pod spec, so the service is made once they
+    # are known: a StackReference's outputs are, in previews too (read from the platform's
+    # state).
+    deployed = pulumi.Output.all(
+        platform.require_output("gpuPools"), platform.require_output("environment")
+    ).apply(lambda v: build(service, platform, v[0], v[1]))
+    pulumi.export("environment", platform.require_output("environment"))
+    pulumi.export("roleArn", deployed.apply(lambda d: d.role_arn))
+    pulumi.export(
+        "endpoint", f"http://{service.name}.{service.team}.svc.cluster.local:{service.port}"
+    )
+
+
+main()

@@ -1,0 +1,128 @@
+"""examples/model-service: a model team's own project, rendered offline against the platform's
+dev stack through its StackReference, judged by the platform's pack, and checked across both
+stacks: it schedules onto the inference pool, its namespace admits it, it reaches what it needs
+and its clients reach it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mlops_guardrails.behaviour import (
+    Peer,
+    Placement,
+    Policies,
+    from_export,
+    lands_on,
+    namespace_levels,
+    node_kinds,
+)
+from mlops_guardrails.charts import Toleration
+from mlops_guardrails.vocabulary import POOL_LABEL
+from mlops_platform.cli import main
+from mlops_platform.engine import StackReferenceError, render_stack
+from mlops_platform.project import PulumiProject
+from mlops_platform.render_cache import RenderCache, render_stacks
+from mlops_platform.rendered import RecordedResource, RenderedStack
+from tests.conftest import REPO_ROOT
+
+EXAMPLE = REPO_ROOT / "examples" / "model-service"
+
+
+@pytest.fixture(scope="module")
+def team() -> RenderedStack:
+    project = PulumiProject.load(EXAMPLE)
+    return render_stacks(project, ["dev"], RenderCache.for_project(project))["dev"]
+
+
+@pytest.fixture(scope="module")
+def platform(rendered_stacks: dict[str, RenderedStack]) -> RenderedStack:
+    return rendered_stacks["dev"]
+
+
+def deployment(team: RenderedStack) -> RecordedResource:
+    [made] = team.of_type("kubernetes:apps/v1:Deployment")
+    return made
+
+
+def pod_spec(team: RenderedStack) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment(team).inputs["spec"]["template"]["spec"]
+    return spec
+
+
+def test_the_service_is_built_from_the_platform_stacks_outputs(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    exports = platform.outputs
+    [container] = pod_spec(team)["containers"]
+    assert container["image"] == f"{exports['repositoryUrls']['serving-images']}:1.4.0"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == exports["mlflowTrackingServerArn"]
+    assert env["MODEL_URI"] == "models:/ranker/7"
+    [role] = team.of_type("aws:iam/role:Role")
+    assert role.inputs["permissionsBoundary"] == exports["workloadBoundaryArn"]
+    [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == exports["clusterArn"]
+    assert team.references["organization/mlops-platform/dev"]["stack"] == "dev"
+
+
+def test_it_schedules_onto_the_platforms_inference_pool_and_only_there(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    spec = pod_spec(team)
+    placement = Placement(
+        node_selector=spec["nodeSelector"],
+        node_affinity=(),
+        tolerations=tuple(
+            Toleration(t["key"], t["operator"], t["value"], t["effect"])
+            for t in spec["tolerations"]
+        ),
+    )
+    kinds = node_kinds(from_export(platform.states()))
+    landing = [kind for kind in kinds if lands_on(placement, kind)]
+    assert landing and {kind.pool for kind in landing} == {"inference"}
+    [container] = spec["containers"]
+    # Its extended resources (domain-prefixed names): what only the pool's nodes have.
+    wanted = {name for name in container["resources"]["limits"] if "/" in name}
+    assert wanted == {"nvidia.com/gpu"}
+    assert all(wanted <= kind.resources for kind in landing)
+    assert spec["nodeSelector"] == {POOL_LABEL: "inference"}
+
+
+def test_its_namespace_admits_it_and_it_reaches_what_it_needs_and_its_callers_reach_it(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    resources = from_export(platform.states())
+    namespace = deployment(team).inputs["metadata"]["namespace"]
+    # The team namespace enforces baseline, which the server's restricted pod meets.
+    assert namespace_levels(resources)[namespace] == "baseline"
+    policies = Policies.of(resources)
+    labels = deployment(team).inputs["spec"]["template"]["metadata"]["labels"]
+    server = Peer(namespace, labels)
+    assert policies.allows(server, Peer(network="169.254.170.23/32"), "TCP", 80)
+    assert policies.allows(server, Peer(network="0.0.0.0/0"), "TCP", 443)
+    [service] = team.of_type("kubernetes:core/v1:Service")
+    port = service.inputs["spec"]["ports"][0]["port"]
+    assert policies.allows(Peer("research", {}), server, "TCP", port)
+
+
+def test_the_project_passes_the_platforms_pack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--project-dir", str(EXAMPLE), "check", "--stack", "dev"]) == 0
+    assert "0 mandatory and 0 advisory violations" in capsys.readouterr().out
+
+
+def test_a_stack_reference_the_engine_cannot_resolve_is_a_clear_error(
+    tmp_path: Any,
+) -> None:
+    project = tmp_path / "team"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: team\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    (project / "__main__.py").write_text(
+        "import pulumi\npulumi.export('x', pulumi.StackReference('organization/nowhere/dev')"
+        ".require_output('x'))\n"
+    )
+    with pytest.raises(StackReferenceError, match="no project 'nowhere' at or above"):
+        render_stack(PulumiProject.load(project), "dev")
