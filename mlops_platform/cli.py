@@ -115,10 +115,13 @@ def _check(args: argparse.Namespace) -> int:
         str(plan): _export_resources(_read_json(plan, "plan"), str(plan))
         for plan in args.plan or ()
     }
-    # The pack boots while the stacks render.
-    pack = _start_pack(project)
+    pack = _pack(project)
     try:
         if not args.plan:
+            if not _renders_cached(project, _stacks(project, args), args.cache):
+                # The pack boots while the stacks render; with them cached, only if a check
+                # is not cached either.
+                pack.boot()
             for stack, rendered in _render(project, _stacks(project, args), args.cache).items():
                 targets[f"stack {stack}"] = rendered.states()
         results = {
@@ -199,7 +202,9 @@ def _diff(args: argparse.Namespace) -> int:
     for stack in stacks:
         if not cache.holds(render_key(project.name, stack, working_tree_sources(project, stack))):
             _platform_config(project, stack)
-    pack = _start_pack(project)
+    pack = _pack(project)
+    if not _renders_cached(project, stacks, args.cache):
+        pack.boot()
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (
         RevisionRender,
@@ -457,9 +462,26 @@ def _pack_dir(project: PulumiProject) -> Path:
 
 
 def _start_pack(project: PulumiProject) -> PackProcess:
+    pack = _pack(project)
+    pack.boot()
+    return pack
+
+
+def _pack(project: PulumiProject) -> PackProcess:
+    """The policy pack, not started yet."""
     from mlops_platform.pack_process import PackProcess
 
-    return PackProcess.start(_pack_dir(project))
+    return PackProcess(_pack_dir(project))
+
+
+def _renders_cached(project: PulumiProject, stacks: list[str], cache: bool) -> bool:
+    from mlops_platform.render_cache import RenderCache, render_key, working_tree_sources
+
+    store = RenderCache.for_project(project, enabled=cache)
+    return all(
+        store.holds(render_key(project.name, stack, working_tree_sources(project, stack)))
+        for stack in stacks
+    )
 
 
 def _export_resources(document: Any, title: str) -> list[dict[str, Any]]:

@@ -22,29 +22,40 @@ STARTUP_SECONDS: Final = 60
 
 
 class PackProcess:
-    def __init__(self, process: subprocess.Popen[str], pack_dir: Path) -> None:
-        self._process = process
+    """The pack's process, started by `boot()` (or when first asked for its server), so a
+    command whose checks are all cached never starts it."""
+
+    def __init__(self, pack_dir: Path, python: str = sys.executable) -> None:
+        if not (pack_dir / "__main__.py").is_file():
+            raise PolicyCheckError(f"no policy pack in {pack_dir} (no __main__.py)")
         self.pack_dir = pack_dir
+        self._python = python
+        self._process: subprocess.Popen[str] | None = None
         self._port: int | None = None
         self._server: PolicyPackServer | None = None
 
     @classmethod
     def start(cls, pack_dir: Path, python: str = sys.executable) -> PackProcess:
         """Start `__main__.py` in the pack's directory; it prints its port when it is ready."""
-        if not (pack_dir / "__main__.py").is_file():
-            raise PolicyCheckError(f"no policy pack in {pack_dir} (no __main__.py)")
-        process = subprocess.Popen(
-            [python, "__main__.py"],
-            cwd=pack_dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        return cls(process, pack_dir)
+        pack = cls(pack_dir, python)
+        pack.boot()
+        return pack
+
+    def boot(self) -> None:
+        """Start the pack now, so it is up by the time a check needs it."""
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [self._python, "__main__.py"],
+                cwd=self.pack_dir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
 
     def port(self) -> int:
         """The analyzer's port, once the pack is up."""
         if self._port is None:
+            self.boot()
             self._port = self._read_port()
         return self._port
 
@@ -59,10 +70,12 @@ class PackProcess:
     def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        self._process.kill()
-        self._process.communicate()
+        if self._process is not None:
+            self._process.kill()
+            self._process.communicate()
 
     def _read_port(self) -> int:
+        assert self._process is not None
         stdout = self._process.stdout
         assert stdout is not None
         lines: queue.Queue[str] = queue.Queue()

@@ -26,8 +26,9 @@ from mlops_platform.render_cache import (
 from mlops_platform.rendered import RenderedStack
 from tests.conftest import REPO_ROOT
 
-# Renders dev, then staging, in a fresh interpreter through the cache, and lists every project
-# file the renders opened or imported.
+# Renders the platform's dev stack, then the example model team's project against it (through
+# its StackReference), in a fresh interpreter through one cache, and lists every project file
+# the renders opened or imported.
 RECORDING_RENDER = textwrap.dedent(
     """
     import json, sys
@@ -37,13 +38,17 @@ RECORDING_RENDER = textwrap.dedent(
 
     opened = set()
     sys.addaudithook(lambda event, args: event == "open" and opened.add(str(args[0])))
-    project = PulumiProject.load(Path(sys.argv[1]))
-    plans = render_stacks(project, ["dev", "staging"], RenderCache(Path(sys.argv[2])))
-    Path(sys.argv[3]).write_text(json.dumps({s: plan.dump() for s, plan in plans.items()}))
+    cache = RenderCache(Path(sys.argv[2]))
+    plans = {}
+    for root in (Path(sys.argv[1]), Path(sys.argv[1]) / "examples" / "model-service"):
+        project = PulumiProject.load(root)
+        plans[project.name] = render_stacks(project, ["dev"], cache)["dev"].dump()
+    Path(sys.argv[3]).write_text(json.dumps(plans))
     imported = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
     Path(sys.argv[4]).write_text(json.dumps(sorted(opened | set(imported))))
     """
 )
+EXAMPLE = REPO_ROOT / "examples" / "model-service"
 
 
 def project_file(path: str) -> Path | None:
@@ -53,7 +58,11 @@ def project_file(path: str) -> Path | None:
         file = file.parent.parent / (file.name.split(".")[0] + ".py")
     if not file.is_absolute() or not file.is_relative_to(REPO_ROOT):
         return None
-    if file.is_relative_to(REPO_ROOT / ".venv") or file.is_dir():
+    # The render cache's entries are checked against their keys, not part of them: a
+    # referenced stack is read from there.
+    if file.is_relative_to(REPO_ROOT / ".venv") or file.is_relative_to(REPO_ROOT / ".cache"):
+        return None
+    if file.is_dir():
         return None
     return file.resolve()
 
@@ -61,27 +70,31 @@ def project_file(path: str) -> Path | None:
 def test_a_render_is_a_pure_function_of_its_key(
     project: PulumiProject, rendered_stacks: dict[str, RenderedStack], tmp_path: Path
 ) -> None:
-    """Stacks rendered one after another in a fresh interpreter under another hash seed, into
-    an empty cache, as `--all-stacks` renders them: each the same bytes as the session's render
-    (so no render leaks into the next), one sound cache entry each, and nothing read that the
-    keys do not hash."""
+    """Two projects rendered one after another in a fresh interpreter under another hash seed,
+    into an empty cache: the platform's dev stack the same bytes as the session's render, the
+    model team's project after it (so nothing of one render leaks into the next), one sound
+    cache entry each, and nothing read that the keys do not hash."""
     cache, out, read = tmp_path / "cache", tmp_path / "plans.json", tmp_path / "files.json"
     command = [sys.executable, "-c", RECORDING_RENDER, str(REPO_ROOT), str(cache), out, read]
     subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "7"}, check=True, timeout=120)
     plans = json.loads(out.read_text())
-    assert plans == {stack: rendered_stacks[stack].dump() for stack in ("dev", "staging")}
+    assert plans[project.name] == rendered_stacks["dev"].dump()
 
+    example = PulumiProject.load(EXAMPLE)
     entries = {entry.name: entry for entry in cache.iterdir()}
-    for stack, plan in plans.items():
-        key = render_key(project.name, stack, working_tree_sources(project, stack))
+    for rendered_project in (project, example):
+        key = render_key(
+            rendered_project.name, "dev", working_tree_sources(rendered_project, "dev")
+        )
         entry = entries.pop(f"{key}.json")
-        assert RenderedStack.from_record(json.loads(entry.read_text())).dump() == plan
+        record = RenderedStack.from_record(json.loads(entry.read_text()))
+        assert record.dump() == plans[rendered_project.name]
     assert not entries
 
     hashed = {
         path.resolve()
-        for stack in ("dev", "staging")
-        for path in source_paths(project, stack).values()
+        for rendered_project in (project, example)
+        for path in source_paths(rendered_project, "dev").values()
     }
     loaded = {project_file(path) for path in json.loads(read.read_text())} - {None}
     outside = loaded - hashed
