@@ -1119,6 +1119,12 @@ class TeamConfig(ConfigModel):
         description="Connections the namespace accepts; everything else from outside it is "
         "refused (a serving namespace names its callers here).",
     )
+    serves_models: bool = Field(
+        default=False,
+        description="The team deploys model services from its own project (components."
+        "model_service): their pods, bound to roles by Pod Identity, may reach the agent and "
+        "the AWS APIs, as a configured workload's may.",
+    )
 
 
 # Each chart version field, by the chart it pins (the name chart contracts know it by).

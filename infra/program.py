@@ -629,6 +629,9 @@ class Platform:
         feast = self.config.feature_store.feast
         if feast is not None:
             bindings.setdefault(feast.server_namespace, set()).add("pod-identity")
+        for name, team in teams.items():
+            if team.serves_models:
+                bindings.setdefault(name, set()).add("pod-identity")
         TeamNamespaces(
             "teams",
             TeamNamespacesArgs(

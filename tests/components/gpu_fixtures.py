@@ -75,7 +75,11 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
                 "maxGpus": 2,
             },
         },
-        "teams": {"research": {"gpuQuota": 16, "neuronQuota": 2}},
+        "teams": {
+            "research": {"gpuQuota": 16, "neuronQuota": 2},
+            # Runs model services from its own project, and no workload of this config.
+            "serving": {"gpuQuota": 2, "servesModels": True},
+        },
     },
     "karpenter": {
         "backend": "karpenter",

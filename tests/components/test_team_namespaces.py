@@ -273,3 +273,11 @@ def test_callers_from_the_public_subnets_are_the_subnets_the_network_makes(
     blocks = sorted(peer["ipBlock"]["cidr"] for peer in rule["from"] if "ipBlock" in peer)
     assert len(public) == 3
     assert blocks == public
+
+
+def test_a_team_that_serves_models_from_its_own_project_may_reach_aws() -> None:
+    """No workload of the platform's config runs there, but the team's model services hold
+    roles: without the opening, default-deny would cut them off from their credentials."""
+    platform = gpu_platform("managed-node-groups")
+    assert policies_of(platform, "serving").get("allow-aws-apis") is not None
+    assert policies_of(platform, "research").get("allow-aws-apis") is None
