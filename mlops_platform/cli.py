@@ -200,7 +200,9 @@ def _diff(args: argparse.Namespace) -> int:
     # The working tree's config first: a mistake there is reported before the base renders.
     # A cached render's config was valid (failed renders are never cached).
     for stack in stacks:
-        if not cache.holds(render_key(project.name, stack, working_tree_sources(project, stack))):
+        if not cache.holds(
+            render_key(project.name, stack, working_tree_sources(project, stack))
+        ) and _is_platform_stack(project, stack):
             _platform_config(project, stack)
     pack = _pack(project)
     if not _renders_cached(project, stacks, args.cache):
@@ -355,6 +357,12 @@ def _same_stack(resources: list[dict[str, Any]], stack: str, project: str, title
             f"{title} is an export of stack {', '.join(others)}, not of {stack} ({project}): "
             f"pulumi stack export --stack {stack} > {title}"
         )
+
+
+def _is_platform_stack(project: PulumiProject, stack: str) -> bool:
+    """A stack of the platform (its config key set), not of a project that deploys onto it,
+    whose program checks its own config."""
+    return f"{project.name}:platform" in project.stack_config(stack).values
 
 
 def _platform_config(

@@ -125,17 +125,25 @@ class RevisionRender:
     ) -> None:
         self.revision = revision
         self.cache = cache
-        self.root = project.root
+        # The project may sit below the repository's top (a model team's project beside the
+        # platform's): the worktree is the whole repository, the project a directory of it.
+        self.root = _top_level(project.root)
+        self.project_dir = project.root.resolve().relative_to(self.root).as_posix()
+        prefix = "" if self.project_dir == "." else f"{self.project_dir}/"
         commit = _commit(project.root, revision)
         main = project.main / "__main__.py" if project.main.is_dir() else project.main
         self.keys: dict[str, str] = {}
         self.rendered: dict[str, RenderedStack] = {}
         for stack in stacks:
             sources = revision_sources(
-                project.root, commit, stack, main.relative_to(project.root).as_posix()
+                self.root,
+                commit,
+                stack,
+                main.relative_to(project.root).as_posix(),
+                project_dir=prefix,
             )
             if sources is None:
-                if not _has_file(project.root, commit, "Pulumi.yaml"):
+                if not _has_file(self.root, commit, f"{prefix}Pulumi.yaml"):
                     raise DiffError(f"{revision} has no Pulumi.yaml: not a revision of the project")
                 # A stack the change adds: everything in it is to create.
                 self.rendered[stack] = RenderedStack(
@@ -171,9 +179,10 @@ class RevisionRender:
         self.out.mkdir()
         # The revision's own packages, the pack's vocabulary included, come first.
         path = os.pathsep.join([str(self.tree), str(self.tree / "policies")])
+        project_tree = self.tree / self.project_dir
         self._driver = subprocess.Popen(
-            [sys.executable, "-c", _RENDER_DRIVER, str(self.tree), str(self.out), *self.missing],
-            cwd=self.tree,
+            [sys.executable, "-c", _RENDER_DRIVER, str(project_tree), str(self.out), *self.missing],
+            cwd=project_tree,
             env={**os.environ, "PYTHONPATH": path},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -212,6 +221,18 @@ class RevisionRender:
                 check=False,
             )
             self._scratch.cleanup()
+
+
+def _top_level(directory: Path) -> Path:
+    found = subprocess.run(
+        ["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise DiffError(f"{directory} is not in a git repository: diff compares git revisions")
+    return Path(found.stdout.strip()).resolve()
 
 
 def _has_file(root: Path, commit: str, path: str) -> bool:

@@ -91,12 +91,20 @@ def working_tree_sources(project: PulumiProject, stack: str) -> dict[str, str]:
     return {name: blob_id(path.read_bytes()) for name, path in source_paths(project, stack).items()}
 
 
-def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str, str] | None:
+def revision_sources(
+    root: Path, commit: str, stack: str, main: str, project_dir: str = ""
+) -> dict[str, str] | None:
     """The same blob ids for the tree of a commit, read from git; None if the stack file is not
-    in it."""
-    wanted = {*SOURCE_PACKAGES.values(), "Pulumi.yaml", main, f"Pulumi.{stack}.yaml"}
+    in it. `root` is the repository's top; `project_dir` (ending in /) the project's directory
+    in it, where its Pulumi.yaml, main and stack files are."""
+    project_files = {
+        "Pulumi.yaml": f"{project_dir}Pulumi.yaml",
+        "main": f"{project_dir}{main}",
+        "stack": f"{project_dir}Pulumi.{stack}.yaml",
+    }
+    wanted = {*SOURCE_PACKAGES.values(), *project_files.values()}
     listing = subprocess.run(
-        ["git", "-C", str(root), "ls-tree", "-r", commit, "--", *sorted(wanted)],
+        ["git", "-C", str(root), "ls-tree", "-r", "--full-tree", commit, "--", *sorted(wanted)],
         capture_output=True,
         text=True,
         check=True,
@@ -105,7 +113,7 @@ def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str
     for line in listing.splitlines():
         meta, path = line.split("\t", 1)
         blobs[path] = meta.split()[2]
-    if f"Pulumi.{stack}.yaml" not in blobs or "Pulumi.yaml" not in blobs:
+    if project_files["stack"] not in blobs or project_files["Pulumi.yaml"] not in blobs:
         return None
     sources = {}
     for package, location in SOURCE_PACKAGES.items():
@@ -113,10 +121,9 @@ def revision_sources(root: Path, commit: str, stack: str, main: str) -> dict[str
         for path, blob in blobs.items():
             if path.startswith(prefix) and path.endswith(".py"):
                 sources[f"{package}/{path.removeprefix(prefix)}"] = blob
-    sources["Pulumi.yaml"] = blobs["Pulumi.yaml"]
-    if main in blobs:
-        sources["main"] = blobs[main]
-    sources["stack"] = blobs[f"Pulumi.{stack}.yaml"]
+    # The project's own files under the names working_tree_sources gives them; a main inside
+    # a package above is hashed with that package.
+    sources.update({name: blobs[path] for name, path in project_files.items() if path in blobs})
     return sources
 
 

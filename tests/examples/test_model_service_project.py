@@ -6,6 +6,8 @@ and its clients reach it."""
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.cli import main
 from mlops_platform.engine import StackReferenceError, render_stack
 from mlops_platform.project import PulumiProject
-from mlops_platform.render_cache import RenderCache, render_stacks
+from mlops_platform.render_cache import CACHE_ENV, RenderCache, render_stacks
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import REPO_ROOT
 
@@ -113,9 +115,7 @@ def test_the_project_passes_the_platforms_pack(capsys: pytest.CaptureFixture[str
     assert "0 mandatory and 0 advisory violations" in capsys.readouterr().out
 
 
-def test_a_stack_reference_the_engine_cannot_resolve_is_a_clear_error(
-    tmp_path: Any,
-) -> None:
+def test_a_stack_reference_the_engine_cannot_resolve_is_a_clear_error(tmp_path: Path) -> None:
     project = tmp_path / "team"
     project.mkdir()
     (project / "Pulumi.yaml").write_text("name: team\nruntime: python\n")
@@ -126,3 +126,23 @@ def test_a_stack_reference_the_engine_cannot_resolve_is_a_clear_error(
     )
     with pytest.raises(StackReferenceError, match="no project 'nowhere' at or above"):
         render_stack(PulumiProject.load(project), "dev")
+
+
+def test_a_change_to_the_teams_stack_file_is_reviewed_like_the_platforms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diff` of the team's project against a git revision: its base is rendered from that
+    revision's tree, the project's directory in it, against the platform stack there."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    stack_file = clone / "examples" / "model-service" / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("replicas: 2", "replicas: 3"))
+    monkeypatch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
+    project_dir = str(clone / "examples" / "model-service")
+    assert main(["--project-dir", project_dir, "diff", "--stack", "dev", "--base", "HEAD"]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("Stack dev against HEAD: 0 to create, 1 to update, 0 to replace")
+    assert (
+        "- update kubernetes:apps/v1:Deployment::ranker-deployment\n  - spec.replicas: 2 -> 3"
+        in (report)
+    )
