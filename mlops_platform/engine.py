@@ -160,35 +160,80 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
     def program() -> None:
         runpy.run_path(str(project.main), run_name="__main__")
 
+    # A reference named in the stack's config (the usual way) is rendered first, so the
+    # program runs once; any other is found by running it.
     outputs: dict[str, dict[str, Any]] = {}
     references: dict[str, dict[str, str]] = {}
-    while True:
-        unresolved: set[str] = set()
+    for name in sorted(_named_in_config(project, config)):
+        outputs[name], references[name] = _referenced_stack(project, name)
+    with _unawaited_outputs_collected() as without_outputs:
+        while True:
+            unresolved: set[str] = set()
+            rendered = None
+            try:
+                rendered = render_program(
+                    program,
+                    project=project.name,
+                    stack=stack,
+                    config=config,
+                    root_directory=str(project.root),
+                    stack_outputs=outputs,
+                    unresolved=unresolved,
+                )
+            except Exception:
+                # A program that reads another stack's outputs may fail without them.
+                if not unresolved - outputs.keys():
+                    raise
+            missing = unresolved - outputs.keys()
+            if not missing:
+                assert rendered is not None
+                rendered.references = references
+                return rendered
+            without_outputs.append(stack)
+            for name in sorted(missing):
+                outputs[name], references[name] = _referenced_stack(project, name)
+
+
+@contextlib.contextmanager
+def _unawaited_outputs_collected() -> Iterator[list[str]]:
+    """A pass without another stack's outputs ends with the SDK's output coroutines never
+    awaited (what the program builds from those outputs waits for them); they are collected
+    here, quietly, rather than warned about wherever the collector next runs. Only that
+    warning, about the SDK's own outputs, is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="coroutine 'Output\\..*' was never awaited", category=RuntimeWarning
+        )
+        passes: list[str] = []
         try:
-            rendered = render_program(
-                program,
-                project=project.name,
-                stack=stack,
-                config=config,
-                root_directory=str(project.root),
-                stack_outputs=outputs,
-                unresolved=unresolved,
-            )
-        except Exception:
-            # A program that reads another stack's outputs may fail without them.
-            if not unresolved - outputs.keys():
-                raise
-            # The failed pass leaves the SDK's unawaited output coroutines behind: collected
-            # here, quietly, rather than warned about whenever the collector next runs.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+            yield passes
+        finally:
+            if passes:
                 gc.collect()
-        missing = unresolved - outputs.keys()
-        if not missing:
-            rendered.references = references
-            return rendered
-        for name in sorted(missing):
-            outputs[name], references[name] = _referenced_stack(project, name)
+
+
+def _named_in_config(project: PulumiProject, config: StackConfig) -> set[str]:
+    """Config values that name a stack of another project at or above this one."""
+    return {
+        value
+        for value in config.values.values()
+        if re.fullmatch(r"[\w.-]+/[\w.-]+/[\w.-]+", value)
+        and (found := _project_named(project, value.split("/")[1])) is not None
+        and found.root != project.root
+        and found.stack_file(value.split("/")[2]).is_file()
+    }
+
+
+def _project_named(project: PulumiProject, name: str) -> PulumiProject | None:
+    return next(
+        (
+            found
+            for directory in (project.root, *project.root.parents)
+            if (directory / "Pulumi.yaml").is_file()
+            and (found := PulumiProject.load(directory)).name == name
+        ),
+        None,
+    )
 
 
 def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -200,15 +245,7 @@ def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any]
             f"stack reference {name!r}: name it <organization>/<project>/<stack>"
         )
     _, project_name, stack = parts
-    referenced = next(
-        (
-            found
-            for directory in (project.root, *project.root.parents)
-            if (directory / "Pulumi.yaml").is_file()
-            and (found := PulumiProject.load(directory)).name == project_name
-        ),
-        None,
-    )
+    referenced = _project_named(project, project_name)
     if referenced is None:
         raise StackReferenceError(
             f"stack reference {name!r}: no project {project_name!r} at or above "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.rpc import UNKNOWN
 
 from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
 
@@ -172,8 +173,10 @@ class MockCloud(Mocks):
         name = str(args.resource_id or args.inputs.get("name"))
         outputs = self.stack_outputs.get(name)
         if outputs is None:
+            # Unknown, as a preview has values not yet known: what the program builds from
+            # them waits (its applies do not run) instead of failing on a missing output.
             self.unresolved.add(name)
-            outputs = {}
+            return name, {"name": name, "outputs": UNKNOWN, "secretOutputNames": []}
         plain = {key: _unwrapped(value) for key, value in outputs.items()}
         secrets = sorted(key for key, value in outputs.items() if _is_secret(value))
         return name, {"name": name, "outputs": plain, "secretOutputNames": secrets}
