@@ -3,7 +3,9 @@ whole platform rendered from a small config for each GPU backend."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -11,9 +13,11 @@ from components.accelerators import INSTANCE_TYPES, pool_hardware
 from components.gpu_node_pool import GpuPoolSpec
 from components.node_pool import AmiRelease, RootVolume
 from infra.program import build_platform
+from mlops_platform.project import PulumiProject
+from mlops_platform.render_cache import RenderCache, blob_id, render_key, working_tree_sources
 from mlops_platform.rendered import RenderedStack
 from tests.configs import profile
-from tests.conftest import run_component
+from tests.conftest import REPO_ROOT, run_component
 
 CLUSTER_NAME: Final = "ml-test"
 NODE_ROLE_ARN: Final = "arn:aws:iam::123456789012:role/ml-test-nodes"
@@ -112,7 +116,27 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
 
 @functools.cache
 def gpu_platform(backend: str) -> RenderedStack:
-    """The whole program for the config above, rendered once per session: only for behaviour
-    that spans components (config reaching them, one component's output feeding another)."""
-    config = profile("dev", gpu=PLATFORM_GPU[backend])
-    return run_component(lambda: build_platform(config, stack="test", project="mlops-platform"))
+    """The whole program for the config above: only for behaviour that spans components
+    (config reaching them, one component's output feeding another). Rendered once for every
+    test worker: through the render cache, keyed by the program's sources and this config, the
+    first worker to need it renders while the others wait for its entry."""
+    project = PulumiProject.load(REPO_ROOT)
+    sources = {
+        **working_tree_sources(project, "dev"),
+        "config": blob_id(json.dumps(PLATFORM_GPU[backend], sort_keys=True).encode()),
+    }
+    key = render_key(project.name, f"gpu-platform-{backend}", sources)
+    cache = RenderCache.for_project(project)
+    assert cache.directory is not None
+    cache.directory.mkdir(parents=True, exist_ok=True)
+    with (cache.directory / f".{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        config = profile("dev", gpu=PLATFORM_GPU[backend])
+        rendered = run_component(
+            lambda: build_platform(config, stack="test", project="mlops-platform")
+        )
+        cache.put(key, rendered)
+        return rendered
