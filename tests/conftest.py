@@ -3,6 +3,7 @@ runner that renders one component with fixture arguments."""
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,14 @@ from mlops_platform.rendered import RecordedResource, RenderedStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test process collects garbage as the CLI does (mlops_platform.cli.run): the SDKs'
+    millions of long-lived objects, walked over and over with the default thresholds, cost the
+    renders a third of their time."""
+    del config
+    gc.set_threshold(200_000, 50, 100)
 
 
 @pytest.fixture(scope="session")
