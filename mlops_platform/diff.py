@@ -150,6 +150,10 @@ class RevisionRender:
                     project=project.name, stack=stack, resources=[]
                 )
                 continue
+            if project.config_references(stack):
+                # Its render reads another stack as that revision has it, which this key does
+                # not cover: rendered every time, never cached.
+                continue
             self.keys[stack] = render_key(project.name, stack, sources)
             hit = cache.get(self.keys[stack])
             if hit is not None:
@@ -202,7 +206,8 @@ class RevisionRender:
                         f"base revision {self.revision!r} does not render stack {stack}:\n{detail}"
                     )
                 fresh = RenderedStack.from_record(json.loads(record.read_text()))
-                self.cache.put(self.keys[stack], fresh)
+                if stack in self.keys:
+                    self.cache.put(self.keys[stack], fresh)
                 self.rendered[stack] = fresh
             self._driver = None
         return self.rendered

@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import gc
 import heapq
 import json
 import logging
 import re
 import runpy
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +29,7 @@ from google.protobuf.empty_pb2 import Empty
 from pulumi.runtime import stack as sdk_stack
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import SETTINGS, _get_rpc_manager, configure
 from pulumi.runtime.stack import run_in_stack
 
@@ -42,7 +41,7 @@ from mlops_guardrails.export import (
     urn,
 )
 from mlops_platform.errors import UserError
-from mlops_platform.mock_cloud import MockCloud
+from mlops_platform.mock_cloud import STACK_REFERENCE, MockCloud
 from mlops_platform.project import PulumiProject, StackConfig
 from mlops_platform.render_cache import RenderCache, render_key, render_stacks, working_tree_sources
 from mlops_platform.rendered import RecordedResource, RenderedStack
@@ -66,6 +65,7 @@ class RecordingMonitor(MockMonitor):
 
     def __init__(self, mocks: MockCloud, project: str, stack: str) -> None:
         super().__init__(mocks)
+        self.cloud = mocks
         self.project = project
         self.stack = stack
         self.recorded: dict[str, RecordedResource] = {}
@@ -75,6 +75,16 @@ class RecordingMonitor(MockMonitor):
         parent_type = parent.split("::")[2] if parent else STACK_TYPE
         qualified = type_ if parent_type == STACK_TYPE else f"{parent_type}${type_}"
         return urn(self.stack, self.project, qualified, name)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        """A StackReference the engine has no outputs for yet reads as unknown, as a value not
+        yet known does in a preview: what the program builds from it waits."""
+        if request.type == STACK_REFERENCE and request.id not in self.cloud.stack_outputs:
+            self.cloud.unresolved.add(request.id)
+            return resource_pb2.ReadResourceResponse(
+                urn=self.make_urn(request.parent, request.type, request.name), unknown=True
+            )
+        return super().ReadResource(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802  (gRPC method name)
         if not TYPE_TOKEN.match(request.type):
@@ -164,76 +174,25 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
     # program runs once; any other is found by running it.
     outputs: dict[str, dict[str, Any]] = {}
     references: dict[str, dict[str, str]] = {}
-    for name in sorted(_named_in_config(project, config)):
+    for name, _, _ in project.config_references(stack):
         outputs[name], references[name] = _referenced_stack(project, name)
-    with _unawaited_outputs_collected() as without_outputs:
-        while True:
-            unresolved: set[str] = set()
-            rendered = None
-            try:
-                rendered = render_program(
-                    program,
-                    project=project.name,
-                    stack=stack,
-                    config=config,
-                    root_directory=str(project.root),
-                    stack_outputs=outputs,
-                    unresolved=unresolved,
-                )
-            except Exception:
-                # A program that reads another stack's outputs may fail without them.
-                if not unresolved - outputs.keys():
-                    raise
-            missing = unresolved - outputs.keys()
-            if not missing:
-                assert rendered is not None
-                rendered.references = references
-                return rendered
-            without_outputs.append(stack)
-            for name in sorted(missing):
-                outputs[name], references[name] = _referenced_stack(project, name)
-
-
-@contextlib.contextmanager
-def _unawaited_outputs_collected() -> Iterator[list[str]]:
-    """A pass without another stack's outputs ends with the SDK's output coroutines never
-    awaited (what the program builds from those outputs waits for them); they are collected
-    here, quietly, rather than warned about wherever the collector next runs. Only that
-    warning, about the SDK's own outputs, is silenced."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="coroutine 'Output\\..*' was never awaited", category=RuntimeWarning
+    while True:
+        unresolved: set[str] = set()
+        rendered = render_program(
+            program,
+            project=project.name,
+            stack=stack,
+            config=config,
+            root_directory=str(project.root),
+            stack_outputs=outputs,
+            unresolved=unresolved,
         )
-        passes: list[str] = []
-        try:
-            yield passes
-        finally:
-            if passes:
-                gc.collect()
-
-
-def _named_in_config(project: PulumiProject, config: StackConfig) -> set[str]:
-    """Config values that name a stack of another project at or above this one."""
-    return {
-        value
-        for value in config.values.values()
-        if re.fullmatch(r"[\w.-]+/[\w.-]+/[\w.-]+", value)
-        and (found := _project_named(project, value.split("/")[1])) is not None
-        and found.root != project.root
-        and found.stack_file(value.split("/")[2]).is_file()
-    }
-
-
-def _project_named(project: PulumiProject, name: str) -> PulumiProject | None:
-    return next(
-        (
-            found
-            for directory in (project.root, *project.root.parents)
-            if (directory / "Pulumi.yaml").is_file()
-            and (found := PulumiProject.load(directory)).name == name
-        ),
-        None,
-    )
+        missing = unresolved - outputs.keys()
+        if not missing:
+            rendered.references = references
+            return rendered
+        for name in sorted(missing):
+            outputs[name], references[name] = _referenced_stack(project, name)
 
 
 def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -245,7 +204,7 @@ def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any]
             f"stack reference {name!r}: name it <organization>/<project>/<stack>"
         )
     _, project_name, stack = parts
-    referenced = _project_named(project, project_name)
+    referenced = project.named_above(project_name)
     if referenced is None:
         raise StackReferenceError(
             f"stack reference {name!r}: no project {project_name!r} at or above "

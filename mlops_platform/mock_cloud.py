@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
-from pulumi.runtime.rpc import UNKNOWN
 
 from mlops_guardrails.export import SECRET_SIG, SECRET_SIG_KEY
 
@@ -65,8 +64,8 @@ class MockCloud(Mocks):
     stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     """Other stacks' outputs by the name a StackReference gives (`<org>/<project>/<stack>`)."""
     unresolved: set[str] = field(default_factory=set, compare=False)
-    """Stacks the program referenced whose outputs were not given: the engine renders them
-    and runs the program again."""
+    """Stacks the program referenced whose outputs were not given (the engine's monitor reads
+    them as unknown): the engine renders them and runs the program again."""
 
     @property
     def partition(self) -> str:
@@ -171,12 +170,7 @@ class MockCloud(Mocks):
         """What the engine reads for a StackReference: the stack's outputs, and which of them
         are secrets (the SDK marks those secret in the program)."""
         name = str(args.resource_id or args.inputs.get("name"))
-        outputs = self.stack_outputs.get(name)
-        if outputs is None:
-            # Unknown, as a preview has values not yet known: what the program builds from
-            # them waits (its applies do not run) instead of failing on a missing output.
-            self.unresolved.add(name)
-            return name, {"name": name, "outputs": UNKNOWN, "secretOutputNames": []}
+        outputs = self.stack_outputs[name]
         plain = {key: _unwrapped(value) for key, value in outputs.items()}
         secrets = sorted(key for key, value in outputs.items() if _is_secret(value))
         return name, {"name": name, "outputs": plain, "secretOutputNames": secrets}

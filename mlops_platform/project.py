@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from mlops_platform.errors import UserError
 
 # The CLI decrypts `secure:` values; offline there is no key, so the program gets this marker.
 SECRET_PLACEHOLDER = "[secret: not decrypted offline]"
+
+
+STACK_REFERENCE_NAME = re.compile(r"[\w.-]+/[\w.-]+/[\w.-]+")
 
 
 class ProjectError(UserError):
@@ -57,6 +61,33 @@ class PulumiProject:
 
     def stack_file(self, stack: str) -> Path:
         return self.root / f"Pulumi.{stack}.yaml"
+
+    def named_above(self, name: str) -> PulumiProject | None:
+        """The nearest project called `name` in this project's directory or above it."""
+        for directory in (self.root, *self.root.parents):
+            if (directory / "Pulumi.yaml").is_file():
+                found = PulumiProject.load(directory)
+                if found.name == name:
+                    return found
+        return None
+
+    def config_references(self, stack: str) -> list[tuple[str, PulumiProject, str]]:
+        """Stacks of other projects at or above this one that the stack's config names
+        (`<organization>/<project>/<stack>`, as a StackReference takes them): by name, with the
+        project and stack."""
+        found = []
+        for value in sorted(set(self.stack_config(stack).values.values())):
+            if not STACK_REFERENCE_NAME.fullmatch(value):
+                continue
+            _, project_name, referenced_stack = value.split("/")
+            referenced = self.named_above(project_name)
+            if (
+                referenced is not None
+                and referenced.root != self.root
+                and referenced.stack_file(referenced_stack).is_file()
+            ):
+                found.append((value, referenced, referenced_stack))
+        return found
 
     def stacks(self) -> list[str]:
         return sorted(

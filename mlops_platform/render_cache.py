@@ -86,9 +86,24 @@ def source_paths(project: PulumiProject, stack: str) -> dict[str, Path]:
     return {name: path for name, path in paths.items() if path.is_file()}
 
 
-def working_tree_sources(project: PulumiProject, stack: str) -> dict[str, str]:
-    """Blob ids of everything a render of `stack` reads, from the files on disk."""
-    return {name: blob_id(path.read_bytes()) for name, path in source_paths(project, stack).items()}
+def working_tree_sources(
+    project: PulumiProject, stack: str, seen: frozenset[tuple[Path, str]] = frozenset()
+) -> dict[str, str]:
+    """Blob ids of everything a render of `stack` reads, from the files on disk; and the key of
+    each stack its config references (a model team's platform stack), whose outputs the
+    render reads, and of what those reference in turn."""
+    sources = {
+        name: blob_id(path.read_bytes()) for name, path in source_paths(project, stack).items()
+    }
+    seen = seen | {(project.root.resolve(), stack)}
+    for name, referenced, referenced_stack in project.config_references(stack):
+        if (referenced.root.resolve(), referenced_stack) in seen:
+            continue
+        referenced_sources = working_tree_sources(referenced, referenced_stack, seen)
+        sources[f"reference {name}"] = render_key(
+            referenced.name, referenced_stack, referenced_sources
+        )
+    return sources
 
 
 def revision_sources(

@@ -103,8 +103,21 @@ def pool(service: ServiceConfig, pools: dict[str, Any]) -> InferencePool:
 
 
 def build(
-    service: ServiceConfig, platform: pulumi.StackReference, pools: dict[str, Any], environment: str
+    service: ServiceConfig,
+    platform: pulumi.StackReference,
+    pools: dict[str, Any],
+    environment: str,
+    region: str,
 ) -> ModelService:
+    # The role's Pod Identity association goes to the cluster through this project's AWS
+    # provider: it must be the platform's region.
+    own_region = pulumi.Config("aws").require("region")
+    if own_region != region:
+        raise pulumi.RunError(
+            f"aws:region: {own_region}, but the platform stack is in {region}; set aws:region: "
+            f"{region}"
+        )
+
     def output(name: str) -> pulumi.Output[Any]:
         return platform.require_output(name)
 
@@ -164,8 +177,10 @@ def main() -> None:
     # are known: a StackReference's outputs are, in previews too (read from the platform's
     # state).
     deployed = pulumi.Output.all(
-        platform.require_output("gpuPools"), platform.require_output("environment")
-    ).apply(lambda v: build(service, platform, v[0], v[1]))
+        platform.require_output("gpuPools"),
+        platform.require_output("environment"),
+        platform.require_output("region"),
+    ).apply(lambda v: build(service, platform, v[0], v[1], v[2]))
     pulumi.export("environment", platform.require_output("environment"))
     pulumi.export("roleArn", deployed.apply(lambda d: d.role_arn))
     pulumi.export(

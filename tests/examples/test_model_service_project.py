@@ -26,7 +26,13 @@ from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.cli import main
 from mlops_platform.engine import StackReferenceError, render_stack
 from mlops_platform.project import PulumiProject
-from mlops_platform.render_cache import CACHE_ENV, RenderCache, render_stacks
+from mlops_platform.render_cache import (
+    CACHE_ENV,
+    RenderCache,
+    render_key,
+    render_stacks,
+    working_tree_sources,
+)
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import REPO_ROOT
 
@@ -145,4 +151,69 @@ def test_a_change_to_the_teams_stack_file_is_reviewed_like_the_platforms(
     assert (
         "- update kubernetes:apps/v1:Deployment::ranker-deployment\n  - spec.replicas: 2 -> 3"
         in (report)
+    )
+
+
+def platform_and_team(root: Path, reference_in: str) -> tuple[Path, Path]:
+    """A one-output platform project and, below it, a team project reading it through a
+    StackReference named in its `code` or its `config`."""
+    platform, team = root / "platform", root / "platform" / "team"
+    team.mkdir(parents=True)
+    (platform / "Pulumi.yaml").write_text("name: plat\nruntime: python\n")
+    (platform / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    (platform / "__main__.py").write_text(
+        "import pulumi\npulumi.export('answer', 21)\n"
+        "pulumi.export('token', pulumi.Output.secret('s3cret'))\n"
+    )
+    (team / "Pulumi.yaml").write_text("name: team\nruntime: python\n")
+    named = "organization/plat/dev"
+    config = f"  team:platform: {named}\n" if reference_in == "config" else ""
+    (team / "Pulumi.dev.yaml").write_text(f"config:\n  aws:region: us-east-1\n{config}")
+    reference = "pulumi.Config().require('platform')" if config else repr(named)
+    (team / "__main__.py").write_text(
+        f"import pulumi\nref = pulumi.StackReference({reference})\n"
+        "pulumi.export('doubled', ref.require_output('answer').apply(lambda a: a * 2))\n"
+        "pulumi.export('token', ref.require_output('token'))\n"
+    )
+    return platform, team
+
+
+def test_a_reference_found_only_by_running_the_program_is_rendered_and_the_program_rerun(
+    tmp_path: Path,
+) -> None:
+    """Named in code, not config: the first pass reads it as unknown (what depends on it waits,
+    nothing fails), the engine renders that stack, and the program runs again with its
+    outputs, secrets still secret."""
+    _, team = platform_and_team(tmp_path, reference_in="code")
+    rendered = render_stack(PulumiProject.load(team), "dev")
+    assert rendered.outputs["doubled"] == 42
+    assert rendered.outputs["token"]["plaintext"] == '"s3cret"'
+    assert set(rendered.references) == {"organization/plat/dev"}
+
+
+def test_a_team_render_is_keyed_by_the_platform_stack_it_reads(tmp_path: Path) -> None:
+    """A changed platform stack file changes the team project's render key, wherever the
+    checkout is: its cached render is never taken for the new one."""
+    platform, team = platform_and_team(tmp_path, reference_in="config")
+    project = PulumiProject.load(team)
+    before = render_key(project.name, "dev", working_tree_sources(project, "dev"))
+    stack_file = platform / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("us-east-1", "us-west-2"))
+    after = render_key(project.name, "dev", working_tree_sources(project, "dev"))
+    assert before != after
+
+
+def test_a_team_stack_in_another_region_than_its_platform_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its role's Pod Identity association would go to a region without the cluster."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    example = clone / "examples" / "model-service"
+    text = (example / "Pulumi.dev.yaml").read_text()
+    (example / "Pulumi.eu.yaml").write_text(text.replace("us-east-1", "eu-west-1", 1))
+    monkeypatch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
+    assert main(["--project-dir", str(example), "plan", "--stack", "eu"]) == 2
+    assert "aws:region: eu-west-1, but the platform stack is in us-east-1" in (
+        capsys.readouterr().err
     )
