@@ -78,6 +78,13 @@ def source_paths(project: PulumiProject, stack: str) -> dict[str, Path]:
             paths[f"{package}/{path.relative_to(directory).as_posix()}"] = path
     paths["Pulumi.yaml"] = project.root / "Pulumi.yaml"
     paths["main"] = project.main / "__main__.py" if project.main.is_dir() else project.main
+    program_dir = project.main if project.main.is_dir() else project.main.parent
+    if not any(program_dir.resolve() == _package_dir(p).resolve() for p in SOURCE_PACKAGES):
+        # A program of its own (a model team's): every module beside its main is read too.
+        for path in program_dir.rglob("*.py"):
+            relative = path.relative_to(program_dir)
+            if not {"venv", ".venv", ".cache", "__pycache__"} & set(relative.parts):
+                paths[f"program/{relative.as_posix()}"] = path
     stack_file = project.stack_file(stack)
     if not stack_file.is_file():
         known = ", ".join(project.stacks()) or "none"
