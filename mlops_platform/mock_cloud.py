@@ -171,9 +171,9 @@ class MockCloud(Mocks):
         are secrets (the SDK marks those secret in the program)."""
         name = str(args.resource_id or args.inputs.get("name"))
         outputs = self.stack_outputs[name]
-        plain = {key: _unwrapped(value) for key, value in outputs.items()}
         secrets = sorted(key for key, value in outputs.items() if _is_secret(value))
-        return name, {"name": name, "outputs": plain, "secretOutputNames": secrets}
+        marked = {key: _as_secret_values(value) for key, value in outputs.items()}
+        return name, {"name": name, "outputs": marked, "secretOutputNames": secrets}
 
     def _new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
@@ -462,6 +462,13 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get(SECRET_SIG_KEY) == SECRET_SIG
 
 
-def _unwrapped(value: Any) -> Any:
-    """A recorded output as the program put it: a secret's plaintext is its JSON."""
-    return json.loads(value["plaintext"]) if _is_secret(value) else value
+def _as_secret_values(value: Any) -> Any:
+    """A recorded output (secrets as `{sig, plaintext}`, at any depth) as the engine sends a
+    StackReference's outputs: secrets as `{sig, value}`, which the SDK reads back as secret."""
+    if _is_secret(value):
+        return {SECRET_SIG_KEY: SECRET_SIG, "value": json.loads(value["plaintext"])}
+    if isinstance(value, Mapping):
+        return {key: _as_secret_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_secret_values(item) for item in value]
+    return value

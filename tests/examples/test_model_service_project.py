@@ -174,6 +174,7 @@ def platform_and_team(root: Path, reference_in: str) -> tuple[Path, Path]:
         f"import pulumi\nref = pulumi.StackReference({reference})\n"
         "pulumi.export('doubled', ref.require_output('answer').apply(lambda a: a * 2))\n"
         "pulumi.export('token', ref.require_output('token'))\n"
+        "pulumi.export('all_secret', ref.outputs.apply(lambda o: o['answer']))\n"
     )
     return platform, team
 
@@ -188,6 +189,8 @@ def test_a_reference_found_only_by_running_the_program_is_rendered_and_the_progr
     rendered = render_stack(PulumiProject.load(team), "dev")
     assert rendered.outputs["doubled"] == 42
     assert rendered.outputs["token"]["plaintext"] == '"s3cret"'
+    # As the engine sends them: the outputs as a whole hold a secret, so they are secret.
+    assert rendered.outputs["all_secret"]["plaintext"] == "21"
     assert set(rendered.references) == {"organization/plat/dev"}
 
 
