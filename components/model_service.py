@@ -27,10 +27,9 @@ import pulumi_kubernetes as k8s
 from components.common import ComponentArgsError
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
+from components.team_namespaces import INFERENCE_PRIORITY
 from mlops_guardrails.vocabulary import POOL_LABEL, Taint
 
-INFERENCE_PRIORITY: Final = "gpu-inference"
-"""The team namespaces' priority class for serving (components.team_namespaces)."""
 REGISTRY_SCHEME: Final = "models:/"
 SCRATCH: Final = "/tmp"
 """The one writable path: the root filesystem is read-only."""

@@ -19,9 +19,10 @@ from mlops_guardrails.vocabulary import (
 
 AwsBinding = Literal["pod-identity", "irsa"]
 
+INFERENCE_PRIORITY: Final = "gpu-inference"
 # Inference serves users and wins over training, which can checkpoint and resume.
 PRIORITY_CLASSES: Final = {
-    "gpu-inference": (100000, "Latency-bound model serving; may preempt training."),
+    INFERENCE_PRIORITY: (100000, "Latency-bound model serving; may preempt training."),
     "gpu-training": (50000, "Batch and distributed training; resumable from checkpoints."),
 }
 

@@ -118,11 +118,12 @@ def _check(args: argparse.Namespace) -> int:
     pack = _pack(project)
     try:
         if not args.plan:
-            if not _renders_cached(project, _stacks(project, args), args.cache):
+            stacks = _stacks(project, args)
+            if _uncached_renders(project, stacks, args.cache):
                 # The pack boots while the stacks render; with them cached, only if a check
                 # is not cached either.
                 pack.boot()
-            for stack, rendered in _render(project, _stacks(project, args), args.cache).items():
+            for stack, rendered in _render(project, stacks, args.cache).items():
                 targets[f"stack {stack}"] = rendered.states()
         results = {
             title: _run_check(project, pack, resources, title, args.policy_config, cache=args.cache)
@@ -194,18 +195,17 @@ def _charts(_: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     project = _project(args)
     stacks = _stacks(project, args)
-    from mlops_platform.render_cache import RenderCache, render_key, working_tree_sources
+    from mlops_platform.render_cache import RenderCache
 
     cache = RenderCache.for_project(project, enabled=args.cache)
     # The working tree's config first: a mistake there is reported before the base renders.
     # A cached render's config was valid (failed renders are never cached).
-    for stack in stacks:
-        if not cache.holds(
-            render_key(project.name, stack, working_tree_sources(project, stack))
-        ) and _is_platform_stack(project, stack):
+    uncached = _uncached_renders(project, stacks, args.cache)
+    for stack in uncached:
+        if _is_platform_stack(project, stack):
             _platform_config(project, stack)
     pack = _pack(project)
-    if not _renders_cached(project, stacks, args.cache):
+    if uncached:
         pack.boot()
     from mlops_platform.diagram import change_marks, component_map
     from mlops_platform.diff import (
@@ -482,14 +482,16 @@ def _pack(project: PulumiProject) -> PackProcess:
     return PackProcess(_pack_dir(project))
 
 
-def _renders_cached(project: PulumiProject, stacks: list[str], cache: bool) -> bool:
+def _uncached_renders(project: PulumiProject, stacks: list[str], cache: bool) -> list[str]:
+    """The stacks whose working tree has no render in the cache."""
     from mlops_platform.render_cache import RenderCache, render_key, working_tree_sources
 
     store = RenderCache.for_project(project, enabled=cache)
-    return all(
-        store.holds(render_key(project.name, stack, working_tree_sources(project, stack)))
+    return [
+        stack
         for stack in stacks
-    )
+        if not store.holds(render_key(project.name, stack, working_tree_sources(project, stack)))
+    ]
 
 
 def _export_resources(document: Any, title: str) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ from mlops_guardrails.export import (
 )
 from mlops_platform.errors import UserError
 from mlops_platform.mock_cloud import STACK_REFERENCE, MockCloud
-from mlops_platform.project import PulumiProject, StackConfig
+from mlops_platform.project import STACK_REFERENCE_NAME, PulumiProject, StackConfig
 from mlops_platform.render_cache import RenderCache, render_key, render_stacks, working_tree_sources
 from mlops_platform.rendered import RecordedResource, RenderedStack
 
@@ -198,12 +198,11 @@ def render_stack(project: PulumiProject, stack: str) -> RenderedStack:
 def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The outputs of the stack a StackReference names (`<organization>/<project>/<stack>`),
     rendered from the nearest project of that name at or above this one."""
-    parts = name.split("/")
-    if len(parts) != STACK_REFERENCE_PARTS:
+    if not STACK_REFERENCE_NAME.fullmatch(name):
         raise StackReferenceError(
             f"stack reference {name!r}: name it <organization>/<project>/<stack>"
         )
-    _, project_name, stack = parts
+    _, project_name, stack = name.split("/")
     referenced = project.named_above(project_name)
     if referenced is None:
         raise StackReferenceError(
@@ -213,9 +212,6 @@ def _referenced_stack(project: PulumiProject, name: str) -> tuple[dict[str, Any]
     rendered = render_stacks(referenced, [stack], RenderCache.for_project(referenced))[stack]
     key = render_key(referenced.name, stack, working_tree_sources(referenced, stack))
     return rendered.outputs, {"root": str(referenced.root), "stack": stack, "key": key}
-
-
-STACK_REFERENCE_PARTS = 3
 
 
 class StackReferenceError(UserError):
