@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 from components.common import ComponentArgsError
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
+from components.team_deployer import team_role_path
 from components.team_namespaces import INFERENCE_PRIORITY
 from mlops_guardrails.vocabulary import POOL_LABEL, Taint
 
@@ -140,6 +141,8 @@ class ModelService(pulumi.ComponentResource):
                 permissions_boundary_arn=args.identity.permissions_boundary_arn,
                 inline_policy=grants,
                 tags={**args.tags, "mlops:model-service": name},
+                # The team's deployer may make roles nowhere else.
+                path=team_role_path(args.namespace),
             ),
             opts=child,
         )

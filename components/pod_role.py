@@ -36,6 +36,8 @@ class PodRoleArgs:
     """A policy document of this role's own, e.g. from components.policy_documents."""
     irsa: IrsaBinding | None = None
     """IRSA instead of Pod Identity: the service account is annotated with the role ARN."""
+    path: str | None = None
+    """An IAM path for the role, e.g. the only one a team's deployer may make roles under."""
 
 
 class PodRole(pulumi.ComponentResource):
@@ -73,6 +75,7 @@ class PodRole(pulumi.ComponentResource):
             f"{name}-role",
             assume_role_policy=pulumi.Output.json_dumps(trust),
             permissions_boundary=args.permissions_boundary_arn,
+            path=args.path,
             tags={**args.tags, "mlops:service-account": f"{args.namespace}/{args.service_account}"},
             opts=child,
         )

@@ -1388,3 +1388,128 @@ def deploy_runner_policy(
             },
         ],
     }
+
+
+GITHUB_ACTIONS_ISSUER: Final = "token.actions.githubusercontent.com"
+
+
+def github_actions_trust(
+    *, provider_arn: str, repository: str, environments: Sequence[str]
+) -> PolicyDocument:
+    """Trust for jobs of one repository that run in one of the named GitHub environments: an
+    environment's protection rules (reviewers, branches) then decide who deploys, and a job
+    of any other repository, branch or pull request cannot assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActionsEnvironments",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_ACTIONS_ISSUER}:aud": "sts.amazonaws.com",
+                        f"{GITHUB_ACTIONS_ISSUER}:sub": [
+                            f"repo:{repository}:environment:{environment}"
+                            for environment in environments
+                        ],
+                    }
+                },
+            }
+        ],
+    }
+
+
+# What Pulumi (terraform-provider-aws) calls to create, read, update and delete a role with
+# inline policies: the model service's own role is one.
+TEAM_ROLE_ACTIONS: Final = (
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+POD_IDENTITY_ASSOCIATION_ACTIONS: Final = (
+    "eks:DeletePodIdentityAssociation",
+    "eks:DescribePodIdentityAssociation",
+    "eks:TagResource",
+    "eks:UntagResource",
+    "eks:UpdatePodIdentityAssociation",
+)
+
+
+def team_deployer_policy(
+    *,
+    partition: str,
+    account_id: str,
+    region: str,
+    role_path: str,
+    boundary_arn: str,
+    cluster_name: str,
+    cluster_arn: str,
+) -> PolicyDocument:
+    """What a model team's own `pulumi up` may do in AWS: make roles only under its path and
+    only capped by the workload boundary, hand them only to EKS Pod Identity, and bind them in
+    the platform's cluster. Every role it makes can do at most what the boundary allows, so
+    the team can never grant more than the platform lets a workload hold."""
+    team_roles = f"arn:{partition}:iam::{account_id}:role{role_path}*"
+    bounded = {"ArnEquals": {"iam:PermissionsBoundary": boundary_arn}}
+    associations = (
+        f"arn:{partition}:eks:{region}:{account_id}:podidentityassociation/{cluster_name}/*"
+    )
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CreateTeamRolesUnderTheBoundary",
+                "Effect": "Allow",
+                "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+                "Resource": team_roles,
+                "Condition": bounded,
+            },
+            {
+                "Sid": "ManageTeamRoles",
+                "Effect": "Allow",
+                "Action": list(TEAM_ROLE_ACTIONS),
+                "Resource": team_roles,
+            },
+            {
+                # Without its boundary a team role could be granted anything.
+                "Sid": "KeepTheBoundary",
+                "Effect": "Deny",
+                "Action": "iam:DeleteRolePermissionsBoundary",
+                "Resource": team_roles,
+            },
+            {
+                "Sid": "PassTeamRolesToPodIdentityOnly",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": team_roles,
+                "Condition": {"StringEquals": {"iam:PassedToService": "pods.eks.amazonaws.com"}},
+            },
+            {
+                "Sid": "SeeTheCluster",
+                "Effect": "Allow",
+                "Action": [
+                    "eks:CreatePodIdentityAssociation",
+                    "eks:DescribeCluster",
+                    "eks:ListPodIdentityAssociations",
+                ],
+                "Resource": cluster_arn,
+            },
+            {
+                "Sid": "ManagePodIdentityAssociations",
+                "Effect": "Allow",
+                "Action": list(POD_IDENTITY_ASSOCIATION_ACTIONS),
+                "Resource": associations,
+            },
+        ],
+    }

@@ -597,13 +597,20 @@ NetworkSection = Annotated[
 ]
 
 
+GitHubRepository = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+]
+# No wildcards or separators: each name becomes one exact `sub` in a role's trust.
+GitHubEnvironmentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,255}$")]
+
+
 class DeployRunnerConfig(ConfigModel):
     """A GitHub Actions runner inside the VPC (a CodeBuild project), the one place deploys of
     a private cluster run from; the cluster admits HTTPS from it only."""
 
-    repository: Annotated[
-        str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-    ] = Field(description="The GitHub repository (`owner/name`) whose workflow jobs run here.")
+    repository: GitHubRepository = Field(
+        description="The GitHub repository (`owner/name`) whose workflow jobs run here."
+    )
     connection_name: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     ] = Field(
@@ -1102,6 +1109,18 @@ class IngressRuleConfig(ConfigModel):
         return self
 
 
+class TeamDeployerConfig(ConfigModel):
+    """Who may deploy a team's model services: jobs of one GitHub repository, in named
+    GitHub environments (whose protection rules then decide who deploys)."""
+
+    repository: GitHubRepository = Field(description="The team's repository, `owner/name`.")
+    environments: list[GitHubEnvironmentName] = Field(
+        min_length=1,
+        description="GitHub environments whose jobs may assume the role; a job in any other, "
+        "or in none (a pull request, a branch), cannot.",
+    )
+
+
 class TeamConfig(ConfigModel):
     """A team's namespace: its share of the accelerators, and who may connect to it."""
 
@@ -1125,6 +1144,21 @@ class TeamConfig(ConfigModel):
         "model_service): their pods, bound to roles by Pod Identity, may reach the agent and "
         "the AWS APIs, as a configured workload's may.",
     )
+    deployer: TeamDeployerConfig | None = Field(
+        default=None,
+        description="A role the team's GitHub Actions jobs assume to ship model services from "
+        "the team's own project: it may make roles only under `/teams/<team>/` and the "
+        "workload boundary, bind them by Pod Identity, and manage model services in the "
+        "team's namespace only. Needs servesModels.",
+    )
+
+    @model_validator(mode="after")
+    def _deployer_serves_models(self) -> TeamConfig:
+        if self.deployer is not None and not self.serves_models:
+            raise ValueError(
+                "deployer ships model services: set servesModels: true so their pods may reach AWS"
+            )
+        return self
 
 
 # Each chart version field, by the chart it pins (the name chart contracts know it by).
@@ -1638,6 +1672,12 @@ class PlatformConfig(ConfigModel):
         default_factory=MonitoringConfig, description="GPU metrics and alerting."
     )
     cost: CostConfig = Field(description="Cost budget and its alerts.")
+    github_oidc_provider: Literal["existing", "create"] = Field(
+        default="existing",
+        description="The account's IAM OIDC provider for GitHub Actions, which team deployers "
+        "trust: `existing` looks it up (IAM holds one per issuer URL, so usually one stack or "
+        "the account's baseline made it); `create` makes it in this stack.",
+    )
     experiment_tracking: ExperimentTrackingConfig | None = Field(
         default=None,
         description="A managed MLflow tracking server and model registry; null for none.",

@@ -63,6 +63,12 @@ from components.sagemaker_feature_store import (
     SageMakerFeatureStore,
     SageMakerFeatureStoreArgs,
 )
+from components.team_deployer import (
+    GitHubEnvironments,
+    TeamDeployer,
+    TeamDeployerArgs,
+    github_actions_provider_arn,
+)
 from components.team_namespaces import (
     AwsBinding,
     IngressRule,
@@ -619,7 +625,9 @@ class Platform:
                 opts=on_cluster.opts,
             )
 
-    def team_namespaces(self, network: NetworkRef, on_cluster: OnCluster) -> None:
+    def team_namespaces(
+        self, network: NetworkRef, cluster: EksCluster, on_cluster: OnCluster
+    ) -> None:
         teams = self.config.gpu.teams
         if not teams:
             return
@@ -632,7 +640,7 @@ class Platform:
         for name, team in teams.items():
             if team.serves_models:
                 bindings.setdefault(name, set()).add("pod-identity")
-        TeamNamespaces(
+        namespaces = TeamNamespaces(
             "teams",
             TeamNamespacesArgs(
                 teams={
@@ -655,6 +663,33 @@ class Platform:
             opts=on_cluster.opts,
         )
         pulumi.export("teamNamespaces", sorted(teams))
+        deploying = {name: team.deployer for name, team in teams.items() if team.deployer}
+        if not deploying:
+            return
+        provider_arn = github_actions_provider_arn(
+            create=self.config.github_oidc_provider == "create", tags=self.tags
+        )
+        deployers = {
+            name: TeamDeployer(
+                f"team-deployer-{name}",
+                TeamDeployerArgs(
+                    team=name,
+                    github=GitHubEnvironments(
+                        repository=deployer.repository,
+                        environments=tuple(deployer.environments),
+                    ),
+                    oidc_provider_arn=provider_arn,
+                    cluster_name=cluster.cluster_name,
+                    cluster_arn=cluster.cluster_arn,
+                    workload_boundary_arn=cluster.workload_boundary_arn,
+                    tags=self.tags,
+                    namespace_ready=[namespaces],
+                ),
+                opts=on_cluster.opts,
+            )
+            for name, deployer in sorted(deploying.items())
+        }
+        pulumi.export("teamDeployerRoleArns", {name: d.role_arn for name, d in deployers.items()})
 
     def node_group_pools(
         self,
@@ -950,7 +985,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     platform.deploy_runner(network, cluster, logs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
-    platform.team_namespaces(network, on_cluster)
+    platform.team_namespaces(network, cluster, on_cluster)
     # No repositories, no registry and no key for it.
     registry = None
     if platform.config.registries.repositories:

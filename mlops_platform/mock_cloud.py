@@ -128,6 +128,20 @@ class MockCloud(Mocks):
             "add it to mlops_platform/mock_cloud.py"
         )
 
+    def _existing_oidc_provider(self, args: MockCallArgs) -> dict[str, Any]:
+        """The account's baseline holds the GitHub Actions provider, as most accounts that
+        deploy from GitHub do; a real preview fails by name where it does not."""
+        url = str(args.args.get("url", ""))
+        arn = f"arn:{self.partition}:iam::{self.account_id}:oidc-provider/{url.removeprefix('https://')}"
+        return {
+            "arn": arn,
+            "url": url,
+            "clientIdLists": ["sts.amazonaws.com"],
+            "thumbprintLists": [],
+            "tags": {},
+            "id": arn,
+        }
+
     def _addon_version(self, args: MockCallArgs) -> dict[str, Any]:
         addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
         return {
@@ -452,6 +466,7 @@ _SHAPES = {
 _CALLS = {
     "aws:eks/getAddonVersion:getAddonVersion": MockCloud._addon_version,
     "aws:codestarconnections/getConnection:getConnection": MockCloud._connection,
+    "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": MockCloud._existing_oidc_provider,
 }
 
 

@@ -176,6 +176,39 @@ def _no_long_lived_credentials(
     yield f"{args.resource_type.rsplit(':', 1)[-1]} creates long-lived credentials"
 
 
+# Granting any of these without holding the new role to a boundary lets the grantee make a role
+# with more than it holds itself.
+ROLE_CREATION_ACTIONS: Final = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+)
+BOUNDARY_KEY: Final = "iam:permissionsboundary"
+
+
+def _holds_to_a_boundary(statement: Mapping[str, Any]) -> bool:
+    return any(
+        key.lower() == BOUNDARY_KEY and as_strings(values)
+        for operator, conditions in mapping(statement.get("Condition")).items()
+        if operator.startswith(("StringEquals", "ArnEquals")) and "IfExists" not in operator
+        for key, values in mapping(conditions).items()
+    )
+
+
+def _role_creation_bounded(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for document in _documents(props, args):
+        for statement in _allows(document):
+            granted = as_strings(statement.get("Action"))
+            creating = [
+                a for a in ROLE_CREATION_ACTIONS if any(action_matches(g, a) for g in granted)
+            ]
+            if creating and not _holds_to_a_boundary(statement):
+                yield (f"allows {', '.join(creating)} without an iam:PermissionsBoundary condition")
+            if any(action_matches(g, "iam:DeleteRolePermissionsBoundary") for g in granted):
+                yield "allows iam:DeleteRolePermissionsBoundary: a role could shed its boundary"
+
+
 def _oidc_audience(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     audiences = as_strings(props.get("clientIdLists"))
     if audiences != ["sts.amazonaws.com"]:
@@ -236,6 +269,22 @@ RULES = [
             "For IRSA use StringEquals on '<issuer>:sub' = "
             "'system:serviceaccount:<namespace>:<name>' and '<issuer>:aud' = "
             "'sts.amazonaws.com'; prefer EKS Pod Identity."
+        ),
+        live=True,
+    ),
+    resource_rule(
+        name="iam-role-creation-bounded",
+        description=(
+            "A grant to make or change roles (a team deployer's) holds every role it makes to a "
+            "permissions boundary, and never lets one shed it."
+        ),
+        resource_types={ROLE, POLICY, *INLINE_POLICIES},
+        check=_role_creation_bounded,
+        severity=Severity.HIGH,
+        remediation=(
+            "Add Condition ArnEquals iam:PermissionsBoundary = <the workload boundary ARN> to "
+            "the statement, and never allow iam:DeleteRolePermissionsBoundary "
+            "(policy_documents.team_deployer_policy)."
         ),
         live=True,
     ),

@@ -100,6 +100,50 @@ def _storage_class_encrypted(props: Mapping[str, Any], _: ResourceValidationArgs
         yield "EBS volumes from this class use the AWS-managed key, not a customer-managed key"
 
 
+RBAC_ROLES: Final = frozenset(
+    {
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    }
+)
+# What holds a namespace's isolation: whoever may change these may lift it.
+ISOLATION_RESOURCES: Final = frozenset(
+    {
+        "networkpolicies",
+        "resourcequotas",
+        "limitranges",
+        "namespaces",
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
+    }
+)
+READ_VERBS: Final = frozenset({"get", "list", "watch"})
+# Verbs that grant more than the holder has, whatever the resource.
+ESCALATING_VERBS: Final = frozenset({"escalate", "bind", "impersonate"})
+IMPERSONABLE: Final = frozenset({"*", "users", "groups", "serviceaccounts", "uids"})
+
+
+def _rbac_keeps_isolation(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for granted in items(props.get("rules")):
+        verbs = set(as_strings(mapping(granted).get("verbs")))
+        resources = set(as_strings(mapping(granted).get("resources")))
+        escalating = sorted(verbs & ESCALATING_VERBS)
+        if "*" in verbs and resources & IMPERSONABLE:
+            escalating = ["* (impersonate among them)"]
+        if escalating:
+            yield f"grants {', '.join(escalating)} on {', '.join(sorted(resources)) or 'nothing'}"
+            continue
+        writes = sorted(verbs - READ_VERBS)
+        guarded = sorted(resources & ISOLATION_RESOURCES) or (["*"] if "*" in resources else [])
+        if writes and guarded:
+            yield (
+                f"may {', '.join(writes)} {', '.join(guarded)}: its holder could lift the "
+                "namespace's isolation"
+            )
+
+
 def _namespace_pod_security(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     labels = mapping(mapping(props.get("metadata")).get("labels"))
     level = labels.get("pod-security.kubernetes.io/enforce")
@@ -149,6 +193,21 @@ RULES = [
         check=_storage_class_encrypted,
         severity=Severity.HIGH,
         remediation="Set parameters encrypted: 'true' and kmsKeyId: <key ARN>.",
+    ),
+    resource_rule(
+        name="k8s-rbac-keeps-isolation",
+        description=(
+            "Roles the stack grants (a team deployer's) never write network policies, quotas, "
+            "limit ranges, namespaces or RBAC, nor escalate, bind or impersonate."
+        ),
+        resource_types=RBAC_ROLES,
+        check=_rbac_keeps_isolation,
+        severity=Severity.HIGH,
+        framework=cis_eks("4.1.8"),
+        remediation=(
+            "Grant the kinds the workload is made of (components.team_deployer.MANAGED); the "
+            "platform owns each namespace's isolation."
+        ),
     ),
     resource_rule(
         name="k8s-namespace-pod-security",

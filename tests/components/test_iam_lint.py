@@ -80,6 +80,13 @@ ALLOWED: list[tuple[str, Allowed]] = [
         lambda _, issue, detail: issue == "UNKNOWN_FEDERATION_SOURCE" and "oidc.eks." in detail,
     ),
     (
+        # Nor is GitHub Actions' issuer, which team deployers' CI jobs are federated from.
+        "GitHub Actions' OIDC issuer",
+        lambda _, issue, detail: (
+            issue == "UNKNOWN_FEDERATION_SOURCE" and "token.actions.githubusercontent.com" in detail
+        ),
+    ),
+    (
         # s3:TlsVersion applies to every S3 request, though the action database lists it per
         # action; the deny covers s3:* on purpose.
         "s3:TlsVersion on s3:*",

@@ -42,6 +42,7 @@ RECORDED_TOKENS = {
     "PodRole": "mlops:pod_role:PodRole",
     "SageMakerFeatureStore": "mlops:sagemaker_feature_store:SageMakerFeatureStore",
     "SecureBucket": "mlops:secure_bucket:SecureBucket",
+    "TeamDeployer": "mlops:team_deployer:TeamDeployer",
     "TeamNamespaces": "mlops:team_namespaces:TeamNamespaces",
 }
 

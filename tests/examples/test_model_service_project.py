@@ -35,6 +35,7 @@ from mlops_platform.render_cache import (
 )
 from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.conftest import REPO_ROOT
+from tests.iam_evaluation import decide
 
 EXAMPLE = REPO_ROOT / "examples" / "model-service"
 
@@ -220,3 +221,49 @@ def test_a_team_stack_in_another_region_than_its_platform_is_refused(
     assert "aws:region: eu-west-1, but the platform stack is in us-east-1" in (
         capsys.readouterr().err
     )
+
+
+def _plural(kind: str) -> str:
+    return kind.lower() + ("es" if kind.endswith("s") else "s")
+
+
+def test_the_teams_deployer_may_make_everything_the_project_makes_and_only_in_its_namespace(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    """The team's CI ships the project with the platform's deployer role: each Kubernetes object
+    is in the team's namespace and of a kind its RoleBinding lets it create, and each AWS
+    resource is one its policy lets it create."""
+    deployer = [r for r in platform.resources if "team-deployer-serving" in r.urn]
+    [rbac] = [r for r in deployer if r.type.endswith(":Role") and r.type.startswith("kubernetes")]
+    creatable = {
+        (group, resource)
+        for rule in rbac.inputs["rules"]
+        if "create" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    [inline] = [r for r in deployer if r.type == "aws:iam/rolePolicy:RolePolicy"]
+    grants = json.loads(inline.inputs["policy"])
+    exports = platform.outputs
+    for made in team.resources:
+        if not made.custom or made.type.startswith("pulumi:"):
+            continue
+        if made.type.startswith("kubernetes:"):
+            api, kind = made.type.removeprefix("kubernetes:").rsplit(":", 1)
+            group = api.rsplit("/", 1)[0] if "/" in api else ""
+            assert made.inputs["metadata"]["namespace"] == "serving", made.urn
+            assert (group.replace("core", ""), _plural(kind)) in creatable, made.urn
+        elif made.type == "aws:iam/role:Role":
+            context = {"iam:PermissionsBoundary": made.inputs["permissionsBoundary"]}
+            assert decide([grants], "iam:CreateRole", made.outputs["arn"], context) == "allow"
+        elif made.type == "aws:iam/rolePolicy:RolePolicy":
+            [role] = [r for r in team.of_type("aws:iam/role:Role") if r.id == made.inputs["role"]]
+            context = {"iam:PermissionsBoundary": role.inputs["permissionsBoundary"]}
+            assert decide([grants], "iam:PutRolePolicy", role.outputs["arn"], context) == "allow"
+        elif made.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+            cluster = exports["clusterArn"]
+            assert decide([grants], "eks:CreatePodIdentityAssociation", cluster) == "allow"
+            passed = {"iam:PassedToService": "pods.eks.amazonaws.com"}
+            assert decide([grants], "iam:PassRole", made.inputs["roleArn"], passed) == "allow"
+        else:
+            pytest.fail(f"no deployer grant is checked for {made.type}")

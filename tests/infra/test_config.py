@@ -435,6 +435,39 @@ def test_ingress_rules_name_ports_and_sources_outside_the_cluster(
     assert message in problem
 
 
+@pytest.mark.parametrize(
+    ("team", "message"),
+    [
+        (
+            {"deployer": {"repository": "acme/serving", "environments": ["dev"]}},
+            "serving: deployer ships model services: set servesModels: true",
+        ),
+        (
+            {"servesModels": True, "deployer": {"repository": "acme/serving", "environments": []}},
+            "serving.deployer.environments: List should have at least 1 item",
+        ),
+        (
+            {
+                "servesModels": True,
+                "deployer": {"repository": "acme/serving", "environments": ["prod*"]},
+            },
+            "serving.deployer.environments[0]: String should match pattern",
+        ),
+        (
+            {"servesModels": True, "deployer": {"repository": "acme", "environments": ["dev"]}},
+            "serving.deployer.repository: String should match pattern",
+        ),
+    ],
+    ids=["not-serving", "no-environment", "wildcard-environment", "not-owner-slash-name"],
+)
+def test_a_team_deployer_names_exact_github_environments_of_one_repository(
+    team: dict[str, Any], message: str
+) -> None:
+    raw = {"environment": "dev", "eks": DEV_ENDPOINT, "gpu": {"teams": {"serving": team}}}
+    [problem] = problems(raw)
+    assert f"{ROOT}.gpu.teams.{message}" in problem
+
+
 def test_public_subnet_callers_need_public_subnets() -> None:
     existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnets": PRIVATE_SUBNETS}
     raw = {

@@ -14,6 +14,7 @@ from mlops_guardrails.vocabulary import CONTROL_PLANE_LOG_TYPES
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b7c0a8e-0000-4000-8000-000000000000"
 ROLE_ARN = "arn:aws:iam::123456789012:role/ml-training"
+BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/workload-boundary"
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
 TAGS = {
@@ -1065,5 +1066,101 @@ CASES = [
             ],
         },
         "pull requests start builds",
+    ),
+    RuleCase(
+        "iam-role-creation-bounded",
+        "aws:iam/rolePolicy:RolePolicy",
+        {
+            "role": "team-deployer",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Action": ["iam:CreateRole", "iam:PutRolePolicy"],
+                    "Resource": "arn:aws:iam::123456789012:role/teams/serving/*",
+                    "Condition": {"ArnEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}},
+                }
+            ),
+        },
+        {
+            "role": "team-deployer",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Action": ["iam:CreateRole", "iam:PutRolePolicy"],
+                    "Resource": "arn:aws:iam::123456789012:role/teams/serving/*",
+                }
+            ),
+        },
+        "allows iam:CreateRole, iam:PutRolePolicy without an iam:PermissionsBoundary condition",
+    ),
+    RuleCase(
+        "iam-role-creation-bounded",
+        "aws:iam/rolePolicy:RolePolicy",
+        {
+            "role": "team-deployer",
+            "policy": doc(
+                {
+                    "Effect": "Deny",
+                    "Action": "iam:DeleteRolePermissionsBoundary",
+                    "Resource": "arn:aws:iam::123456789012:role/teams/serving/*",
+                }
+            ),
+        },
+        {
+            "role": "team-deployer",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:Delete*",
+                    "Resource": "arn:aws:iam::123456789012:role/teams/serving/*",
+                }
+            ),
+        },
+        "a role could shed its boundary",
+    ),
+    RuleCase(
+        "k8s-rbac-keeps-isolation",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        {
+            "metadata": {"name": "deployer", "namespace": "serving"},
+            "rules": [
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["get", "list"],
+                },
+            ],
+        },
+        {
+            "metadata": {"name": "deployer", "namespace": "serving"},
+            "rules": [
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["get", "delete"],
+                },
+            ],
+        },
+        "may delete networkpolicies",
+    ),
+    RuleCase(
+        "k8s-rbac-keeps-isolation",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        {
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+        },
+        {
+            "metadata": {"name": "binder"},
+            "rules": [
+                {
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["clusterroles"],
+                    "verbs": ["bind"],
+                }
+            ],
+        },
+        "grants bind on clusterroles",
     ),
 ]

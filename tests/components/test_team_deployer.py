@@ -1,0 +1,172 @@
+"""A team's deployer: assumed only by its repository's jobs in the named GitHub environments;
+in AWS it makes only bounded roles under the team's path and binds them by Pod Identity; in the
+cluster it manages model services in its namespace and cannot lift the namespace's isolation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.team_deployer import (
+    GitHubEnvironments,
+    TeamDeployer,
+    TeamDeployerArgs,
+    deployer_group,
+    github_actions_provider_arn,
+)
+from mlops_platform.policy_check import PolicyPackServer
+from mlops_platform.rendered import RenderedStack
+from tests.components.data_fixtures import (
+    ACCOUNT,
+    BOUNDARY_ARN,
+    CLUSTER_ARN,
+    CLUSTER_NAME,
+    REGION,
+    TAGS,
+)
+from tests.conftest import run_component
+from tests.iam_evaluation import decide
+from tests.policies.cases import TAGS as PROD_TAGS
+from tests.policies.conftest import check, environment_config
+
+TEAM_ROLES = f"arn:aws:iam::{ACCOUNT}:role/teams/serving"
+PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+
+def deployer(tags: dict[str, str] = TAGS) -> RenderedStack:
+    return run_component(
+        lambda: TeamDeployer(
+            "deployer",
+            TeamDeployerArgs(
+                team="serving",
+                github=GitHubEnvironments("example-org/serving-models", ("staging", "prod")),
+                oidc_provider_arn=PROVIDER_ARN,
+                cluster_name=CLUSTER_NAME,
+                cluster_arn=CLUSTER_ARN,
+                workload_boundary_arn=BOUNDARY_ARN,
+                tags=tags,
+            ),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered() -> RenderedStack:
+    return deployer()
+
+
+def policy(rendered: RenderedStack) -> dict[str, Any]:
+    [inline] = rendered.of_type("aws:iam/rolePolicy:RolePolicy")
+    document: dict[str, Any] = json.loads(inline.inputs["policy"])
+    return document
+
+
+def test_only_the_teams_jobs_in_its_named_environments_assume_it(rendered: RenderedStack) -> None:
+    [role] = rendered.of_type("aws:iam/role:Role")
+    [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Federated": PROVIDER_ARN}
+    assert trust["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": [
+                "repo:example-org/serving-models:environment:staging",
+                "repo:example-org/serving-models:environment:prod",
+            ],
+        }
+    }
+    # Outside the team's path, so it cannot rewrite its own grants.
+    assert role.inputs["path"] == "/team-deployers/"
+
+
+@pytest.mark.parametrize(
+    ("resource", "boundary", "expected"),
+    [
+        (f"{TEAM_ROLES}/ranker-1a2b", BOUNDARY_ARN, "allow"),
+        (f"{TEAM_ROLES}/ranker-1a2b", None, "implicit-deny"),
+        (f"{TEAM_ROLES}/ranker-1a2b", f"arn:aws:iam::{ACCOUNT}:policy/wide-open", "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/teams/research/x", BOUNDARY_ARN, "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/team-deployers/x", BOUNDARY_ARN, "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/eks-node-role", BOUNDARY_ARN, "implicit-deny"),
+    ],
+)
+def test_it_makes_roles_only_under_the_teams_path_and_the_workload_boundary(
+    rendered: RenderedStack, resource: str, boundary: str | None, expected: str
+) -> None:
+    context = {} if boundary is None else {"iam:PermissionsBoundary": boundary}
+    for action in ("iam:CreateRole", "iam:PutRolePolicy"):
+        assert decide([policy(rendered)], action, resource, context) == expected
+
+
+def test_a_team_role_never_sheds_its_boundary_nor_goes_to_anything_but_pod_identity(
+    rendered: RenderedStack,
+) -> None:
+    document = policy(rendered)
+    role = f"{TEAM_ROLES}/ranker-1a2b"
+    assert decide([document], "iam:DeleteRolePermissionsBoundary", role) == "deny"
+    to_pods = {"iam:PassedToService": "pods.eks.amazonaws.com"}
+    assert decide([document], "iam:PassRole", role, to_pods) == "allow"
+    to_ec2 = {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert decide([document], "iam:PassRole", role, to_ec2) == "implicit-deny"
+
+
+def test_it_binds_roles_in_the_platforms_cluster_only(rendered: RenderedStack) -> None:
+    document = policy(rendered)
+    other = CLUSTER_ARN.replace(CLUSTER_NAME, "other")
+    assert decide([document], "eks:CreatePodIdentityAssociation", CLUSTER_ARN) == "allow"
+    assert decide([document], "eks:CreatePodIdentityAssociation", other) == "implicit-deny"
+    association = f"arn:aws:eks:{REGION}:{ACCOUNT}:podidentityassociation/{CLUSTER_NAME}/a-1"
+    assert decide([document], "eks:DeletePodIdentityAssociation", association) == "allow"
+    elsewhere = association.replace(f"/{CLUSTER_NAME}/", "/other/")
+    assert decide([document], "eks:DeletePodIdentityAssociation", elsewhere) == "implicit-deny"
+
+
+def test_in_the_cluster_it_is_one_group_bound_in_the_teams_namespace_only(
+    rendered: RenderedStack,
+) -> None:
+    [entry] = rendered.of_type("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["kubernetesGroups"] == [deployer_group("serving")]
+    # No EKS access policy: AmazonEKSEditPolicy would let it delete its network policies.
+    assert rendered.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation") == []
+    [binding] = rendered.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.inputs["metadata"]["namespace"] == "serving"
+    assert binding.inputs["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "serving-deployers"}
+    ]
+    [role] = rendered.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    assert role.inputs["metadata"]["namespace"] == "serving"
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    written = {
+        (group, resource)
+        for rule in role.inputs["rules"]
+        if "create" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert ("apps", "deployments") in written
+    assert not {
+        resource
+        for _, resource in written
+        if resource in ("networkpolicies", "resourcequotas", "limitranges", "rolebindings")
+    }
+
+
+def test_it_passes_the_prod_pack(pack: PolicyPackServer) -> None:
+    """Its bounded role creation, its trust and its RBAC break no rule at prod's levels."""
+    rendered = deployer({**PROD_TAGS, "mlops:stack": "test"})
+    findings = check(pack, rendered.states(), environment_config("prod"))
+    assert [(f.rule, f.urn, f.message) for f in findings] == []
+
+
+@pytest.mark.parametrize("create", [True, False], ids=["create", "existing"])
+def test_the_github_provider_is_made_once_or_looked_up_by_its_issuer(create: bool) -> None:
+    arns: list[str] = []
+
+    def program() -> None:
+        github_actions_provider_arn(create=create, tags=TAGS).apply(arns.append)
+
+    rendered = run_component(program)
+    assert arns == [PROVIDER_ARN]
+    made = rendered.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert [p.inputs["clientIdLists"] for p in made] == ([["sts.amazonaws.com"]] if create else [])

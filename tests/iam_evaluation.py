@@ -1,0 +1,61 @@
+"""IAM's decision for one request against identity policies, for tests: an explicit Deny wins,
+then any Allow, else the implicit deny. Actions and resources match with `*` and `?`;
+the condition operators the platform's policies use are evaluated, others refuse to guess."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+Decision = Literal["allow", "deny", "implicit-deny"]
+
+
+def _strings(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
+    if not case_sensitive:
+        value = value.lower()
+    return any(
+        fnmatch.fnmatchcase(value, pattern if case_sensitive else pattern.lower())
+        for pattern in _strings(patterns)
+    )
+
+
+def _condition_holds(conditions: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+    known = {key.lower(): value for key, value in context.items()}
+    for operator, tests in conditions.items():
+        for key, expected in tests.items():
+            actual = known.get(key.lower())
+            if actual is None:
+                return False
+            if operator in ("StringEquals", "ArnEquals"):
+                if actual not in _strings(expected):
+                    return False
+            elif operator in ("StringLike", "ArnLike"):
+                if not _matches(expected, actual, case_sensitive=True):
+                    return False
+            else:
+                raise NotImplementedError(f"condition operator {operator}")
+    return True
+
+
+def decide(
+    documents: Iterable[Mapping[str, Any]],
+    action: str,
+    resource: str,
+    context: Mapping[str, str] | None = None,
+) -> Decision:
+    applicable = [
+        statement
+        for document in documents
+        for statement in document["Statement"]
+        if _matches(statement["Action"], action, case_sensitive=False)
+        and _matches(statement["Resource"], resource, case_sensitive=True)
+        and _condition_holds(statement.get("Condition", {}), context or {})
+    ]
+    if any(s["Effect"] == "Deny" for s in applicable):
+        return "deny"
+    return "allow" if applicable else "implicit-deny"
