@@ -313,10 +313,21 @@ def pod_identity_trust(
     }
 
 
+PROMETHEUS_QUERY_ACTIONS: Final = (
+    "aps:GetLabels",
+    "aps:GetMetricMetadata",
+    "aps:GetSeries",
+    "aps:QueryMetrics",
+)
+
+
 # The most any pod's role may ever do: the services ML workloads and cluster add-ons use. IAM,
 # STS role chaining, Organizations and account settings are out of reach whatever a role's own
 # policies say.
 WORKLOAD_BOUNDARY_ACTIONS: Final = (
+    # Prometheus: queries (analyses, autoscalers) and remote writes (scrape agents), no admin.
+    *PROMETHEUS_QUERY_ACTIONS,
+    "aps:RemoteWrite",
     "autoscaling:*",
     "cloudwatch:*",
     "dynamodb:*",
@@ -1511,5 +1522,21 @@ def team_deployer_policy(
                 "Action": list(POD_IDENTITY_ASSOCIATION_ACTIONS),
                 "Resource": associations,
             },
+        ],
+    }
+
+
+def prometheus_query_policy(workspace_arn: str) -> PolicyDocument:
+    """Read the platform's Prometheus workspace through its query API, and nothing else:
+    AmazonPrometheusQueryAccess's actions, on one workspace instead of every one."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "QueryThePlatformsWorkspace",
+                "Effect": "Allow",
+                "Action": list(PROMETHEUS_QUERY_ACTIONS),
+                "Resource": workspace_arn,
+            }
         ],
     }

@@ -1170,6 +1170,7 @@ CHARTS: Final = {
     "karpenter": "karpenter",
     "kube_state_metrics": "kube-state-metrics",
     "efa_device_plugin": "aws-efa-k8s-device-plugin",
+    "argo_rollouts": "argo-rollouts",
 }
 
 
@@ -1204,6 +1205,11 @@ class ChartVersions(ConfigModel):
         default="v0.5.30",
         description="aws-efa-k8s-device-plugin chart (eks-charts), for pools with EFA.",
     )
+    argo_rollouts: ChartVersion = Field(
+        default="2.41.0",
+        description="argo-rollouts chart (canary rollouts of model services), installed when a "
+        "team serves models.",
+    )
 
     @field_validator(*CHARTS)
     @classmethod
@@ -1235,6 +1241,8 @@ class ChartVersions(ConfigModel):
             wanted.add("efa_device_plugin")
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
+        if any(team.serves_models for team in gpu.teams.values()):
+            wanted.add("argo_rollouts")
         return [self.contract(name) for name in sorted(wanted)]
 
 

@@ -13,6 +13,8 @@ import pulumi_kubernetes as k8s
 
 from components.accelerators import INSTANCE_TYPES, RESOURCE_NAMES, pool_hardware
 from components.alert_topic import AlertSubscription, AlertTopic, AlertTopicArgs
+from components.argo_rollouts import NAMESPACE as ARGO_ROLLOUTS_NAMESPACE
+from components.argo_rollouts import ArgoRollouts, ArgoRolloutsArgs
 from components.artifact_storage import ArtifactBucketSpec, ArtifactStorage, ArtifactStorageArgs
 from components.bucket_replication import (
     BucketReplication,
@@ -691,6 +693,32 @@ class Platform:
         }
         pulumi.export("teamDeployerRoleArns", {name: d.role_arn for name, d in deployers.items()})
 
+    def progressive_delivery(
+        self, cluster: EksCluster, metrics: GpuMonitoring, on_cluster: OnCluster
+    ) -> None:
+        """What model services' canaries need, once a team serves models."""
+        charts = self.config.gpu.charts
+        if charts.contract("argo_rollouts") not in charts.in_use(self.config.gpu):
+            return
+        ArgoRollouts(
+            "argo-rollouts",
+            ArgoRolloutsArgs(
+                cluster_name=cluster.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                irsa=IrsaBinding(
+                    oidc_provider_arn=cluster.oidc_provider_arn, issuer=cluster.oidc_issuer_url
+                ),
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                workspace_arn=metrics.workspace_arn,
+                region=aws.get_region_output().region,
+                chart=charts.contract("argo_rollouts"),
+                node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(ARGO_ROLLOUTS_NAMESPACE),
+                tags=self.tags,
+            ),
+            opts=on_cluster.opts,
+        )
+
     def node_group_pools(
         self,
         specs: list[GpuPoolSpec],
@@ -1009,6 +1037,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
     pulumi.export("alertTopicArn", topic.arn)
     pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
+    platform.progressive_delivery(cluster, metrics, on_cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

@@ -318,6 +318,40 @@ KARPENTER = ChartContract(
     crd_schemas="karpenter-1.12.1.json",
 )
 
+ARGO_ROLLOUTS = ChartContract(
+    chart="argo-rollouts",
+    version="2.41.0",
+    repository="https://argoproj.github.io/argo-helm",
+    source="github.com/argoproj/argo-helm argo-rollouts-2.41.0 (8796aea), charts/argo-rollouts; "
+    "app github.com/argoproj/argo-rollouts v1.9.0 (838d4e7)",
+    verified=True,
+    image="quay.io/argoproj/argo-rollouts:v1.9.0",
+    # No kubeVersion in Chart.yaml. The app's e2e matrix at v1.9.0 runs 1.31 to 1.34 and it is
+    # built on client-go v0.34; nothing it calls changes in 1.35 or 1.36.
+    kubernetes=("1.31", None),
+    kubernetes_source="argo-rollouts v1.9.0 .github/workflows/testing.yaml:77-85 (e2e on "
+    "1.31 to 1.34), go.mod:52 (client-go v0.34.1); the chart states no kubeVersion",
+    workloads=(
+        Workload(
+            role="controller",
+            kind="Deployment",
+            pod_security="restricted",
+            why="runAsNonRoot, drop ALL, RuntimeDefault seccomp, no privilege escalation, "
+            "read-only root, emptyDir volumes only (values.yaml:289-300)",
+            values_path="controller",
+        ),
+    ),
+    # In templates/crds (installCRDs: true), so Helm upgrades them with the chart.
+    crds=(
+        "analysisruns.argoproj.io",
+        "analysistemplates.argoproj.io",
+        "clusteranalysistemplates.argoproj.io",
+        "experiments.argoproj.io",
+        "rollouts.argoproj.io",
+    ),
+    crd_schemas="argo-rollouts-1.9.0.json",
+)
+
 # The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).
 _KUBE_STATE_METRICS_EXPORTER = Workload(
     role="exporter",
@@ -448,6 +482,7 @@ CONTRACTS: Final[dict[tuple[str, str], ChartContract]] = {
         NEURON_DEVICE_PLUGIN,
         CLUSTER_AUTOSCALER,
         KARPENTER,
+        ARGO_ROLLOUTS,
         KUBE_STATE_METRICS,
         KUBE_STATE_METRICS_6,
         EFA_DEVICE_PLUGIN,

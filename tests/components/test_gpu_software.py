@@ -161,6 +161,7 @@ CHART_CONFIG_KEYS = {
     "karpenter": "karpenter",
     "kube-state-metrics": "kubeStateMetrics",
     "aws-efa-k8s-device-plugin": "efaDevicePlugin",
+    "argo-rollouts": "argoRollouts",
 }
 
 
@@ -170,6 +171,7 @@ CHART_CONFIG_KEYS = {
         (
             "managed-node-groups",
             [
+                "argo-rollouts",
                 "aws-efa-k8s-device-plugin",
                 "cluster-autoscaler",
                 "dcgm-exporter",

@@ -19,6 +19,7 @@ from mlops_platform.rendered import RenderedStack
 
 RECORDED_TOKENS = {
     "AlertTopic": "mlops:alert_topic:AlertTopic",
+    "ArgoRollouts": "mlops:argo_rollouts:ArgoRollouts",
     "ArtifactStorage": "mlops:artifact_storage:ArtifactStorage",
     "BucketReplication": "mlops:bucket_replication:BucketReplication",
     "ClusterAutoscaler": "mlops:cluster_autoscaler:ClusterAutoscaler",

@@ -1,0 +1,112 @@
+"""Argo Rollouts: the controller that takes a model service's new version out as a canary.
+
+It moves the canary's share of traffic in the steps a Rollout names (through the ALB's weighted
+target groups: see components/load_balancer_controller.py), runs the Rollout's analysis against
+the platform's Prometheus workspace while it does, and on a failed analysis aborts: the traffic
+returns to the stable version, which stayed fully scaled, and the canary is scaled down.
+
+Its analysis queries the workspace signed with SigV4 by AWS SDK for Go v1.44 (v1.9.0's
+prometheus/common sigv4), which predates EKS Pod Identity (v1.47.11 is the first that reads its
+credentials, argoproj/argo-rollouts#4536): the controller's role is bound by IRSA instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+
+from components.helm import chart_release
+from components.pod_role import IrsaBinding, PodRole, PodRoleArgs
+from components.policy_documents import prometheus_query_policy
+from mlops_guardrails.charts import ChartContract
+
+NAMESPACE: Final = "kube-system"
+SERVICE_ACCOUNT: Final = "argo-rollouts"
+METRICS_PORT: Final = 8090
+# Only the routers the platform installs: the chart grants every provider's resources otherwise.
+TRAFFIC_ROUTERS: Final = (
+    "ambassador",
+    "apisix",
+    "awsAppMesh",
+    "awsLoadBalancerController",
+    "contour",
+    "gatewayAPI",
+    "glooPlatform",
+    "istio",
+    "smi",
+    "traefik",
+)
+
+
+@dataclass(frozen=True)
+class ArgoRolloutsArgs:
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    irsa: IrsaBinding
+    permissions_boundary_arn: pulumi.Input[str]
+    workspace_arn: pulumi.Input[str]
+    """The Prometheus workspace analyses query."""
+    region: pulumi.Input[str]
+    chart: ChartContract
+    node_selector: Mapping[str, str]
+    install_after: Sequence[pulumi.Resource]
+    tags: Mapping[str, str]
+
+
+class ArgoRollouts(pulumi.ComponentResource):
+    TYPE = "mlops:argo_rollouts:ArgoRollouts"
+
+    def __init__(
+        self, name: str, args: ArgoRolloutsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        role = PodRole(
+            f"{name}-role",
+            PodRoleArgs(
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                permissions_boundary_arn=args.permissions_boundary_arn,
+                inline_policy=pulumi.Output.from_input(args.workspace_arn).apply(
+                    prometheus_query_policy
+                ),
+                irsa=args.irsa,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        chart_release(
+            f"{name}-release",
+            args.chart,
+            namespace=NAMESPACE,
+            values={
+                "controller": {
+                    "nodeSelector": dict(args.node_selector),
+                    # The SDK finds its region here, not in a flag (v1.9.0 has none).
+                    "extraEnv": [{"name": "AWS_REGION", "value": args.region}],
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "256Mi"},
+                        "limits": {"memory": "512Mi"},
+                    },
+                    # Rollback alerts read rollout_info from this Service.
+                    "metrics": {"enabled": True},
+                },
+                "serviceAccount": {
+                    "create": True,
+                    "name": SERVICE_ACCOUNT,
+                    "annotations": {"eks.amazonaws.com/role-arn": role.role_arn},
+                },
+                "providerRBAC": {
+                    "enabled": True,
+                    "providers": {
+                        router: router == "awsLoadBalancerController" for router in TRAFFIC_ROUTERS
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
+        )
+        self.register_outputs({})
