@@ -328,6 +328,9 @@ WORKLOAD_BOUNDARY_ACTIONS: Final = (
     # Prometheus: queries (analyses, autoscalers) and remote writes (scrape agents), no admin.
     *PROMETHEUS_QUERY_ACTIONS,
     "aps:RemoteWrite",
+    # Certificates for load balancers' HTTPS listeners, read only.
+    "acm:DescribeCertificate",
+    "acm:ListCertificates",
     "autoscaling:*",
     "cloudwatch:*",
     "dynamodb:*",
@@ -1538,5 +1541,220 @@ def prometheus_query_policy(workspace_arn: str) -> PolicyDocument:
                 "Action": list(PROMETHEUS_QUERY_ACTIONS),
                 "Resource": workspace_arn,
             }
+        ],
+    }
+
+
+LOAD_BALANCER_READS: Final = (
+    "acm:ListCertificates",
+    "ec2:DescribeAccountAttributes",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeIpamPools",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeTags",
+    "ec2:DescribeVpcPeeringConnections",
+    "ec2:DescribeVpcs",
+    "elasticloadbalancing:DescribeCapacityReservation",
+    "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeListenerCertificates",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeSSLPolicies",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTrustStores",
+)
+LOAD_BALANCER_CHANGES: Final = (
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyCapacityReservation",
+    "elasticloadbalancing:ModifyIpPools",
+    "elasticloadbalancing:ModifyListenerAttributes",
+    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:SetIpAddressType",
+    "elasticloadbalancing:SetSecurityGroups",
+    "elasticloadbalancing:SetSubnets",
+)
+LOAD_BALANCER_LISTENERS: Final = (
+    "elasticloadbalancing:AddListenerCertificates",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:DeleteRule",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:RemoveListenerCertificates",
+    "elasticloadbalancing:SetRulePriorities",
+)
+CLUSTER_TAG: Final = "elbv2.k8s.aws/cluster"
+
+
+def load_balancer_controller_policy(
+    *, partition: str, account_id: str, region: str, vpc_id: str
+) -> PolicyDocument:
+    """The AWS Load Balancer Controller's reference policy (docs/install/iam_policy.json at
+    v3.5.0), narrowed: this account and region, security group rules only in the cluster's VPC,
+    and without what the platform turns off (WAF, Shield, Cognito, IAM server certificates),
+    leaves to the account (the ELB service-linked role) or never runs on (Outposts' pools).
+    Everything it creates carries the `elbv2.k8s.aws/cluster` tag, and it changes only what
+    does."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    elb = f"arn:{partition}:elasticloadbalancing:{region}:{account_id}"
+    balancers = [
+        f"{elb}:targetgroup/*/*",
+        f"{elb}:loadbalancer/net/*/*",
+        f"{elb}:loadbalancer/app/*/*",
+    ]
+    tagged = {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
+    tagging = {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "false"}}
+    retagging = {
+        "Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true", f"aws:ResourceTag/{CLUSTER_TAG}": "false"}
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # Describe and list calls take no resource-level scoping.
+                "Sid": "Discover",
+                "Effect": "Allow",
+                "Action": list(LOAD_BALANCER_READS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadCertificatesAndVpcGroups",
+                "Effect": "Allow",
+                "Action": ["acm:DescribeCertificate", "ec2:GetSecurityGroupsForVpc"],
+                "Resource": [
+                    f"arn:{partition}:acm:{region}:{account_id}:certificate/*",
+                    f"{ec2}:security-group/*",
+                    f"{ec2}:vpc/{vpc_id}",
+                ],
+            },
+            {
+                # Backend rules on the nodes' security groups, which it did not create.
+                "Sid": "BackendRulesInTheClustersVpc",
+                "Effect": "Allow",
+                "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}},
+            },
+            {
+                "Sid": "CreateSecurityGroupsInTheClustersVpc",
+                "Effect": "Allow",
+                "Action": "ec2:CreateSecurityGroup",
+                "Resource": [f"{ec2}:security-group/*", f"{ec2}:vpc/{vpc_id}"],
+            },
+            {
+                "Sid": "TagSecurityGroupsItCreates",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": {
+                    "StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
+                    **tagging,
+                },
+            },
+            {
+                "Sid": "RetagOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": retagging,
+            },
+            {
+                "Sid": "ManageOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:RevokeSecurityGroupIngress",
+                ],
+                "Resource": f"{ec2}:security-group/*",
+                "Condition": tagged,
+            },
+            {
+                "Sid": "CreateTaggedLoadBalancers",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:CreateLoadBalancer",
+                    "elasticloadbalancing:CreateTargetGroup",
+                ],
+                "Resource": balancers,
+                "Condition": tagging,
+            },
+            {
+                "Sid": "TagWhatItCreates",
+                "Effect": "Allow",
+                "Action": "elasticloadbalancing:AddTags",
+                "Resource": balancers,
+                "Condition": {
+                    "StringEquals": {
+                        "elasticloadbalancing:CreateAction": [
+                            "CreateTargetGroup",
+                            "CreateLoadBalancer",
+                        ]
+                    },
+                    **tagging,
+                },
+            },
+            {
+                "Sid": "RetagOwnLoadBalancers",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": balancers,
+                "Condition": retagging,
+            },
+            {
+                "Sid": "ChangeOwnLoadBalancers",
+                "Effect": "Allow",
+                "Action": list(LOAD_BALANCER_CHANGES),
+                "Resource": "*",
+                "Condition": tagged,
+            },
+            {
+                "Sid": "ListenersAndRules",
+                "Effect": "Allow",
+                "Action": list(LOAD_BALANCER_LISTENERS),
+                "Resource": [
+                    f"{elb}:loadbalancer/app/*/*",
+                    f"{elb}:listener/app/*/*/*",
+                    f"{elb}:listener-rule/app/*/*/*",
+                    f"{elb}:loadbalancer/net/*/*",
+                    f"{elb}:listener/net/*/*/*",
+                    f"{elb}:listener-rule/net/*/*/*",
+                ],
+            },
+            {
+                "Sid": "TagListenersAndRules",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": [
+                    f"{elb}:listener/app/*/*/*",
+                    f"{elb}:listener-rule/app/*/*/*",
+                    f"{elb}:listener/net/*/*/*",
+                    f"{elb}:listener-rule/net/*/*/*",
+                ],
+            },
+            {
+                "Sid": "RegisterPodTargets",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:DeregisterTargets",
+                    "elasticloadbalancing:RegisterTargets",
+                ],
+                "Resource": f"{elb}:targetgroup/*/*",
+            },
         ],
     }

@@ -1171,6 +1171,7 @@ CHARTS: Final = {
     "kube_state_metrics": "kube-state-metrics",
     "efa_device_plugin": "aws-efa-k8s-device-plugin",
     "argo_rollouts": "argo-rollouts",
+    "aws_load_balancer_controller": "aws-load-balancer-controller",
 }
 
 
@@ -1210,6 +1211,11 @@ class ChartVersions(ConfigModel):
         description="argo-rollouts chart (canary rollouts of model services), installed when a "
         "team serves models.",
     )
+    aws_load_balancer_controller: ChartVersion = Field(
+        default="3.5.0",
+        description="aws-load-balancer-controller chart (eks-charts): the ALBs whose weighted "
+        "target groups split a canary's traffic, installed when a team serves models.",
+    )
 
     @field_validator(*CHARTS)
     @classmethod
@@ -1242,7 +1248,7 @@ class ChartVersions(ConfigModel):
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
         if any(team.serves_models for team in gpu.teams.values()):
-            wanted.add("argo_rollouts")
+            wanted |= {"argo_rollouts", "aws_load_balancer_controller"}
         return [self.contract(name) for name in sorted(wanted)]
 
 

@@ -47,6 +47,8 @@ from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
+from components.load_balancer_controller import NAMESPACE as LOAD_BALANCER_CONTROLLER_NAMESPACE
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
 from components.node_pool import AmiRelease
@@ -694,12 +696,31 @@ class Platform:
         pulumi.export("teamDeployerRoleArns", {name: d.role_arn for name, d in deployers.items()})
 
     def progressive_delivery(
-        self, cluster: EksCluster, metrics: GpuMonitoring, on_cluster: OnCluster
+        self,
+        cluster: EksCluster,
+        network: NetworkRef,
+        metrics: GpuMonitoring,
+        on_cluster: OnCluster,
     ) -> None:
-        """What model services' canaries need, once a team serves models."""
+        """What model services' canaries need, once a team serves models: the traffic router
+        and the controller that moves traffic by it."""
         charts = self.config.gpu.charts
         if charts.contract("argo_rollouts") not in charts.in_use(self.config.gpu):
             return
+        LoadBalancerController(
+            "load-balancer-controller",
+            LoadBalancerControllerArgs(
+                cluster_name=cluster.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                vpc_id=network.vpc_id,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                chart=charts.contract("aws_load_balancer_controller"),
+                node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(LOAD_BALANCER_CONTROLLER_NAMESPACE),
+                tags=self.tags,
+            ),
+            opts=on_cluster.opts,
+        )
         ArgoRollouts(
             "argo-rollouts",
             ArgoRolloutsArgs(
@@ -1037,7 +1058,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
     pulumi.export("alertTopicArn", topic.arn)
     pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
-    platform.progressive_delivery(cluster, metrics, on_cluster)
+    platform.progressive_delivery(cluster, network, metrics, on_cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

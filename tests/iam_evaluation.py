@@ -29,6 +29,10 @@ def _condition_holds(conditions: Mapping[str, Any], context: Mapping[str, str]) 
     for operator, tests in conditions.items():
         for key, expected in tests.items():
             actual = known.get(key.lower())
+            if operator == "Null":
+                if (actual is None) != (expected == "true"):
+                    return False
+                continue
             if actual is None:
                 return False
             if operator in ("StringEquals", "ArnEquals"):

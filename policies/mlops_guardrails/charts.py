@@ -352,6 +352,38 @@ ARGO_ROLLOUTS = ChartContract(
     crd_schemas="argo-rollouts-1.9.0.json",
 )
 
+AWS_LOAD_BALANCER_CONTROLLER = ChartContract(
+    chart="aws-load-balancer-controller",
+    version="3.5.0",
+    repository="https://aws.github.io/eks-charts",
+    source="github.com/aws/eks-charts 5239609, stable/aws-load-balancer-controller (identical to "
+    "github.com/kubernetes-sigs/aws-load-balancer-controller v3.5.0 (11eb202), "
+    "helm/aws-load-balancer-controller)",
+    verified=True,
+    image="public.ecr.aws/eks/aws-load-balancer-controller:v3.5.0",
+    kubernetes=("1.22", None),
+    kubernetes_source="aws-load-balancer-controller docs/deploy/installation.md at v3.5.0: "
+    "v2.5.0 and later need Kubernetes 1.22 or newer; no upper bound, no kubeVersion in Chart.yaml",
+    workloads=(
+        Workload(
+            role="controller",
+            kind="Deployment",
+            pod_security="baseline",
+            why="capabilities.drop is commented out, no seccompProfile (values.yaml:48-57)",
+        ),
+    ),
+    # In the chart's crds/ directory: `helm install` applies them, `helm upgrade` does not.
+    crds=(
+        "albtargetcontrolconfigs.elbv2.k8s.aws",
+        "globalaccelerators.aga.k8s.aws",
+        "ingressclassparams.elbv2.k8s.aws",
+        "listenerruleconfigurations.gateway.k8s.aws",
+        "loadbalancerconfigurations.gateway.k8s.aws",
+        "targetgroupbindings.elbv2.k8s.aws",
+        "targetgroupconfigurations.gateway.k8s.aws",
+    ),
+)
+
 # The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).
 _KUBE_STATE_METRICS_EXPORTER = Workload(
     role="exporter",
@@ -483,6 +515,7 @@ CONTRACTS: Final[dict[tuple[str, str], ChartContract]] = {
         CLUSTER_AUTOSCALER,
         KARPENTER,
         ARGO_ROLLOUTS,
+        AWS_LOAD_BALANCER_CONTROLLER,
         KUBE_STATE_METRICS,
         KUBE_STATE_METRICS_6,
         EFA_DEVICE_PLUGIN,

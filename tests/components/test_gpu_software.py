@@ -162,6 +162,7 @@ CHART_CONFIG_KEYS = {
     "kube-state-metrics": "kubeStateMetrics",
     "aws-efa-k8s-device-plugin": "efaDevicePlugin",
     "argo-rollouts": "argoRollouts",
+    "aws-load-balancer-controller": "awsLoadBalancerController",
 }
 
 
@@ -173,6 +174,7 @@ CHART_CONFIG_KEYS = {
             [
                 "argo-rollouts",
                 "aws-efa-k8s-device-plugin",
+                "aws-load-balancer-controller",
                 "cluster-autoscaler",
                 "dcgm-exporter",
                 "kube-state-metrics",

@@ -111,6 +111,22 @@ ALLOWED: list[tuple[str, Allowed]] = [
         ),
     ),
     (
+        # The AWS Load Balancer Controller's reference policy (v3.5.0) tags what it creates
+        # under elasticloadbalancing:CreateAction and manages IPAM pools (ModifyIpPools); both
+        # came after parliament's database (2025-04).
+        "AWS Load Balancer Controller v3.5.0 actions and keys",
+        lambda kind, issue, detail: (
+            kind == "aws:iam/rolePolicy:RolePolicy"
+            and (
+                (
+                    issue == "UNKNOWN_CONDITION_FOR_ACTION"
+                    and "elasticloadbalancing:CreateAction" in detail
+                )
+                or (issue == "UNKNOWN_ACTION" and "elasticloadbalancing:ModifyIpPools" in detail)
+            )
+        ),
+    ),
+    (
         # AWS's public SSM parameters (AMI ids) have no account in their ARN.
         "public SSM parameter ARNs",
         lambda _, issue, detail: issue == "RESOURCE_MISMATCH" and "ssm:GetParameter" in detail,
