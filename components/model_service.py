@@ -24,12 +24,27 @@ from typing import Any, Final
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.canary import (
+    USE_ANNOTATION,
+    Canary,
+    LoadBalancer,
+    analysis_template_spec,
+    canary_problem,
+    canary_service_name,
+    canary_strategy,
+    ingress_annotations,
+)
 from components.common import ComponentArgsError
+from components.load_balancer_controller import INGRESS_CLASS
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
 from components.team_deployer import team_role_path
 from components.team_namespaces import INFERENCE_PRIORITY
-from mlops_guardrails.vocabulary import POOL_LABEL, Taint
+from mlops_guardrails.vocabulary import (
+    MODEL_SERVER_PORT_NAME,
+    POOL_LABEL,
+    Taint,
+)
 
 REGISTRY_SCHEME: Final = "models:/"
 SCRATCH: Final = "/tmp"
@@ -101,6 +116,11 @@ class ModelServiceArgs:
     """How long a replica may take to load its model before it is restarted."""
     registered: RegisteredModel | None = None
     """The model as an MLflow registry version; None: the artifacts prefix is the model."""
+    load_balancer: LoadBalancer | None = None
+    """An ALB in front of it; None: it is reached through its Service only."""
+    canary: Canary | None = None
+    """Roll new versions out as an analysed canary through the load balancer; None: replace
+    replicas one at a time."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -160,123 +180,38 @@ class ModelService(pulumi.ComponentResource):
         ]
         if registry is not None:
             environment.append(k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=registry))
-        accelerators = {args.pool.resource: str(args.accelerators_per_replica)}
-        probe = k8s.core.v1.HTTPGetActionArgs(path=args.readiness_path, port=args.port)
-        k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=metadata,
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=args.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                # One replica at a time is replaced in place: a surge replica would need an
-                # accelerator beyond the team's quota, which a team sized for its replicas
-                # does not have, and the rollout would stall.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                        max_surge=0, max_unavailable=1
-                    ),
-                ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=name,
-                        priority_class_name=INFERENCE_PRIORITY,
-                        node_selector={POOL_LABEL: args.pool.name},
-                        tolerations=[
-                            k8s.core.v1.TolerationArgs(
-                                key=t.key, operator="Equal", value=t.value, effect=t.effect
-                            )
-                            for t in args.pool.taints
-                        ],
-                        topology_spread_constraints=[
-                            k8s.core.v1.TopologySpreadConstraintArgs(
-                                max_skew=1,
-                                topology_key="topology.kubernetes.io/zone",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                            )
-                        ],
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=args.run_as_user,
-                            run_as_group=args.run_as_user,
-                            fs_group=args.run_as_user,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        template = _pod_template(name, args, labels, environment)
+        workload_opts = pulumi.ResourceOptions(parent=self, depends_on=[role, account])
+        if args.canary is None:
+            k8s.apps.v1.Deployment(
+                f"{name}-deployment",
+                metadata=metadata,
+                spec=k8s.apps.v1.DeploymentSpecArgs(
+                    replicas=args.replicas,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                    # One replica at a time is replaced in place: a surge replica would need an
+                    # accelerator beyond the team's quota, which a team sized for its replicas
+                    # does not have, and the rollout would stall.
+                    strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                        type="RollingUpdate",
+                        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                            max_surge=0, max_unavailable=1
                         ),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="server",
-                                image=args.image,
-                                ports=[
-                                    k8s.core.v1.ContainerPortArgs(
-                                        name="http", container_port=args.port
-                                    )
-                                ],
-                                env=environment,
-                                # Limits state the CPU too: the team namespace's defaults
-                                # would otherwise cap it below the request, which Kubernetes
-                                # refuses.
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={
-                                        "cpu": args.cpu,
-                                        "memory": args.memory,
-                                        "ephemeral-storage": args.scratch,
-                                        **accelerators,
-                                    },
-                                    limits={
-                                        "cpu": args.cpu,
-                                        "memory": args.memory,
-                                        "ephemeral-storage": args.scratch,
-                                        **accelerators,
-                                    },
-                                ),
-                                # Loading a model takes minutes: the startup probe gives it
-                                # startup_seconds, then readiness gates traffic and liveness
-                                # restarts a server that stopped answering.
-                                startup_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe,
-                                    period_seconds=STARTUP_PERIOD_SECONDS,
-                                    failure_threshold=args.startup_seconds
-                                    // STARTUP_PERIOD_SECONDS,
-                                ),
-                                readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe, period_seconds=5, failure_threshold=3
-                                ),
-                                liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe, period_seconds=20, failure_threshold=3
-                                ),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False,
-                                    read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                ),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH),
-                                    # Multi-GPU servers share tensors through /dev/shm, which
-                                    # the runtime gives 64 MiB by default.
-                                    k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
-                                ],
-                            )
-                        ],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="scratch",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                    size_limit=args.scratch
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="shm",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory"),
-                            ),
-                        ],
                     ),
+                    template=template,
                 ),
-            ),
-            # Pods start with credentials: the role resolves once its association exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
-        )
+                # Pods start with credentials: the role resolves once its association exists.
+                opts=workload_opts,
+            )
+        else:
+            self._canary(
+                name,
+                args,
+                metadata=metadata,
+                labels=labels,
+                template=template,
+                opts=workload_opts,
+            )
         k8s.core.v1.Service(
             f"{name}-service",
             metadata=metadata,
@@ -299,8 +234,205 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.load_balancer is not None:
+            self._ingress(name, args, args.load_balancer)
         self.role_arn = role.role_arn
         self.register_outputs({"roleArn": self.role_arn})
+
+    def _canary(
+        self,
+        name: str,
+        args: ModelServiceArgs,
+        *,
+        metadata: k8s.meta.v1.ObjectMetaArgs,
+        labels: Mapping[str, str],
+        template: k8s.core.v1.PodTemplateSpecArgs,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """A Rollout in place of the Deployment, the canary's own Service, and the analysis."""
+        assert args.canary is not None
+        child = pulumi.ResourceOptions(parent=self)
+        analysis = k8s.apiextensions.CustomResource(
+            f"{name}-analysis",
+            api_version="argoproj.io/v1alpha1",
+            kind="AnalysisTemplate",
+            metadata=metadata,
+            spec=analysis_template_spec(args.namespace, name, args.canary),
+            opts=child,
+        )
+        canary_service = k8s.core.v1.Service(
+            f"{name}-canary-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=canary_service_name(name), namespace=args.namespace, labels=dict(labels)
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=dict(labels),
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name=MODEL_SERVER_PORT_NAME,
+                        port=args.port,
+                        target_port=MODEL_SERVER_PORT_NAME,
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-rollout",
+            api_version="argoproj.io/v1alpha1",
+            kind="Rollout",
+            metadata=metadata,
+            spec={
+                "replicas": args.replicas,
+                "selector": {"matchLabels": dict(labels)},
+                "template": template,
+                "strategy": canary_strategy(name, args.port, args.canary),
+            },
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[analysis, canary_service])
+            ),
+        )
+
+    def _ingress(self, name: str, args: ModelServiceArgs, balancer: LoadBalancer) -> None:
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                annotations=pulumi.Output.from_input(balancer.subnet_ids).apply(
+                    lambda subnets: ingress_annotations(
+                        balancer, args.readiness_path, ",".join(subnets)
+                    )
+                ),
+            ),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=INGRESS_CLASS,
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[
+                                k8s.networking.v1.HTTPIngressPathArgs(
+                                    path="/",
+                                    path_type="Prefix",
+                                    backend=k8s.networking.v1.IngressBackendArgs(
+                                        service=k8s.networking.v1.IngressServiceBackendArgs(
+                                            name=name,
+                                            # The forward action Argo Rollouts writes and
+                                            # reweights (`actions.<service>`), or the port.
+                                            port=k8s.networking.v1.ServiceBackendPortArgs(
+                                                name=USE_ANNOTATION
+                                                if args.canary is not None
+                                                else MODEL_SERVER_PORT_NAME
+                                            ),
+                                        )
+                                    ),
+                                )
+                            ]
+                        )
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _pod_template(
+    name: str,
+    args: ModelServiceArgs,
+    labels: Mapping[str, str],
+    environment: Sequence[k8s.core.v1.EnvVarArgs],
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    accelerators = {args.pool.resource: str(args.accelerators_per_replica)}
+    probe = k8s.core.v1.HTTPGetActionArgs(path=args.readiness_path, port=args.port)
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=name,
+            priority_class_name=INFERENCE_PRIORITY,
+            node_selector={POOL_LABEL: args.pool.name},
+            tolerations=[
+                k8s.core.v1.TolerationArgs(
+                    key=t.key, operator="Equal", value=t.value, effect=t.effect
+                )
+                for t in args.pool.taints
+            ],
+            topology_spread_constraints=[
+                k8s.core.v1.TopologySpreadConstraintArgs(
+                    max_skew=1,
+                    topology_key="topology.kubernetes.io/zone",
+                    when_unsatisfiable="ScheduleAnyway",
+                    label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                )
+            ],
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=args.run_as_user,
+                run_as_group=args.run_as_user,
+                fs_group=args.run_as_user,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name="server",
+                    image=args.image,
+                    ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=args.port)],
+                    env=environment,
+                    # Limits state the CPU too: the team namespace's defaults
+                    # would otherwise cap it below the request, which Kubernetes
+                    # refuses.
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={
+                            "cpu": args.cpu,
+                            "memory": args.memory,
+                            "ephemeral-storage": args.scratch,
+                            **accelerators,
+                        },
+                        limits={
+                            "cpu": args.cpu,
+                            "memory": args.memory,
+                            "ephemeral-storage": args.scratch,
+                            **accelerators,
+                        },
+                    ),
+                    # Loading a model takes minutes: the startup probe gives it
+                    # startup_seconds, then readiness gates traffic and liveness
+                    # restarts a server that stopped answering.
+                    startup_probe=k8s.core.v1.ProbeArgs(
+                        http_get=probe,
+                        period_seconds=STARTUP_PERIOD_SECONDS,
+                        failure_threshold=args.startup_seconds // STARTUP_PERIOD_SECONDS,
+                    ),
+                    readiness_probe=k8s.core.v1.ProbeArgs(
+                        http_get=probe, period_seconds=5, failure_threshold=3
+                    ),
+                    liveness_probe=k8s.core.v1.ProbeArgs(
+                        http_get=probe, period_seconds=20, failure_threshold=3
+                    ),
+                    security_context=k8s.core.v1.SecurityContextArgs(
+                        allow_privilege_escalation=False,
+                        read_only_root_filesystem=True,
+                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                    ),
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH),
+                        # Multi-GPU servers share tensors through /dev/shm, which
+                        # the runtime gives 64 MiB by default.
+                        k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                    ],
+                )
+            ],
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="scratch",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=args.scratch),
+                ),
+                k8s.core.v1.VolumeArgs(
+                    name="shm",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory"),
+                ),
+            ],
+        ),
+    )
 
 
 def _reads(prefix: str, bucket_arn: str, key_arn: str, server_arn: str | None) -> dict[str, Any]:
@@ -323,4 +455,6 @@ def _problem(args: ModelServiceArgs) -> str | None:
         return "at least 2 replicas: with one, every drain or rollout is an outage"
     if args.accelerators_per_replica < 1:
         return "a replica takes at least one whole accelerator"
+    if args.canary is not None:
+        return canary_problem(args.canary, args.load_balancer)
     return None

@@ -117,3 +117,14 @@ POD_IDENTITY_AGENT_CIDR: Final = "169.254.170.23/32"
 POD_IDENTITY_AGENT_PORT: Final = 80
 """Where pods bound through EKS Pod Identity fetch credentials (EKS user guide, "Set up the
 Amazon EKS Pod Identity Agent": link-local 169.254.170.23; the credentials URI is plain HTTP)."""
+
+MODEL_SERVER_LABELS: Final = {"app.kubernetes.io/component": "model-server"}
+"""What marks a model service's pods: the metrics agent scrapes these, and only these, in team
+namespaces."""
+MODEL_SERVER_PORT_NAME: Final = "http"
+"""The container port a model server answers and reports its metrics on."""
+SERVICE_METRIC_LABEL: Final = "model_service"
+"""The label the metrics agent gives a model server's series: its pods' app.kubernetes.io/name."""
+ROLLOUT_HASH_METRIC_LABEL: Final = "rollouts_pod_template_hash"
+"""The label telling a canary's series from the stable version's: the hash Argo Rollouts gives
+each version's pods."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.canary import VLLM, Canary, LoadBalancer, Thresholds
 from components.common import ComponentArgsError
 from components.model_service import (
     InferencePool,
@@ -18,6 +19,7 @@ from components.model_service import (
     ServiceIdentity,
 )
 from components.policy_documents import MLFLOW_READ
+from mlops_guardrails import charts, crd_schema
 from mlops_guardrails.vocabulary import POOL_LABEL, Taint
 from mlops_platform.policy_check import PolicyPackServer
 from mlops_platform.rendered import RecordedResource, RenderedStack
@@ -203,11 +205,169 @@ def test_what_cannot_serve_safely_is_refused_before_anything_is_made(
         model_service(**overrides)
 
 
-def test_a_model_service_passes_the_prod_pack(pack: PolicyPackServer) -> None:
+@pytest.mark.parametrize("rolled_out", ["in-place", "canary"])
+def test_a_model_service_passes_the_prod_pack(pack: PolicyPackServer, rolled_out: str) -> None:
     """Tagged as the platform tags, none of its resources breaks a rule at prod's levels: pod
-    security, IAM (its role's boundary and scoped grants), tags. (The stack-wide rules judge
-    the project it is in.)"""
-    rendered = model_service(tags={**PROD_TAGS, "mlops:stack": "test"})
+    security, IAM (its role's boundary and scoped grants), tags, its load balancer and its
+    canary. (The stack-wide rules judge the project it is in.)"""
+    modes: dict[str, Any] = {"load_balancer": BALANCER, "canary": canary()}
+    rendered = model_service(
+        tags={**PROD_TAGS, "mlops:stack": "test"}, **(modes if rolled_out == "canary" else {})
+    )
     findings = check(pack, rendered.states(), environment_config("prod"))
     ours = {r.urn for r in rendered.resources if r.custom}
     assert [(f.rule, f.urn, f.message) for f in findings if f.urn in ours] == []
+
+
+ENDPOINT = f"https://aps-workspaces.{REGION}.amazonaws.com/workspaces/ws-0123/"
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+ANALYSIS = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate"
+ROLLOUT_FACTS = charts.ARGO_ROLLOUTS.crd_schemas
+
+
+def canary(**overrides: Any) -> Canary:
+    args: dict[str, Any] = {
+        "steps": (10, 25, 50),
+        "step_minutes": 10,
+        "thresholds": Thresholds(error_rate_percent=1.0, p95_latency_seconds=2.5),
+        "metrics": VLLM,
+        "prometheus_endpoint": ENDPOINT,
+        "region": REGION,
+        **overrides,
+    }
+    return Canary(**args)
+
+
+BALANCER = LoadBalancer(subnet_ids=["subnet-0aaa", "subnet-0bbb"])
+
+
+@pytest.fixture(scope="module")
+def canaried() -> RenderedStack:
+    return model_service(load_balancer=BALANCER, canary=canary())
+
+
+def rollout(rendered: RenderedStack) -> RecordedResource:
+    [made] = rendered.of_type(ROLLOUT)
+    return made
+
+
+def test_a_canary_takes_its_share_of_traffic_by_alb_weights_in_steps(
+    canaried: RenderedStack,
+) -> None:
+    assert canaried.of_type("kubernetes:apps/v1:Deployment") == []
+    strategy = rollout(canaried).inputs["spec"]["strategy"]["canary"]
+    assert strategy["trafficRouting"] == {"alb": {"ingress": "ranker", "servicePort": 8080}}
+    assert strategy["steps"] == [
+        step
+        for weight in (10, 25, 50)
+        for step in ({"setWeight": weight}, {"pause": {"duration": "10m"}})
+    ]
+    # The stable version gives up replicas as it gives up traffic: one replica of headroom in
+    # the team's GPU quota, not a second copy of the service.
+    assert strategy["dynamicStableScale"] is True
+    assert (strategy["stableService"], strategy["canaryService"]) == ("ranker", "ranker-canary")
+    services = {
+        s.inputs["metadata"]["name"] for s in canaried.of_type("kubernetes:core/v1:Service")
+    }
+    assert services == {"ranker", "ranker-canary"}
+
+
+def test_the_canary_is_judged_on_its_own_error_rate_and_latency_from_its_first_step(
+    canaried: RenderedStack,
+) -> None:
+    analysis = rollout(canaried).inputs["spec"]["strategy"]["canary"]["analysis"]
+    assert analysis["startingStep"] == 1
+    assert analysis["args"] == [
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
+    ]
+    [template] = canaried.of_type(ANALYSIS)
+    metrics = {m["name"]: m for m in template.inputs["spec"]["metrics"]}
+    assert metrics["error-rate"]["successCondition"] == "result[0] <= 0.01"
+    assert metrics["p95-latency"]["successCondition"] == "result[0] <= 2.5"
+    for metric in metrics.values():
+        prometheus = metric["provider"]["prometheus"]
+        assert prometheus["address"] == ENDPOINT
+        assert prometheus["authentication"] == {"sigv4": {"region": REGION}}
+        # Only the canary's series: its namespace, service and pod template hash.
+        assert (
+            'namespace="serving", model_service="ranker", '
+            'rollouts_pod_template_hash="{{args.canary-hash}}"'
+        ) in prometheus["query"]
+        # A second failed measurement fails the run, and the rollout aborts.
+        assert metric["failureLimit"] == 1
+    assert (
+        'http_requests_total{status="5xx", namespace="serving"'
+        in (metrics["error-rate"]["provider"]["prometheus"]["query"])
+    )
+
+
+def test_the_rollout_and_its_analysis_are_what_the_argo_rollouts_crds_accept(
+    canaried: RenderedStack,
+) -> None:
+    assert ROLLOUT_FACTS is not None
+    for made in (rollout(canaried), *canaried.of_type(ANALYSIS)):
+        assert crd_schema.problems(ROLLOUT_FACTS, made.type, made.inputs) == []
+    broken = json.loads(json.dumps(rollout(canaried).inputs))
+    broken["spec"]["strategy"]["canary"]["trafficRouting"]["alb"].pop("servicePort")
+    assert crd_schema.problems(ROLLOUT_FACTS, ROLLOUT, broken)
+
+
+def test_the_alb_reaches_pods_by_ip_from_the_given_subnets_and_forwards_by_argos_weights(
+    canaried: RenderedStack,
+) -> None:
+    [ingress] = canaried.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert annotations["alb.ingress.kubernetes.io/subnets"] == "subnet-0aaa,subnet-0bbb"
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/ping"
+    assert (
+        "drop_invalid_header_fields.enabled=true"
+        in (annotations["alb.ingress.kubernetes.io/load-balancer-attributes"])
+    )
+    spec = ingress.inputs["spec"]
+    assert spec["ingressClassName"] == "alb"
+    [path] = spec["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"] == {"name": "ranker", "port": {"name": "use-annotation"}}
+
+
+def test_an_https_balancer_uses_a_tls_1_3_policy() -> None:
+    certificate = f"arn:aws:acm:{REGION}:123456789012:certificate/abc"
+    balancer = LoadBalancer(BALANCER.subnet_ids, "internet-facing", certificate)
+    rendered = model_service(load_balancer=balancer, canary=canary())
+    [ingress] = rendered.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == certificate
+    assert annotations["alb.ingress.kubernetes.io/ssl-policy"] == (
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"canary": canary()}, "a canary needs a load balancer"),
+        (
+            {"canary": canary(steps=(25, 10)), "load_balancer": BALANCER},
+            "increasing traffic percentages",
+        ),
+        (
+            {"canary": canary(steps=(50, 100)), "load_balancer": BALANCER},
+            "each between 1 and 99",
+        ),
+        (
+            {
+                "canary": canary(),
+                "load_balancer": LoadBalancer(BALANCER.subnet_ids, "internet-facing"),
+            },
+            "an internet-facing load balancer needs a certificate",
+        ),
+    ],
+    ids=["no-balancer", "decreasing", "whole-traffic-step", "public-http"],
+)
+def test_a_canary_that_could_not_run_safely_is_refused_before_anything_is_made(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ComponentArgsError, match=message):
+        model_service(**overrides)
