@@ -1163,4 +1163,90 @@ CASES = [
         },
         "grants bind on clusterroles",
     ),
+    RuleCase(
+        "alb-ingress-hardened",
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        {
+            "metadata": {
+                "name": "ranker",
+                "namespace": "serving",
+                "annotations": {
+                    "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                    "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+                    "alb.ingress.kubernetes.io/ssl-policy": (
+                        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+                    ),
+                    "alb.ingress.kubernetes.io/load-balancer-attributes": (
+                        "routing.http.drop_invalid_header_fields.enabled=true"
+                    ),
+                },
+            },
+            "spec": {"ingressClassName": "alb"},
+        },
+        {
+            "metadata": {
+                "name": "ranker",
+                "namespace": "serving",
+                "annotations": {
+                    "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                    "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+                    "alb.ingress.kubernetes.io/load-balancer-attributes": (
+                        "routing.http.drop_invalid_header_fields.enabled=true"
+                    ),
+                },
+            },
+            "spec": {"ingressClassName": "alb"},
+        },
+        "not HTTPS only",
+    ),
+    RuleCase(
+        "alb-ingress-hardened",
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        {
+            "metadata": {
+                "name": "ranker",
+                "namespace": "serving",
+                "annotations": {
+                    "alb.ingress.kubernetes.io/scheme": "internal",
+                    "alb.ingress.kubernetes.io/load-balancer-attributes": (
+                        "routing.http.drop_invalid_header_fields.enabled=true"
+                    ),
+                },
+            },
+            "spec": {"ingressClassName": "alb"},
+        },
+        {
+            "metadata": {
+                "name": "ranker",
+                "namespace": "serving",
+                "annotations": {
+                    "alb.ingress.kubernetes.io/scheme": "internal",
+                    "alb.ingress.kubernetes.io/group.name": "shared",
+                },
+            },
+            "spec": {"ingressClassName": "alb"},
+        },
+        "keeps HTTP headers that are not valid",
+    ),
+    RuleCase(
+        "rollout-canary-analysed",
+        "kubernetes:argoproj.io/v1alpha1:Rollout",
+        {
+            "metadata": {"name": "ranker", "namespace": "serving"},
+            "spec": {
+                "strategy": {
+                    "canary": {
+                        "trafficRouting": {"alb": {"ingress": "ranker", "servicePort": 8080}},
+                        "analysis": {"templates": [{"templateName": "ranker"}]},
+                        "steps": [{"setWeight": 10}, {"pause": {"duration": "10m"}}],
+                    }
+                }
+            },
+        },
+        {
+            "metadata": {"name": "ranker", "namespace": "serving"},
+            "spec": {"strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}}},
+        },
+        "nothing analyses the canary",
+    ),
 ]

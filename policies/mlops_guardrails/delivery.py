@@ -1,0 +1,112 @@
+"""Rules for how model services are reached and rolled out: ALB Ingresses and canary Rollouts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from pulumi_policy import ResourceValidationArgs, Severity
+
+from mlops_guardrails.frameworks import aws_fsbp
+from mlops_guardrails.props import items, mapping
+from mlops_guardrails.rule import resource_rule
+
+INGRESS: Final = "kubernetes:networking.k8s.io/v1:Ingress"
+ROLLOUT: Final = "kubernetes:argoproj.io/v1alpha1:Rollout"
+ALB: Final = "alb.ingress.kubernetes.io"
+# AWS Security Hub ELB.17's accepted HTTPS policies (elbv2-predefined-security-policy-ssl-check).
+TLS_POLICIES: Final = frozenset(
+    {
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
+    }
+)
+
+
+def _is_alb(props: Mapping[str, Any]) -> bool:
+    spec = mapping(props.get("spec"))
+    annotations = mapping(mapping(props.get("metadata")).get("annotations"))
+    return (
+        spec.get("ingressClassName") == "alb"
+        or annotations.get("kubernetes.io/ingress.class") == "alb"
+    )
+
+
+def _listen_protocols(annotations: Mapping[str, Any]) -> set[str]:
+    try:
+        ports = json.loads(str(annotations.get(f"{ALB}/listen-ports", '[{"HTTP": 80}]')))
+    except json.JSONDecodeError:
+        return {"unreadable"}
+    return {protocol for port in ports for protocol in mapping(port)}
+
+
+def _alb_hardened(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not _is_alb(props):
+        return
+    annotations = mapping(mapping(props.get("metadata")).get("annotations"))
+    attributes = str(annotations.get(f"{ALB}/load-balancer-attributes", ""))
+    if "routing.http.drop_invalid_header_fields.enabled=true" not in attributes:
+        yield "the ALB keeps HTTP headers that are not valid (set drop_invalid_header_fields)"
+    if f"{ALB}/group.name" in annotations:
+        # Anyone who may edit an Ingress of the group may add rules to the shared ALB.
+        yield "the ALB is shared with other Ingresses (group.name)"
+    if annotations.get(f"{ALB}/scheme") == "internet-facing":
+        protocols = _listen_protocols(annotations)
+        if protocols != {"HTTPS"}:
+            yield f"an internet-facing ALB listens on {sorted(protocols)}, not HTTPS only"
+        elif annotations.get(f"{ALB}/ssl-policy") not in TLS_POLICIES:
+            policy = annotations.get(f"{ALB}/ssl-policy", "the controller's default")
+            yield f"its HTTPS listener uses {policy}, not a TLS 1.3 policy"
+
+
+def _canary_analysed(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    canary = mapping(mapping(mapping(props.get("spec")).get("strategy")).get("canary"))
+    if not canary:
+        return
+    if not mapping(canary.get("trafficRouting")):
+        yield "the canary has no traffic router: its share of traffic follows replica counts"
+    steps = [mapping(step) for step in items(canary.get("steps"))]
+    if not mapping(canary.get("analysis")) and not any(step.get("analysis") for step in steps):
+        yield "nothing analyses the canary: a bad version is promoted when its steps run out"
+
+
+RULES = [
+    resource_rule(
+        name="alb-ingress-hardened",
+        description=(
+            "ALB Ingresses drop invalid headers, share no load balancer with other Ingresses, "
+            "and when internet-facing listen on HTTPS only with a TLS 1.3 policy."
+        ),
+        resource_types={INGRESS},
+        check=_alb_hardened,
+        severity=Severity.HIGH,
+        framework=aws_fsbp("ELB.4"),
+        remediation=(
+            "Use components.model_service's load balancer (canary.ingress_annotations): "
+            "routing.http.drop_invalid_header_fields.enabled=true, no group.name, and for "
+            'internet-facing listen-ports [{"HTTPS": 443}] with a certificate-arn and '
+            "ssl-policy ELBSecurityPolicy-TLS13-1-2-Res-2021-06."
+        ),
+    ),
+    resource_rule(
+        name="rollout-canary-analysed",
+        description=(
+            "Canary Rollouts move traffic by a router's weights and are judged by an "
+            "analysis, so a bad version rolls back by itself."
+        ),
+        resource_types={ROLLOUT},
+        check=_canary_analysed,
+        severity=Severity.HIGH,
+        remediation=(
+            "Set strategy.canary.trafficRouting.alb and a background analysis "
+            "(components.canary.canary_strategy does both)."
+        ),
+    ),
+]
