@@ -285,7 +285,19 @@ class GpuMonitoring(pulumi.ComponentResource):
             opts=child,
         )
         self.workspace_arn = workspace.arn
-        self.register_outputs({"workspaceArn": self.workspace_arn})
+        self.workspace_id = workspace.id
+        # Built rather than read from prometheus_endpoint, whose form differs between sources
+        # (with and without `api/v1/`): query and write clients append their own paths.
+        self.workspace_url = pulumi.Output.concat(
+            "https://aps-workspaces.", region, ".amazonaws.com/workspaces/", workspace.id
+        )
+        self.register_outputs(
+            {
+                "workspaceArn": self.workspace_arn,
+                "workspaceId": self.workspace_id,
+                "workspaceUrl": self.workspace_url,
+            }
+        )
 
     def _scraper_access(
         self, name: str, args: GpuMonitoringArgs, scraper_role_arn: pulumi.Output[str]

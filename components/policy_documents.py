@@ -1758,3 +1758,18 @@ def load_balancer_controller_policy(
             },
         ],
     }
+
+
+def prometheus_remote_write_policy(workspace_arn: str) -> PolicyDocument:
+    """Write samples into the platform's workspace, and nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteThePlatformsWorkspace",
+                "Effect": "Allow",
+                "Action": "aps:RemoteWrite",
+                "Resource": workspace_arn,
+            }
+        ],
+    }

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from mlops_guardrails.vocabulary import (
     INGRESS_ANNOTATION,
+    MODEL_SERVER_LABELS,
     POD_IDENTITY_AGENT_CIDR,
     POD_IDENTITY_AGENT_PORT,
     TEAM_LABEL,
@@ -51,11 +52,16 @@ class Team:
     """How the namespace's pods hold AWS roles, if they do: they then need HTTPS out, and
     pods bound through Pod Identity its agent."""
     ingress: Sequence[IngressRule] = ()
+    scraped_ports: Sequence[int] = ()
+    """Ports its model servers answer and report metrics on: the metrics namespace's agent may
+    connect to them."""
 
 
 @dataclass(frozen=True)
 class TeamNamespacesArgs:
     teams: Mapping[str, Team]
+    metrics_namespace: str
+    """Where the agent that scrapes model servers runs."""
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -94,7 +100,7 @@ class TeamNamespaces(pulumi.ComponentResource):
                 opts=child,
             )
         for team_name, team in sorted(args.teams.items()):
-            self._team(name, team_name, team, args.teams, labels)
+            self._team(name, team_name, team, args, labels)
         self.register_outputs({})
 
     def _team(
@@ -102,7 +108,7 @@ class TeamNamespaces(pulumi.ComponentResource):
         name: str,
         team_name: str,
         team: Team,
-        teams: Mapping[str, Team],
+        args: TeamNamespacesArgs,
         labels: Mapping[str, str],
     ) -> None:
         namespace = k8s.core.v1.Namespace(
@@ -150,7 +156,7 @@ class TeamNamespaces(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
-        policies = network_policies(team_name, team, teams)
+        policies = network_policies(team_name, team, args.teams, args.metrics_namespace)
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{team_name}-{policy}",
@@ -198,7 +204,7 @@ def _egress(
 
 
 def network_policies(
-    team_name: str, team: Team, teams: Mapping[str, Team]
+    team_name: str, team: Team, teams: Mapping[str, Team], metrics_namespace: str
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """Everything in or out is refused but what the namespace's pods need: each other (a
     training job's workers), DNS, AWS when they hold roles, and the connections config names
@@ -271,6 +277,18 @@ def network_policies(
                     ports=_tcp(*rule.ports),
                 )
                 for rule in team.ingress
+            ],
+        )
+    if team.scraped_ports:
+        # Numbered, not named: the VPC CNI's policy agent does not resolve a named port for a
+        # pod peer (aws/amazon-network-policy-controller-k8s#81).
+        policies["allow-metrics-agent"] = k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(MODEL_SERVER_LABELS)),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[_namespace_peer(metrics_namespace)], ports=_tcp(*team.scraped_ports)
+                )
             ],
         )
     for callee, callee_team in sorted(teams.items()):

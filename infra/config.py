@@ -1153,6 +1153,15 @@ class TeamConfig(ConfigModel):
     )
 
     @model_validator(mode="after")
+    def _serving_port_declared(self) -> TeamConfig:
+        if self.serves_models and not self.ingress:
+            raise ValueError(
+                "servesModels: declare the port model services answer on in ingress (their "
+                "callers, and the metrics agent, connect to it)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _deployer_serves_models(self) -> TeamConfig:
         if self.deployer is not None and not self.serves_models:
             raise ValueError(
@@ -1172,6 +1181,7 @@ CHARTS: Final = {
     "efa_device_plugin": "aws-efa-k8s-device-plugin",
     "argo_rollouts": "argo-rollouts",
     "aws_load_balancer_controller": "aws-load-balancer-controller",
+    "prometheus_agent": "prometheus",
 }
 
 
@@ -1216,6 +1226,12 @@ class ChartVersions(ConfigModel):
         description="aws-load-balancer-controller chart (eks-charts): the ALBs whose weighted "
         "target groups split a canary's traffic, installed when a team serves models.",
     )
+    prometheus_agent: ChartVersion = Field(
+        default="29.27.0",
+        description="prometheus chart (prometheus-community), run as an agent: scrapes model "
+        "servers in team namespaces into the platform's workspace, installed when a team "
+        "serves models.",
+    )
 
     @field_validator(*CHARTS)
     @classmethod
@@ -1248,7 +1264,7 @@ class ChartVersions(ConfigModel):
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
         if any(team.serves_models for team in gpu.teams.values()):
-            wanted |= {"argo_rollouts", "aws_load_balancer_controller"}
+            wanted |= {"argo_rollouts", "aws_load_balancer_controller", "prometheus_agent"}
         return [self.contract(name) for name in sorted(wanted)]
 
 

@@ -49,6 +49,7 @@ from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.load_balancer_controller import NAMESPACE as LOAD_BALANCER_CONTROLLER_NAMESPACE
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.metrics_agent import MetricsAgent, MetricsAgentArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs, RepositorySpec
 from components.network import Network, NetworkArgs, NetworkRef
 from components.node_pool import AmiRelease
@@ -659,9 +660,15 @@ class Platform:
                             )
                             for rule in team.ingress
                         ),
+                        scraped_ports=(
+                            sorted({port for rule in team.ingress for port in rule.ports})
+                            if team.serves_models
+                            else ()
+                        ),
                     )
                     for name, team in teams.items()
                 },
+                metrics_namespace=METRICS_NAMESPACE,
                 labels={"mlops.platform/stack": self.stack},
             ),
             opts=on_cluster.opts,
@@ -695,18 +702,39 @@ class Platform:
         }
         pulumi.export("teamDeployerRoleArns", {name: d.role_arn for name, d in deployers.items()})
 
-    def progressive_delivery(
+    def model_serving(
         self,
         cluster: EksCluster,
         network: NetworkRef,
         metrics: GpuMonitoring,
         on_cluster: OnCluster,
     ) -> None:
-        """What model services' canaries need, once a team serves models: the traffic router
-        and the controller that moves traffic by it."""
+        """What model services need once a team serves models: the agent that scrapes them,
+        the traffic router and the controller that moves a canary's traffic by it."""
         charts = self.config.gpu.charts
         if charts.contract("argo_rollouts") not in charts.in_use(self.config.gpu):
             return
+        region = aws.get_region_output().region
+        MetricsAgent(
+            "metrics-agent",
+            MetricsAgentArgs(
+                cluster_name=cluster.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                workspace_arn=metrics.workspace_arn,
+                workspace_url=metrics.workspace_url,
+                region=region,
+                namespace=METRICS_NAMESPACE,
+                scraped_namespaces=sorted(
+                    name for name, team in self.config.gpu.teams.items() if team.serves_models
+                ),
+                chart=charts.contract("prometheus_agent"),
+                node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(METRICS_NAMESPACE),
+                tags=self.tags,
+            ),
+            opts=on_cluster.opts,
+        )
         LoadBalancerController(
             "load-balancer-controller",
             LoadBalancerControllerArgs(
@@ -731,7 +759,7 @@ class Platform:
                 ),
                 permissions_boundary_arn=cluster.workload_boundary_arn,
                 workspace_arn=metrics.workspace_arn,
-                region=aws.get_region_output().region,
+                region=region,
                 chart=charts.contract("argo_rollouts"),
                 node_selector=SYSTEM_NODES,
                 install_after=on_cluster.install_after(ARGO_ROLLOUTS_NAMESPACE),
@@ -1058,7 +1086,9 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
     pulumi.export("alertTopicArn", topic.arn)
     pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
-    platform.progressive_delivery(cluster, network, metrics, on_cluster)
+    pulumi.export("prometheusWorkspaceId", metrics.workspace_id)
+    pulumi.export("prometheusWorkspaceUrl", metrics.workspace_url)
+    platform.model_serving(cluster, network, metrics, on_cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)

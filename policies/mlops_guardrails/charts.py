@@ -384,6 +384,62 @@ AWS_LOAD_BALANCER_CONTROLLER = ChartContract(
     ),
 )
 
+PROMETHEUS = ChartContract(
+    chart="prometheus",
+    version="29.27.0",
+    repository="https://prometheus-community.github.io/helm-charts",
+    source="github.com/prometheus-community/helm-charts prometheus-29.27.0 (ca06aae), "
+    "charts/prometheus",
+    verified=True,
+    image="quay.io/prometheus/prometheus:v3.14.0",
+    kubernetes=("1.19", None),
+    kubernetes_source="charts/prometheus/Chart.yaml at prometheus-29.27.0: kubeVersion "
+    '">=1.19.0-0"',
+    workloads=(
+        Workload(
+            role="server",
+            kind="Deployment",
+            pod_security="baseline",
+            why="server and config-reloader containerSecurityContext {} (values.yaml:751, :92): "
+            "no capability drop, no seccomp, privilege escalation allowed",
+            values_path="server",
+        ),
+        # Sub-charts the platform turns off: node-exporter needs host namespaces (privileged).
+        Workload(
+            role="alertmanager",
+            kind="Deployment",
+            pod_security="baseline",
+            why="alertmanager sub-chart 1.42 defaults",
+            values_path="alertmanager",
+            enabled_by="alertmanager.enabled",
+        ),
+        Workload(
+            role="node-exporter",
+            kind="DaemonSet",
+            pod_security="privileged",
+            why="hostNetwork, hostPID, host root mount (node-exporter 4.56.1 values.yaml:382)",
+            values_path="prometheus-node-exporter",
+            enabled_by="prometheus-node-exporter.enabled",
+        ),
+        Workload(
+            role="pushgateway",
+            kind="Deployment",
+            pod_security="baseline",
+            why="pushgateway sub-chart 3.8 defaults",
+            values_path="prometheus-pushgateway",
+            enabled_by="prometheus-pushgateway.enabled",
+        ),
+        Workload(
+            role="kube-state-metrics",
+            kind="Deployment",
+            pod_security="restricted",
+            why="kube-state-metrics sub-chart 8.4 (the platform's own release, metrics namespace)",
+            values_path="kube-state-metrics",
+            enabled_by="kube-state-metrics.enabled",
+        ),
+    ),
+)
+
 # The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).
 _KUBE_STATE_METRICS_EXPORTER = Workload(
     role="exporter",
@@ -516,6 +572,7 @@ CONTRACTS: Final[dict[tuple[str, str], ChartContract]] = {
         KARPENTER,
         ARGO_ROLLOUTS,
         AWS_LOAD_BALANCER_CONTROLLER,
+        PROMETHEUS,
         KUBE_STATE_METRICS,
         KUBE_STATE_METRICS_6,
         EFA_DEVICE_PLUGIN,

@@ -82,7 +82,11 @@ PLATFORM_GPU: Final[dict[str, dict[str, Any]]] = {
         "teams": {
             "research": {"gpuQuota": 16, "neuronQuota": 2},
             # Runs model services from its own project, and no workload of this config.
-            "serving": {"gpuQuota": 2, "servesModels": True},
+            "serving": {
+                "gpuQuota": 2,
+                "servesModels": True,
+                "ingress": [{"ports": [8080], "fromNamespaces": ["research"]}],
+            },
         },
     },
     "karpenter": {

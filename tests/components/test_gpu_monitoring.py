@@ -177,7 +177,12 @@ def test_the_workspace_and_its_logs_are_encrypted_and_rule_errors_logged(
     # The scraper tags its destination; declaring the tag keeps updates from removing it.
     assert workspace.inputs["tags"] == {**TAGS, "AMPAgentlessScraper": ""}
     [component] = monitoring.of_type(GpuMonitoring.TYPE)
-    assert component.outputs == {"workspaceArn": workspace.outputs["arn"]}
+    assert component.outputs == {
+        "workspaceArn": workspace.outputs["arn"],
+        "workspaceId": workspace.id,
+        # What query and write clients append their paths to (/api/v1/...).
+        "workspaceUrl": f"https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/{workspace.id}",
+    }
 
 
 @pytest.mark.parametrize("protect", [True, False])

@@ -34,6 +34,7 @@ TEAMS = {
             IngressRule(ports=(8080,), namespaces=("research",), cidrs=("10.40.192.0/22",)),
             IngressRule(ports=(8081, 8082), namespaces=("ingress",)),
         ),
+        scraped_ports=(8080,),
     ),
     "spark": Team(TeamQuota(gpus=0), aws_bindings=frozenset({"irsa"})),
     "sandbox": Team(TeamQuota(gpus=1)),
@@ -45,7 +46,10 @@ QUOTAS = {name: team.quota for name, team in TEAMS.items()}
 def teams() -> RenderedStack:
     return run_component(
         lambda: TeamNamespaces(
-            "teams", TeamNamespacesArgs(teams=TEAMS, labels={"mlops.platform/stack": "test"})
+            "teams",
+            TeamNamespacesArgs(
+                teams=TEAMS, metrics_namespace="monitoring", labels={"mlops.platform/stack": "test"}
+            ),
         )
     )
 
@@ -145,6 +149,26 @@ def test_a_namespace_admits_exactly_its_declared_callers(teams: RenderedStack) -
         },
     ]
     assert all("allow-ingress" not in policies_of(teams, t) for t in ("research", "spark"))
+
+
+def test_the_metrics_agent_reaches_model_servers_on_their_serving_ports_only(
+    teams: RenderedStack,
+) -> None:
+    scrape = policies_of(teams, "serving")["allow-metrics-agent"]
+    assert scrape["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "model-server"}}
+    assert scrape["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    assert all("allow-metrics-agent" not in policies_of(teams, t) for t in ("research", "spark"))
 
 
 def test_a_calling_team_may_send_to_exactly_the_ports_it_is_admitted_on(

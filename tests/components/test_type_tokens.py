@@ -35,6 +35,7 @@ RECORDED_TOKENS = {
     "Karpenter": "mlops:karpenter:Karpenter",
     "KarpenterNodePool": "mlops:karpenter:KarpenterNodePool",
     "KmsKey": "mlops:kms_key:KmsKey",
+    "MetricsAgent": "mlops:metrics_agent:MetricsAgent",
     "LoadBalancerController": "mlops:load_balancer_controller:LoadBalancerController",
     "KubernetesBaseline": "mlops:kubernetes_baseline:KubernetesBaseline",
     "ModelRegistry": "mlops:model_registry:ModelRegistry",

@@ -435,32 +435,48 @@ def test_ingress_rules_name_ports_and_sources_outside_the_cluster(
     assert message in problem
 
 
+SERVING: dict[str, Any] = {
+    "servesModels": True,
+    "ingress": [{"ports": [8080], "fromNamespaces": ["research"]}],
+}
+
+
 @pytest.mark.parametrize(
     ("team", "message"),
     [
         (
-            {"deployer": {"repository": "acme/serving", "environments": ["dev"]}},
+            {
+                "ingress": SERVING["ingress"],
+                "deployer": {"repository": "a/b", "environments": ["dev"]},
+            },
             "serving: deployer ships model services: set servesModels: true",
         ),
         (
-            {"servesModels": True, "deployer": {"repository": "acme/serving", "environments": []}},
+            {"servesModels": True},
+            "serving: servesModels: declare the port model services answer on in ingress",
+        ),
+        (
+            {**SERVING, "deployer": {"repository": "acme/serving", "environments": []}},
             "serving.deployer.environments: List should have at least 1 item",
         ),
         (
-            {
-                "servesModels": True,
-                "deployer": {"repository": "acme/serving", "environments": ["prod*"]},
-            },
+            {**SERVING, "deployer": {"repository": "acme/serving", "environments": ["prod*"]}},
             "serving.deployer.environments[0]: String should match pattern",
         ),
         (
-            {"servesModels": True, "deployer": {"repository": "acme", "environments": ["dev"]}},
+            {**SERVING, "deployer": {"repository": "acme", "environments": ["dev"]}},
             "serving.deployer.repository: String should match pattern",
         ),
     ],
-    ids=["not-serving", "no-environment", "wildcard-environment", "not-owner-slash-name"],
+    ids=[
+        "not-serving",
+        "no-serving-port",
+        "no-environment",
+        "wildcard-environment",
+        "not-owner-slash-name",
+    ],
 )
-def test_a_team_deployer_names_exact_github_environments_of_one_repository(
+def test_a_team_deployer_names_exact_github_environments_of_one_repository_of_a_serving_team(
     team: dict[str, Any], message: str
 ) -> None:
     raw = {"environment": "dev", "eks": DEV_ENDPOINT, "gpu": {"teams": {"serving": team}}}
