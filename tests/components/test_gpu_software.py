@@ -163,7 +163,7 @@ CHART_CONFIG_KEYS = {
     "aws-efa-k8s-device-plugin": "efaDevicePlugin",
     "argo-rollouts": "argoRollouts",
     "aws-load-balancer-controller": "awsLoadBalancerController",
-    "prometheus": "prometheusAgent",
+    "prometheus-agent": "prometheusAgent",
 }
 
 
@@ -181,7 +181,7 @@ CHART_CONFIG_KEYS = {
                 "kube-state-metrics",
                 "neuron-device-plugin",
                 "nvidia-device-plugin",
-                "prometheus",
+                "prometheus-agent",
             ],
         ),
         (
