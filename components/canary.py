@@ -4,9 +4,7 @@ that promotes or aborts it, and the ALB Ingress whose weighted target groups spl
 Plain functions returning the objects' specs, so each property is tested without Pulumi; the
 model service component makes the resources.
 
-The analysis reads the model server's own metrics, which the platform's metrics agent scrapes
-from every model-server pod with the pod's service and rollout hash as labels
-(`mlops_guardrails.vocabulary.SERVICE_METRIC_LABEL`, `ROLLOUT_HASH_METRIC_LABEL`): the canary's
+The analysis reads the model server's own metrics (components.service_health): the canary's
 series are told from the stable version's by the hash Argo Rollouts gives the canary's pods.
 """
 
@@ -16,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from mlops_guardrails.vocabulary import ROLLOUT_HASH_METRIC_LABEL, SERVICE_METRIC_LABEL
+from components.service_health import (
+    RATE_WINDOW,
+    ServiceHealth,
+    error_rate_query,
+    p95_latency_query,
+    service_labels,
+)
+from mlops_guardrails.vocabulary import ROLLOUT_HASH_METRIC_LABEL
 
 CANARY_HASH_ARG: Final = "canary-hash"
 USE_ANNOTATION: Final = "use-annotation"
@@ -24,39 +29,6 @@ USE_ANNOTATION: Final = "use-annotation"
 ALB: Final = "alb.ingress.kubernetes.io"
 # AWS Security Hub ELB.17: an HTTPS listener uses one of the TLS 1.3 "Res" policies.
 TLS_POLICY: Final = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
-RATE_WINDOW: Final = "2m"
-
-
-@dataclass(frozen=True)
-class ServingMetrics:
-    """Where a model server reports its requests, errors and latency (Prometheus series)."""
-
-    requests: str
-    """A counter of every request."""
-    errors: str
-    """The same counter's series, or another's, that count failed requests."""
-    latency_buckets: str
-    """A latency histogram in seconds (`_bucket` series)."""
-    in_flight: str
-    """Requests being served or queued now (gauges, summed)."""
-
-
-# vLLM's OpenAI server: prometheus-fastapi-instrumentator's HTTP counter and vLLM's own
-# end-to-end latency histogram and scheduler gauges (vllm docs/design/metrics.md).
-VLLM: Final = ServingMetrics(
-    requests="http_requests_total",
-    errors='http_requests_total{status="5xx"}',
-    latency_buckets="vllm:e2e_request_latency_seconds_bucket",
-    in_flight="vllm:num_requests_running + vllm:num_requests_waiting",
-)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    error_rate_percent: float
-    """Above this share of failed requests the canary fails."""
-    p95_latency_seconds: float
-    """Above this 95th-percentile latency the canary fails."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +39,6 @@ class Canary:
     steps: Sequence[int]
     """Traffic percentages, increasing, each below 100."""
     step_minutes: int
-    thresholds: Thresholds
-    metrics: ServingMetrics
-    prometheus_endpoint: Any
-    """The platform workspace's query endpoint (its `prometheusEndpoint`)."""
-    region: Any
 
 
 @dataclass(frozen=True)
@@ -85,67 +52,41 @@ class LoadBalancer:
     """An ACM certificate: the listener is HTTPS on 443 with it, HTTP on 80 without."""
 
 
-def _selector(namespace: str, service: str, extra: str = "") -> str:
-    return f'namespace="{namespace}", {SERVICE_METRIC_LABEL}="{service}"' + extra
-
-
-def _with_labels(series: str, labels: str) -> str:
-    """Add label matchers to a series selector that may already have some."""
-    if series.endswith("}"):
-        return f"{series[:-1]}, {labels}}}"
-    return f"{series}{{{labels}}}"
-
-
-def error_rate_query(metrics: ServingMetrics, labels: str) -> str:
-    """Failed requests as a share of all, 0 while there are none."""
-    errors = _with_labels(metrics.errors, labels)
-    requests = _with_labels(metrics.requests, labels)
-    return (
-        f"(sum(rate({errors}[{RATE_WINDOW}])) / sum(rate({requests}[{RATE_WINDOW}]))) or vector(0)"
-    )
-
-
-def p95_latency_query(metrics: ServingMetrics, labels: str) -> str:
-    buckets = _with_labels(metrics.latency_buckets, labels)
-    return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{RATE_WINDOW}]))) or vector(0)"
-
-
-def analysis_template_spec(namespace: str, service: str, canary: Canary) -> dict[str, Any]:
+def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) -> dict[str, Any]:
     """Every minute while the canary runs: its error rate and p95 latency against the
-    thresholds. Two failed measurements, or four failed queries in a row, fail the analysis
-    and abort the rollout."""
-    labels = _selector(
-        namespace, service, f', {ROLLOUT_HASH_METRIC_LABEL}="{{{{args.{CANARY_HASH_ARG}}}}}"'
+    service's thresholds. Two failed measurements, or four failed queries in a row, fail the
+    analysis and abort the rollout."""
+    labels = (
+        service_labels(namespace, service)
+        + f', {ROLLOUT_HASH_METRIC_LABEL}="{{{{args.{CANARY_HASH_ARG}}}}}"'
     )
     provider = {
-        "address": canary.prometheus_endpoint,
-        "authentication": {"sigv4": {"region": canary.region}},
+        "address": health.workspace_url,
+        "authentication": {"sigv4": {"region": health.region}},
     }
-    error_limit = canary.thresholds.error_rate_percent / 100
+    queries = {
+        "error-rate": (
+            error_rate_query(health.metrics, labels),
+            health.thresholds.error_rate_percent / 100,
+        ),
+        "p95-latency": (
+            p95_latency_query(health.metrics, labels),
+            health.thresholds.p95_latency_seconds,
+        ),
+    }
     return {
         "args": [{"name": CANARY_HASH_ARG}],
         "metrics": [
             {
-                "name": "error-rate",
+                "name": name,
                 "interval": "1m",
                 # Rates need a window of the canary's own traffic first.
                 "initialDelay": RATE_WINDOW,
                 "failureLimit": 1,
-                "successCondition": f"result[0] <= {error_limit:g}",
-                "provider": {
-                    "prometheus": {**provider, "query": error_rate_query(canary.metrics, labels)}
-                },
-            },
-            {
-                "name": "p95-latency",
-                "interval": "1m",
-                "initialDelay": RATE_WINDOW,
-                "failureLimit": 1,
-                "successCondition": f"result[0] <= {canary.thresholds.p95_latency_seconds:g}",
-                "provider": {
-                    "prometheus": {**provider, "query": p95_latency_query(canary.metrics, labels)}
-                },
-            },
+                "successCondition": f"result[0] <= {limit:g}",
+                "provider": {"prometheus": {**provider, "query": query}},
+            }
+            for name, (query, limit) in queries.items()
         ],
     }
 
@@ -202,15 +143,22 @@ def ingress_annotations(
     return annotations
 
 
-def canary_problem(canary: Canary, balancer: LoadBalancer | None) -> str | None:
-    if balancer is None:
-        return "a canary needs a load balancer: its traffic shares are the ALB's weights"
-    if not canary.steps or list(canary.steps) != sorted(set(canary.steps)):
-        return f"canary steps {list(canary.steps)}: increasing traffic percentages"
-    if not all(0 < step < 100 for step in canary.steps):
-        return f"canary steps {list(canary.steps)}: each between 1 and 99"
-    if canary.step_minutes < 3:
-        return "canary steps last at least 3 minutes: the analysis needs rates over 2"
-    if balancer.scheme == "internet-facing" and balancer.certificate_arn is None:
-        return "an internet-facing load balancer needs a certificate (HTTPS only)"
-    return None
+def balancer_problem(balancer: LoadBalancer | None) -> str | None:
+    if balancer is None or balancer.scheme == "internal" or balancer.certificate_arn is not None:
+        return None
+    return "an internet-facing load balancer needs a certificate (HTTPS only)"
+
+
+def canary_problem(
+    canary: Canary, balancer: LoadBalancer | None, health: ServiceHealth | None
+) -> str | None:
+    steps = list(canary.steps)
+    problems = [
+        (balancer is None, "a canary needs a load balancer: its traffic shares are its weights"),
+        (health is None, "a canary needs the service's health: it is judged by it"),
+        (not steps or steps != sorted(set(steps)), f"canary steps {steps}: increasing shares"),
+        (not all(0 < step < 100 for step in steps), f"canary steps {steps}: each from 1 to 99"),
+        (canary.step_minutes < 3, "canary steps last at least 3 minutes: rates span 2"),
+    ]
+    found = next((message for failed, message in problems if failed), None)
+    return found or balancer_problem(balancer)

@@ -63,6 +63,8 @@ class GpuMonitoringArgs:
     thresholds: AlertThresholds
     metrics_namespace: str
     """Where kube-state-metrics is installed."""
+    rollouts_namespace: str | None
+    """Where Argo Rollouts' controller runs, when the stack installs it."""
     kube_state_metrics: ChartContract
     install_after: Sequence[pulumi.Resource]
     """What its release waits for: the system nodes and CoreDNS its pods need, and the metrics
@@ -85,9 +87,12 @@ def _label(kubernetes_label: str) -> str:
     return f"label_{_metric(kubernetes_label)}"
 
 
-def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:
-    """Scrape jobs for the DCGM exporter and kube-state-metrics pods; each sample is labelled
-    with the node it came from, so GPU metrics join node labels by `node`."""
+def scrape_configuration(
+    metrics_namespace: str, rollouts_namespace: str | None = None
+) -> dict[str, Any]:
+    """Scrape jobs for the DCGM exporter and kube-state-metrics pods, and Argo Rollouts'
+    controller where it runs (its `rollout_info` tells a rolled-back canary); each sample is
+    labelled with the node it came from, so GPU metrics join node labels by `node`."""
 
     def job(name: str, namespace: str) -> dict[str, Any]:
         return {
@@ -113,6 +118,7 @@ def scrape_configuration(metrics_namespace: str) -> dict[str, Any]:
         "scrape_configs": [
             job("dcgm-exporter", GPU_SOFTWARE_NAMESPACE),
             job("kube-state-metrics", metrics_namespace),
+            *([job("argo-rollouts", rollouts_namespace)] if rollouts_namespace else []),
         ],
     }
 
@@ -188,7 +194,8 @@ def alertmanager_definition(topic_arn: str, region: str) -> str:
     config = {
         "route": {
             "receiver": "sns",
-            "group_by": ["alertname", "pool"],
+            # Per pool for GPU alerts, per model service for theirs.
+            "group_by": ["alertname", "pool", "namespace", "model_service"],
             "repeat_interval": "4h",
         },
         "receivers": [
@@ -249,7 +256,9 @@ class GpuMonitoring(pulumi.ComponentResource):
             destination=aws.amp.ScraperDestinationArgs(
                 amp=aws.amp.ScraperDestinationAmpArgs(workspace_arn=workspace.arn)
             ),
-            scrape_configuration=yaml.safe_dump(scrape_configuration(args.metrics_namespace)),
+            scrape_configuration=yaml.safe_dump(
+                scrape_configuration(args.metrics_namespace, args.rollouts_namespace)
+            ),
             tags=dict(args.tags),
             opts=child,
         )

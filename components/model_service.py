@@ -22,13 +22,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import yaml
 
 from components.canary import (
     USE_ANNOTATION,
     Canary,
     LoadBalancer,
     analysis_template_spec,
+    balancer_problem,
     canary_problem,
     canary_service_name,
     canary_strategy,
@@ -38,6 +41,7 @@ from components.common import ComponentArgsError
 from components.load_balancer_controller import INGRESS_CLASS
 from components.pod_role import PodRole, PodRoleArgs
 from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
+from components.service_health import ServiceHealth, alert_rules, rule_group_name
 from components.team_deployer import team_role_path
 from components.team_namespaces import INFERENCE_PRIORITY
 from mlops_guardrails.vocabulary import (
@@ -118,9 +122,12 @@ class ModelServiceArgs:
     """The model as an MLflow registry version; None: the artifacts prefix is the model."""
     load_balancer: LoadBalancer | None = None
     """An ALB in front of it; None: it is reached through its Service only."""
+    health: ServiceHealth | None = None
+    """Alert on its errors and latency (and judge its canaries by them) in the platform's
+    workspace; None: no alerts."""
     canary: Canary | None = None
-    """Roll new versions out as an analysed canary through the load balancer; None: replace
-    replicas one at a time."""
+    """Roll new versions out as a canary through the load balancer, judged by its health;
+    None: replace replicas one at a time."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -236,6 +243,17 @@ class ModelService(pulumi.ComponentResource):
         )
         if args.load_balancer is not None:
             self._ingress(name, args, args.load_balancer)
+        if args.health is not None:
+            aws.amp.RuleGroupNamespace(
+                f"{name}-alerts",
+                name=rule_group_name(args.namespace, name),
+                workspace_id=args.health.workspace_id,
+                data=yaml.safe_dump(
+                    alert_rules(args.namespace, name, args.health), sort_keys=False
+                ),
+                tags={**args.tags, "mlops:model-service": name},
+                opts=child,
+            )
         self.role_arn = role.role_arn
         self.register_outputs({"roleArn": self.role_arn})
 
@@ -250,14 +268,14 @@ class ModelService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         """A Rollout in place of the Deployment, the canary's own Service, and the analysis."""
-        assert args.canary is not None
+        assert args.canary is not None and args.health is not None
         child = pulumi.ResourceOptions(parent=self)
         analysis = k8s.apiextensions.CustomResource(
             f"{name}-analysis",
             api_version="argoproj.io/v1alpha1",
             kind="AnalysisTemplate",
             metadata=metadata,
-            spec=analysis_template_spec(args.namespace, name, args.canary),
+            spec=analysis_template_spec(args.namespace, name, args.health),
             opts=child,
         )
         canary_service = k8s.core.v1.Service(
@@ -456,5 +474,5 @@ def _problem(args: ModelServiceArgs) -> str | None:
     if args.accelerators_per_replica < 1:
         return "a replica takes at least one whole accelerator"
     if args.canary is not None:
-        return canary_problem(args.canary, args.load_balancer)
-    return None
+        return canary_problem(args.canary, args.load_balancer, args.health)
+    return balancer_problem(args.load_balancer)

@@ -1460,6 +1460,17 @@ POD_IDENTITY_ASSOCIATION_ACTIONS: Final = (
 )
 
 
+ALERT_RULE_ACTIONS: Final = (
+    "aps:CreateRuleGroupsNamespace",
+    "aps:DeleteRuleGroupsNamespace",
+    "aps:DescribeRuleGroupsNamespace",
+    "aps:ListTagsForResource",
+    "aps:PutRuleGroupsNamespace",
+    "aps:TagResource",
+    "aps:UntagResource",
+)
+
+
 def team_deployer_policy(
     *,
     partition: str,
@@ -1469,6 +1480,7 @@ def team_deployer_policy(
     boundary_arn: str,
     cluster_name: str,
     cluster_arn: str,
+    rule_groups_arn: str,
 ) -> PolicyDocument:
     """What a model team's own `pulumi up` may do in AWS: make roles only under its path and
     only capped by the workload boundary, hand them only to EKS Pod Identity, and bind them in
@@ -1524,6 +1536,13 @@ def team_deployer_policy(
                 "Effect": "Allow",
                 "Action": list(POD_IDENTITY_ASSOCIATION_ACTIONS),
                 "Resource": associations,
+            },
+            {
+                # Its services' alert rules, in the platform's workspace under its prefix.
+                "Sid": "ManageTeamAlertRules",
+                "Effect": "Allow",
+                "Action": list(ALERT_RULE_ACTIONS),
+                "Resource": rule_groups_arn,
             },
         ],
     }

@@ -26,6 +26,7 @@ from components.policy_documents import (
     github_actions_trust,
     team_deployer_policy,
 )
+from components.service_health import rule_group_name
 
 ALL_VERBS: Final = ("get", "list", "watch", "create", "update", "patch", "delete")
 READ_VERBS: Final = ("get", "list", "watch")
@@ -35,11 +36,15 @@ READ_VERBS: Final = ("get", "list", "watch")
 MANAGED: Final[Mapping[str, tuple[str, ...]]] = {
     "": ("configmaps", "serviceaccounts", "services"),
     "apps": ("deployments",),
+    "argoproj.io": ("analysistemplates", "rollouts"),
+    "networking.k8s.io": ("ingresses",),
     "policy": ("poddisruptionbudgets",),
 }
 OBSERVED: Final[Mapping[str, tuple[str, ...]]] = {
     "": ("endpoints", "events", "pods", "pods/log"),
     "apps": ("replicasets",),
+    # How a canary's analysis went, and the state of a rollout (its CLI and dashboard read these).
+    "argoproj.io": ("analysisruns",),
     "discovery.k8s.io": ("endpointslices",),
 }
 
@@ -47,6 +52,12 @@ OBSERVED: Final[Mapping[str, tuple[str, ...]]] = {
 def team_role_path(team: str) -> str:
     """Where a team's workload roles live: the only roles its deployer may make or change."""
     return f"/teams/{team}/"
+
+
+def team_rule_groups_arn(workspace_arn: str, team: str) -> str:
+    """The rule groups a team's services may keep in the platform's workspace."""
+    rule_groups = workspace_arn.replace(":workspace/", ":rulegroupsnamespace/", 1)
+    return f"{rule_groups}/{rule_group_name(team, '*')}"
 
 
 def deployer_group(team: str) -> str:
@@ -83,6 +94,8 @@ class TeamDeployerArgs:
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
     workload_boundary_arn: pulumi.Input[str]
+    workspace_arn: pulumi.Input[str]
+    """The platform's Prometheus workspace, where the team's services keep their alert rules."""
     tags: Mapping[str, str]
     namespace_ready: Sequence[pulumi.Resource] = ()
     """What makes the team's namespace: the role binding waits for it."""
@@ -145,6 +158,7 @@ class TeamDeployer(pulumi.ComponentResource):
                     args.workload_boundary_arn,
                     args.cluster_name,
                     args.cluster_arn,
+                    args.workspace_arn,
                 ).apply(
                     lambda values: team_deployer_policy(
                         partition=values[0],
@@ -154,6 +168,7 @@ class TeamDeployer(pulumi.ComponentResource):
                         boundary_arn=values[3],
                         cluster_name=values[4],
                         cluster_arn=values[5],
+                        rule_groups_arn=team_rule_groups_arn(values[6], args.team),
                     )
                 )
             ),

@@ -1263,7 +1263,7 @@ class ChartVersions(ConfigModel):
             wanted.add("efa_device_plugin")
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
-        if any(team.serves_models for team in gpu.teams.values()):
+        if gpu.serves_models:
             wanted |= {"argo_rollouts", "aws_load_balancer_controller", "prometheus_agent"}
         return [self.contract(name) for name in sorted(wanted)]
 
@@ -1295,6 +1295,12 @@ class GpuConfig(ConfigModel):
     charts: ChartVersions = Field(
         default_factory=ChartVersions, description="Pinned Helm chart versions."
     )
+
+    @property
+    def serves_models(self) -> bool:
+        """A team deploys model services: the platform runs what they need (their scraping,
+        traffic router and rollout controller)."""
+        return any(team.serves_models for team in self.teams.values())
 
     @field_validator("teams")
     @classmethod

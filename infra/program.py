@@ -630,12 +630,10 @@ class Platform:
                 opts=on_cluster.opts,
             )
 
-    def team_namespaces(
-        self, network: NetworkRef, cluster: EksCluster, on_cluster: OnCluster
-    ) -> None:
+    def team_namespaces(self, network: NetworkRef, on_cluster: OnCluster) -> TeamNamespaces | None:
         teams = self.config.gpu.teams
         if not teams:
-            return
+            return None
         bindings: dict[str, set[AwsBinding]] = {}
         for workload in self.config.workloads.values():
             bindings.setdefault(workload.namespace, set()).add(workload.binding)
@@ -674,6 +672,16 @@ class Platform:
             opts=on_cluster.opts,
         )
         pulumi.export("teamNamespaces", sorted(teams))
+        return namespaces
+
+    def team_deployers(
+        self,
+        cluster: EksCluster,
+        metrics: GpuMonitoring,
+        namespaces: TeamNamespaces | None,
+        on_cluster: OnCluster,
+    ) -> None:
+        teams = self.config.gpu.teams
         deploying = {name: team.deployer for name, team in teams.items() if team.deployer}
         if not deploying:
             return
@@ -693,8 +701,9 @@ class Platform:
                     cluster_name=cluster.cluster_name,
                     cluster_arn=cluster.cluster_arn,
                     workload_boundary_arn=cluster.workload_boundary_arn,
+                    workspace_arn=metrics.workspace_arn,
                     tags=self.tags,
-                    namespace_ready=[namespaces],
+                    namespace_ready=[namespaces] if namespaces is not None else [],
                 ),
                 opts=on_cluster.opts,
             )
@@ -711,9 +720,9 @@ class Platform:
     ) -> None:
         """What model services need once a team serves models: the agent that scrapes them,
         the traffic router and the controller that moves a canary's traffic by it."""
-        charts = self.config.gpu.charts
-        if charts.contract("argo_rollouts") not in charts.in_use(self.config.gpu):
+        if not self.config.gpu.serves_models:
             return
+        charts = self.config.gpu.charts
         region = aws.get_region_output().region
         MetricsAgent(
             "metrics-agent",
@@ -896,7 +905,7 @@ def gpu_monitoring(
     key, topic = alerts
     config = platform.config
     monitoring = config.monitoring
-    return GpuMonitoring(
+    metrics = GpuMonitoring(
         "monitoring",
         GpuMonitoringArgs(
             cluster_name=cluster.cluster_name,
@@ -921,6 +930,7 @@ def gpu_monitoring(
                 at_ceiling_minutes=monitoring.at_ceiling_minutes,
             ),
             metrics_namespace=METRICS_NAMESPACE,
+            rollouts_namespace=ARGO_ROLLOUTS_NAMESPACE if config.gpu.serves_models else None,
             kube_state_metrics=config.gpu.charts.contract("kube_state_metrics"),
             install_after=on_cluster.install_after(METRICS_NAMESPACE),
             kubernetes_version=config.eks.version,
@@ -931,6 +941,11 @@ def gpu_monitoring(
         ),
         opts=on_cluster.opts,
     )
+    pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
+    # What team projects' alert rules and canary analyses address.
+    pulumi.export("prometheusWorkspaceId", metrics.workspace_id)
+    pulumi.export("prometheusWorkspaceUrl", metrics.workspace_url)
+    return metrics
 
 
 def model_registry(platform: Platform, key: KmsKey) -> ModelRegistry:
@@ -1062,7 +1077,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     platform.deploy_runner(network, cluster, logs_key)
     on_cluster = platform.kubernetes(cluster, ebs_key)
     platform.gpu_pools(cluster, network, ebs_key, on_cluster)
-    platform.team_namespaces(network, cluster, on_cluster)
+    namespaces = platform.team_namespaces(network, on_cluster)
     # No repositories, no registry and no key for it.
     registry = None
     if platform.config.registries.repositories:
@@ -1085,10 +1100,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     topic = alerting(platform, monitoring_key)
     metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
     pulumi.export("alertTopicArn", topic.arn)
-    pulumi.export("prometheusWorkspaceArn", metrics.workspace_arn)
-    pulumi.export("prometheusWorkspaceId", metrics.workspace_id)
-    pulumi.export("prometheusWorkspaceUrl", metrics.workspace_url)
     platform.model_serving(cluster, network, metrics, on_cluster)
+    platform.team_deployers(cluster, metrics, namespaces, on_cluster)
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)
@@ -1097,6 +1110,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     pulumi.export("accessLogBucketName", storage.access_log_bucket_name)
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    # Where load balancers go: team namespaces admit them there (fromPublicSubnets).
+    pulumi.export("publicSubnetIds", network.public_subnet_ids)
     pulumi.export("region", aws.get_region_output().region)
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("clusterArn", cluster.cluster_arn)

@@ -7,7 +7,7 @@ only what the team decides.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.canary import Canary, LoadBalancer
 from components.model_service import (
     InferencePool,
     ModelArtifacts,
@@ -29,8 +30,10 @@ from components.model_service import (
     RegisteredModel,
     ServiceIdentity,
 )
+from components.service_health import VLLM, ServiceHealth, ServingMetrics, Thresholds
 from mlops_guardrails.vocabulary import Taint
 
+SERVER_METRICS: Final[dict[str, ServingMetrics]] = {"vllm": VLLM}
 KubernetesName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
@@ -61,6 +64,38 @@ class ModelLocation(Model):
         return self
 
 
+class LoadBalancerConfig(Model):
+    """An ALB in the platform's public subnets, reached from the VPC (internal) or, with a
+    certificate, from the internet over HTTPS."""
+
+    scheme: Literal["internal", "internet-facing"] = "internal"
+    certificate_arn: (
+        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:")]
+        | None
+    ) = None
+
+
+class HealthConfig(Model):
+    """What the server reports, and the bounds that page the team and fail a canary."""
+
+    server_metrics: Literal["vllm"] = "vllm"
+    max_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    max_p95_latency_seconds: float = Field(gt=0)
+
+
+class CanaryConfig(Model):
+    """Each new version takes these shares of the traffic in turn before it is promoted."""
+
+    steps: list[Annotated[int, Field(ge=1, le=99)]] = Field(min_length=1)
+    step_minutes: int = Field(default=10, ge=3, le=120)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> CanaryConfig:
+        if self.steps != sorted(set(self.steps)):
+            raise ValueError(f"steps {self.steps}: increasing percentages")
+        return self
+
+
 class ServiceConfig(Model):
     name: KubernetesName
     team: KubernetesName = Field(description="The team namespace the platform gives you.")
@@ -72,6 +107,15 @@ class ServiceConfig(Model):
     replicas: int = Field(default=2, ge=2)
     accelerators_per_replica: int = Field(default=1, ge=1)
     port: int = Field(default=8080, ge=1, le=65535)
+    load_balancer: LoadBalancerConfig | None = None
+    health: HealthConfig | None = None
+    canary: CanaryConfig | None = None
+
+    @model_validator(mode="after")
+    def _canary_is_routed_and_judged(self) -> ServiceConfig:
+        if self.canary is not None and (self.load_balancer is None or self.health is None):
+            raise ValueError("canary: needs loadBalancer (its weights) and health (its judge)")
+        return self
 
 
 def parse(raw: object, where: str) -> ServiceConfig:
@@ -164,6 +208,34 @@ def build(
             replicas=service.replicas,
             accelerators_per_replica=service.accelerators_per_replica,
             port=service.port,
+            load_balancer=(
+                LoadBalancer(
+                    subnet_ids=output("publicSubnetIds"),
+                    scheme=service.load_balancer.scheme,
+                    certificate_arn=service.load_balancer.certificate_arn,
+                )
+                if service.load_balancer is not None
+                else None
+            ),
+            health=(
+                ServiceHealth(
+                    workspace_id=output("prometheusWorkspaceId"),
+                    workspace_url=output("prometheusWorkspaceUrl"),
+                    region=output("region"),
+                    metrics=SERVER_METRICS[service.health.server_metrics],
+                    thresholds=Thresholds(
+                        error_rate_percent=service.health.max_error_rate_percent,
+                        p95_latency_seconds=service.health.max_p95_latency_seconds,
+                    ),
+                )
+                if service.health is not None
+                else None
+            ),
+            canary=(
+                Canary(steps=tuple(service.canary.steps), step_minutes=service.canary.step_minutes)
+                if service.canary is not None
+                else None
+            ),
         ),
         opts=pulumi.ResourceOptions(providers=[cluster]),
     )

@@ -109,7 +109,9 @@ def test_each_scrape_job_looks_where_its_exporter_is_installed_and_labels_sample
         release.inputs["name"]: release.inputs["namespace"]
         for release in rendered.of_type("kubernetes:helm.sh/v3:Release")
     }
-    assert [job["job_name"] for job in jobs] == ["dcgm-exporter", "kube-state-metrics"]
+    # Argo Rollouts runs where a team serves models (the managed-node-groups fixture's does).
+    rollouts = ["argo-rollouts"] if backend == "managed-node-groups" else []
+    assert [job["job_name"] for job in jobs] == ["dcgm-exporter", "kube-state-metrics", *rollouts]
     for job in jobs:
         assert job["kubernetes_sd_configs"] == [
             {"role": "pod", "namespaces": {"names": [installed_in[job["job_name"]]]}}
@@ -143,6 +145,7 @@ def monitoring_args(**overrides: object) -> GpuMonitoringArgs:
         "pools": NVIDIA_AND_NEURON,
         "thresholds": THRESHOLDS,
         "metrics_namespace": "metrics",
+        "rollouts_namespace": None,
         "install_after": (),
         "kube_state_metrics": charts.KUBE_STATE_METRICS,
         "kubernetes_version": "1.35",

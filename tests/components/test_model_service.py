@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
-from components.canary import VLLM, Canary, LoadBalancer, Thresholds
+from components.canary import Canary, LoadBalancer
 from components.common import ComponentArgsError
 from components.model_service import (
     InferencePool,
@@ -19,6 +20,7 @@ from components.model_service import (
     ServiceIdentity,
 )
 from components.policy_documents import MLFLOW_READ
+from components.service_health import VLLM, ServiceHealth, Thresholds
 from mlops_guardrails import charts, crd_schema
 from mlops_guardrails.vocabulary import POOL_LABEL, Taint
 from mlops_platform.policy_check import PolicyPackServer
@@ -210,7 +212,7 @@ def test_a_model_service_passes_the_prod_pack(pack: PolicyPackServer, rolled_out
     """Tagged as the platform tags, none of its resources breaks a rule at prod's levels: pod
     security, IAM (its role's boundary and scoped grants), tags, its load balancer and its
     canary. (The stack-wide rules judge the project it is in.)"""
-    modes: dict[str, Any] = {"load_balancer": BALANCER, "canary": canary()}
+    modes: dict[str, Any] = {"load_balancer": BALANCER, "health": HEALTH, "canary": canary()}
     rendered = model_service(
         tags={**PROD_TAGS, "mlops:stack": "test"}, **(modes if rolled_out == "canary" else {})
     )
@@ -219,23 +221,23 @@ def test_a_model_service_passes_the_prod_pack(pack: PolicyPackServer, rolled_out
     assert [(f.rule, f.urn, f.message) for f in findings if f.urn in ours] == []
 
 
-ENDPOINT = f"https://aps-workspaces.{REGION}.amazonaws.com/workspaces/ws-0123/"
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 ANALYSIS = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate"
 ROLLOUT_FACTS = charts.ARGO_ROLLOUTS.crd_schemas
 
 
-def canary(**overrides: Any) -> Canary:
-    args: dict[str, Any] = {
-        "steps": (10, 25, 50),
-        "step_minutes": 10,
-        "thresholds": Thresholds(error_rate_percent=1.0, p95_latency_seconds=2.5),
-        "metrics": VLLM,
-        "prometheus_endpoint": ENDPOINT,
-        "region": REGION,
-        **overrides,
-    }
-    return Canary(**args)
+WORKSPACE_URL = f"https://aps-workspaces.{REGION}.amazonaws.com/workspaces/ws-0123"
+HEALTH = ServiceHealth(
+    workspace_id="ws-0123",
+    workspace_url=WORKSPACE_URL,
+    region=REGION,
+    metrics=VLLM,
+    thresholds=Thresholds(error_rate_percent=1.0, p95_latency_seconds=2.5),
+)
+
+
+def canary(steps: tuple[int, ...] = (10, 25, 50)) -> Canary:
+    return Canary(steps=steps, step_minutes=10)
 
 
 BALANCER = LoadBalancer(subnet_ids=["subnet-0aaa", "subnet-0bbb"])
@@ -243,7 +245,7 @@ BALANCER = LoadBalancer(subnet_ids=["subnet-0aaa", "subnet-0bbb"])
 
 @pytest.fixture(scope="module")
 def canaried() -> RenderedStack:
-    return model_service(load_balancer=BALANCER, canary=canary())
+    return model_service(load_balancer=BALANCER, health=HEALTH, canary=canary())
 
 
 def rollout(rendered: RenderedStack) -> RecordedResource:
@@ -286,7 +288,7 @@ def test_the_canary_is_judged_on_its_own_error_rate_and_latency_from_its_first_s
     assert metrics["p95-latency"]["successCondition"] == "result[0] <= 2.5"
     for metric in metrics.values():
         prometheus = metric["provider"]["prometheus"]
-        assert prometheus["address"] == ENDPOINT
+        assert prometheus["address"] == WORKSPACE_URL
         assert prometheus["authentication"] == {"sigv4": {"region": REGION}}
         # Only the canary's series: its namespace, service and pod template hash.
         assert (
@@ -334,7 +336,7 @@ def test_the_alb_reaches_pods_by_ip_from_the_given_subnets_and_forwards_by_argos
 def test_an_https_balancer_uses_a_tls_1_3_policy() -> None:
     certificate = f"arn:aws:acm:{REGION}:123456789012:certificate/abc"
     balancer = LoadBalancer(BALANCER.subnet_ids, "internet-facing", certificate)
-    rendered = model_service(load_balancer=balancer, canary=canary())
+    rendered = model_service(load_balancer=balancer, health=HEALTH, canary=canary())
     [ingress] = rendered.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     annotations = ingress.inputs["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
@@ -347,27 +349,57 @@ def test_an_https_balancer_uses_a_tls_1_3_policy() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"canary": canary()}, "a canary needs a load balancer"),
+        ({"canary": canary(), "health": HEALTH}, "a canary needs a load balancer"),
+        ({"canary": canary(), "load_balancer": BALANCER}, "a canary needs the service's health"),
         (
-            {"canary": canary(steps=(25, 10)), "load_balancer": BALANCER},
-            "increasing traffic percentages",
+            {"canary": canary((25, 10)), "load_balancer": BALANCER, "health": HEALTH},
+            "increasing shares",
         ),
         (
-            {"canary": canary(steps=(50, 100)), "load_balancer": BALANCER},
-            "each between 1 and 99",
+            {"canary": canary((50, 100)), "load_balancer": BALANCER, "health": HEALTH},
+            "each from 1 to 99",
         ),
         (
-            {
-                "canary": canary(),
-                "load_balancer": LoadBalancer(BALANCER.subnet_ids, "internet-facing"),
-            },
+            {"load_balancer": LoadBalancer(BALANCER.subnet_ids, "internet-facing")},
             "an internet-facing load balancer needs a certificate",
         ),
     ],
-    ids=["no-balancer", "decreasing", "whole-traffic-step", "public-http"],
+    ids=["no-balancer", "no-health", "decreasing", "whole-traffic-step", "public-http"],
 )
 def test_a_canary_that_could_not_run_safely_is_refused_before_anything_is_made(
     overrides: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ComponentArgsError, match=message):
         model_service(**overrides)
+
+
+def test_its_alerts_page_on_errors_latency_and_a_rolled_back_canary(
+    canaried: RenderedStack,
+) -> None:
+    [group] = canaried.of_type("aws:amp/ruleGroupNamespace:RuleGroupNamespace")
+    # Under the team's prefix: the only rule groups its deployer may write.
+    assert (group.inputs["name"], group.inputs["workspaceId"]) == ("serving-ranker", "ws-0123")
+    [rules] = yaml.safe_load(group.inputs["data"])["groups"]
+    alerts = {rule["alert"]: rule for rule in rules["rules"]}
+    assert set(alerts) == {
+        "ModelServiceErrorRate",
+        "ModelServiceLatency",
+        "ModelServiceCanaryRolledBack",
+    }
+    errors = alerts["ModelServiceErrorRate"]
+    assert errors["expr"].endswith("> 0.01")
+    assert 'namespace="serving", model_service="ranker"' in errors["expr"]
+    assert alerts["ModelServiceLatency"]["expr"].endswith("> 2.5")
+    assert alerts["ModelServiceCanaryRolledBack"]["expr"] == (
+        'max(rollout_info{namespace="serving", name="ranker", phase="Abort"}) == 1'
+    )
+    # The platform's alert manager groups by these labels and sends every alert to its topic.
+    for alert in alerts.values():
+        assert (alert["labels"]["namespace"], alert["labels"]["model_service"]) == (
+            "serving",
+            "ranker",
+        )
+
+
+def test_without_health_there_are_no_alerts(from_s3: RenderedStack) -> None:
+    assert from_s3.of_type("aws:amp/ruleGroupNamespace:RuleGroupNamespace") == []

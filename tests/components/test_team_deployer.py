@@ -32,6 +32,7 @@ from tests.policies.cases import TAGS as PROD_TAGS
 from tests.policies.conftest import check, environment_config
 
 TEAM_ROLES = f"arn:aws:iam::{ACCOUNT}:role/teams/serving"
+WORKSPACE_ARN = f"arn:aws:aps:{REGION}:{ACCOUNT}:workspace/ws-0123"
 PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 
 
@@ -46,6 +47,7 @@ def deployer(tags: dict[str, str] = TAGS) -> RenderedStack:
                 cluster_name=CLUSTER_NAME,
                 cluster_arn=CLUSTER_ARN,
                 workload_boundary_arn=BOUNDARY_ARN,
+                workspace_arn=WORKSPACE_ARN,
                 tags=tags,
             ),
         )
@@ -120,6 +122,17 @@ def test_it_binds_roles_in_the_platforms_cluster_only(rendered: RenderedStack) -
     assert decide([document], "eks:DeletePodIdentityAssociation", association) == "allow"
     elsewhere = association.replace(f"/{CLUSTER_NAME}/", "/other/")
     assert decide([document], "eks:DeletePodIdentityAssociation", elsewhere) == "implicit-deny"
+
+
+def test_it_keeps_alert_rules_only_under_its_teams_prefix_in_the_platforms_workspace(
+    rendered: RenderedStack,
+) -> None:
+    document = policy(rendered)
+    groups = f"arn:aws:aps:{REGION}:{ACCOUNT}:rulegroupsnamespace"
+    for action in ("aps:CreateRuleGroupsNamespace", "aps:PutRuleGroupsNamespace"):
+        assert decide([document], action, f"{groups}/ws-0123/serving-ranker") == "allow"
+        assert decide([document], action, f"{groups}/ws-0123/research-x") == "implicit-deny"
+        assert decide([document], action, f"{groups}/ws-other/serving-x") == "implicit-deny"
 
 
 def test_in_the_cluster_it_is_one_group_bound_in_the_teams_namespace_only(

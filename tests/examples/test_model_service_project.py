@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mlops_guardrails import crd_schema
 from mlops_guardrails.behaviour import (
     Peer,
     Placement,
@@ -21,7 +22,7 @@ from mlops_guardrails.behaviour import (
     namespace_levels,
     node_kinds,
 )
-from mlops_guardrails.charts import Toleration
+from mlops_guardrails.charts import Toleration, contract
 from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.cli import main
 from mlops_platform.engine import StackReferenceError, render_stack
@@ -51,13 +52,17 @@ def platform(rendered_stacks: dict[str, RenderedStack]) -> RenderedStack:
     return rendered_stacks["dev"]
 
 
-def deployment(team: RenderedStack) -> RecordedResource:
-    [made] = team.of_type("kubernetes:apps/v1:Deployment")
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+
+
+def rollout(team: RenderedStack) -> RecordedResource:
+    """The example rolls versions out as canaries: its pods are a Rollout's."""
+    [made] = team.of_type(ROLLOUT)
     return made
 
 
 def pod_spec(team: RenderedStack) -> dict[str, Any]:
-    spec: dict[str, Any] = deployment(team).inputs["spec"]["template"]["spec"]
+    spec: dict[str, Any] = rollout(team).inputs["spec"]["template"]["spec"]
     return spec
 
 
@@ -104,17 +109,86 @@ def test_its_namespace_admits_it_and_it_reaches_what_it_needs_and_its_callers_re
     team: RenderedStack, platform: RenderedStack
 ) -> None:
     resources = from_export(platform.states())
-    namespace = deployment(team).inputs["metadata"]["namespace"]
+    namespace = rollout(team).inputs["metadata"]["namespace"]
     # The team namespace enforces baseline, which the server's restricted pod meets.
     assert namespace_levels(resources)[namespace] == "baseline"
     policies = Policies.of(resources)
-    labels = deployment(team).inputs["spec"]["template"]["metadata"]["labels"]
+    labels = rollout(team).inputs["spec"]["template"]["metadata"]["labels"]
     server = Peer(namespace, labels)
     assert policies.allows(server, Peer(network="169.254.170.23/32"), "TCP", 80)
     assert policies.allows(server, Peer(network="0.0.0.0/0"), "TCP", 443)
-    [service] = team.of_type("kubernetes:core/v1:Service")
-    port = service.inputs["spec"]["ports"][0]["port"]
+    port = rollout(team).inputs["spec"]["strategy"]["canary"]["trafficRouting"]["alb"][
+        "servicePort"
+    ]
     assert policies.allows(Peer("research", {}), server, "TCP", port)
+    # Its ALB, from the subnets the platform gives it; and the agent that scrapes it.
+    [ingress] = team.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    subnets = ingress.inputs["metadata"]["annotations"]["alb.ingress.kubernetes.io/subnets"]
+    assert subnets.split(",") == platform.outputs["publicSubnetIds"]
+    for cidr in public_subnet_cidrs(platform):
+        assert policies.allows(Peer(network=cidr), server, "TCP", port)
+    assert policies.allows(
+        Peer("monitoring", {"app.kubernetes.io/name": "prometheus"}), server, "TCP", port
+    )
+    # Nothing else in the VPC: not a pod of another namespace.
+    assert not policies.allows(Peer("feast", {}), server, "TCP", port)
+
+
+def public_subnet_cidrs(platform: RenderedStack) -> list[str]:
+    ids = set(platform.outputs["publicSubnetIds"])
+    return [
+        subnet.outputs["cidrBlock"]
+        for subnet in platform.of_type("aws:ec2/subnet:Subnet")
+        if subnet.id in ids
+    ]
+
+
+def test_a_canary_fits_the_teams_gpu_quota_and_passes_argo_rollouts_crds(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    """The stable version scales down as the canary takes traffic: the rollout needs one
+    replica's accelerators beyond the service's, which the team's quota must hold."""
+    [quota] = [
+        q
+        for q in platform.of_type("kubernetes:core/v1:ResourceQuota")
+        if q.inputs["metadata"]["namespace"] == "serving"
+    ]
+    held = int(quota.inputs["spec"]["hard"]["requests.nvidia.com/gpu"])
+    spec = rollout(team).inputs["spec"]
+    [container] = spec["template"]["spec"]["containers"]
+    per_replica = int(container["resources"]["requests"]["nvidia.com/gpu"])
+    assert spec["strategy"]["canary"]["dynamicStableScale"] is True
+    assert (spec["replicas"] + 1) * per_replica <= held
+    [release] = [
+        r
+        for r in platform.of_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "argo-rollouts"
+    ]
+    installed = contract("argo-rollouts", release.inputs["version"])
+    assert installed is not None and installed.crd_schemas is not None
+    for made in (rollout(team), *team.of_type("kubernetes:argoproj.io/v1alpha1:AnalysisTemplate")):
+        assert crd_schema.problems(installed.crd_schemas, made.type, made.inputs) == []
+
+
+def test_its_analysis_and_alerts_read_the_platforms_workspace(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    exports = platform.outputs
+    [template] = team.of_type("kubernetes:argoproj.io/v1alpha1:AnalysisTemplate")
+    for metric in template.inputs["spec"]["metrics"]:
+        prometheus = metric["provider"]["prometheus"]
+        assert prometheus["address"] == exports["prometheusWorkspaceUrl"]
+        assert prometheus["authentication"]["sigv4"]["region"] == exports["region"]
+    [group] = team.of_type("aws:amp/ruleGroupNamespace:RuleGroupNamespace")
+    assert group.inputs["workspaceId"] == exports["prometheusWorkspaceId"]
+    # Argo Rollouts reads the workspace it writes to: the platform's agent scrapes "serving".
+    [agent] = [
+        r
+        for r in platform.of_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["name"] == "prometheus-agent"
+    ]
+    [job] = [agent.inputs["values"]["scrapeConfigs"]["model-servers"]]
+    assert "serving" in job["kubernetes_sd_configs"][0]["namespaces"]["names"]
 
 
 def test_the_project_passes_the_platforms_pack(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,5 +339,9 @@ def test_the_teams_deployer_may_make_everything_the_project_makes_and_only_in_it
             assert decide([grants], "eks:CreatePodIdentityAssociation", cluster) == "allow"
             passed = {"iam:PassedToService": "pods.eks.amazonaws.com"}
             assert decide([grants], "iam:PassRole", made.inputs["roleArn"], passed) == "allow"
+        elif made.type == "aws:amp/ruleGroupNamespace:RuleGroupNamespace":
+            arn = made.outputs["arn"]
+            assert decide([grants], "aps:CreateRuleGroupsNamespace", arn) == "allow"
+            assert decide([grants], "aps:TagResource", arn) == "allow"
         else:
             pytest.fail(f"no deployer grant is checked for {made.type}")

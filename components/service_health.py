@@ -1,0 +1,145 @@
+"""How a model service's health is read and alerted on: its server's metrics in the platform's
+Prometheus workspace, the thresholds it must stay within, and the alert rules that page when it
+does not (or when a canary of it was rolled back).
+
+The platform's metrics agent scrapes every model-server pod with its namespace, service and
+rollout hash as labels (`mlops_guardrails.vocabulary.SERVICE_METRIC_LABEL`,
+`ROLLOUT_HASH_METRIC_LABEL`); Argo Rollouts' own metrics (`rollout_info`) reach the workspace
+through the platform's managed scraper. The workspace's alert manager sends every alert to the
+platform's alert topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mlops_guardrails.vocabulary import SERVICE_METRIC_LABEL
+
+RATE_WINDOW: Final = "2m"
+ALERT_WINDOW: Final = "5m"
+
+
+@dataclass(frozen=True)
+class ServingMetrics:
+    """Where a model server reports its requests, errors and latency (Prometheus series)."""
+
+    requests: str
+    """A counter of every request."""
+    errors: str
+    """The same counter's series, or another's, that count failed requests."""
+    latency_buckets: str
+    """A latency histogram in seconds (`_bucket` series)."""
+    in_flight: str
+    """Requests being served or queued now (gauges, summed)."""
+
+
+# vLLM's OpenAI server: prometheus-fastapi-instrumentator's HTTP counter and vLLM's own
+# end-to-end latency histogram and scheduler gauges (vllm docs/design/metrics.md).
+VLLM: Final = ServingMetrics(
+    requests="http_requests_total",
+    errors='http_requests_total{status="5xx"}',
+    latency_buckets="vllm:e2e_request_latency_seconds_bucket",
+    in_flight="vllm:num_requests_running + vllm:num_requests_waiting",
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    error_rate_percent: float
+    """Above this share of failed requests a canary fails and the service alerts."""
+    p95_latency_seconds: float
+    """Above this 95th-percentile latency a canary fails and the service alerts."""
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    """The platform's workspace (its `prometheusWorkspaceId`, `prometheusWorkspaceUrl`), what
+    the server reports and the bounds it must keep."""
+
+    workspace_id: Any
+    workspace_url: Any
+    region: Any
+    metrics: ServingMetrics
+    thresholds: Thresholds
+
+
+def service_labels(namespace: str, service: str) -> str:
+    return f'namespace="{namespace}", {SERVICE_METRIC_LABEL}="{service}"'
+
+
+def _with_labels(series: str, labels: str) -> str:
+    """Add label matchers to a series selector that may already have some."""
+    if series.endswith("}"):
+        return f"{series[:-1]}, {labels}}}"
+    return f"{series}{{{labels}}}"
+
+
+def error_rate_query(metrics: ServingMetrics, labels: str, window: str = RATE_WINDOW) -> str:
+    """Failed requests as a share of all, 0 while there are none."""
+    errors = _with_labels(metrics.errors, labels)
+    requests = _with_labels(metrics.requests, labels)
+    return f"(sum(rate({errors}[{window}])) / sum(rate({requests}[{window}]))) or vector(0)"
+
+
+def p95_latency_query(metrics: ServingMetrics, labels: str, window: str = RATE_WINDOW) -> str:
+    buckets = _with_labels(metrics.latency_buckets, labels)
+    return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{window}]))) or vector(0)"
+
+
+def rule_group_name(namespace: str, service: str) -> str:
+    """The service's rule group in the shared workspace: under its team's prefix, the only
+    one the team's deployer may write."""
+    return f"{namespace}-{service}"
+
+
+def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str, Any]:
+    """Alerts for one model service: errors or latency above its bounds for ten minutes, and
+    a canary of it rolled back."""
+    labels = service_labels(namespace, service)
+    thresholds = health.thresholds
+    about = {"severity": "critical", "namespace": namespace, SERVICE_METRIC_LABEL: service}
+    rules = [
+        {
+            "alert": "ModelServiceErrorRate",
+            "expr": (
+                f"{error_rate_query(health.metrics, labels, ALERT_WINDOW)} "
+                f"> {thresholds.error_rate_percent / 100:g}"
+            ),
+            "for": "10m",
+            "labels": about,
+            "annotations": {
+                "summary": f"{namespace}/{service} fails more than "
+                f"{thresholds.error_rate_percent:g}% of requests",
+                "description": "Failed requests over all versions, for ten minutes.",
+            },
+        },
+        {
+            "alert": "ModelServiceLatency",
+            "expr": (
+                f"{p95_latency_query(health.metrics, labels, ALERT_WINDOW)} "
+                f"> {thresholds.p95_latency_seconds:g}"
+            ),
+            "for": "10m",
+            "labels": {**about, "severity": "warning"},
+            "annotations": {
+                "summary": f"{namespace}/{service} p95 latency above "
+                f"{thresholds.p95_latency_seconds:g}s",
+                "description": "95th-percentile request latency over all versions, for ten "
+                "minutes.",
+            },
+        },
+        {
+            # Argo Rollouts reports an aborted canary as phase Abort until the next rollout.
+            "alert": "ModelServiceCanaryRolledBack",
+            "expr": f'max(rollout_info{{namespace="{namespace}", name="{service}", '
+            'phase="Abort"}) == 1',
+            "labels": {**about, "severity": "warning"},
+            "annotations": {
+                "summary": f"a canary of {namespace}/{service} was rolled back",
+                "description": "Its analysis failed: traffic is back on the stable version. "
+                "Read the AnalysisRun for the measurement that failed.",
+            },
+        },
+    ]
+    return {"groups": [{"name": rule_group_name(namespace, service), "rules": rules}]}
