@@ -26,6 +26,12 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.autoscaling import (
+    Autoscaling,
+    autoscaling_problem,
+    scaled_object_spec,
+    trigger_authentication_spec,
+)
 from components.canary import (
     USE_ANNOTATION,
     Canary,
@@ -128,6 +134,9 @@ class ModelServiceArgs:
     canary: Canary | None = None
     """Roll new versions out as a canary through the load balancer, judged by its health;
     None: replace replicas one at a time."""
+    autoscaling: Autoscaling | None = None
+    """Scale between bounds on requests in flight, read where its health is; None: `replicas`
+    replicas."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -188,13 +197,19 @@ class ModelService(pulumi.ComponentResource):
         if registry is not None:
             environment.append(k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=registry))
         template = _pod_template(name, args, labels, environment)
-        workload_opts = pulumi.ResourceOptions(parent=self, depends_on=[role, account])
+        workload_opts = pulumi.ResourceOptions(
+            parent=self,
+            depends_on=[role, account],
+            # The autoscaler owns the count once it runs; an update must not reset it.
+            ignore_changes=["spec.replicas"] if args.autoscaling is not None else None,
+        )
+        replicas = args.autoscaling.min_replicas if args.autoscaling is not None else args.replicas
         if args.canary is None:
             k8s.apps.v1.Deployment(
                 f"{name}-deployment",
                 metadata=metadata,
                 spec=k8s.apps.v1.DeploymentSpecArgs(
-                    replicas=args.replicas,
+                    replicas=replicas,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                     # One replica at a time is replaced in place: a surge replica would need an
                     # accelerator beyond the team's quota, which a team sized for its replicas
@@ -214,6 +229,7 @@ class ModelService(pulumi.ComponentResource):
             self._canary(
                 name,
                 args,
+                replicas=replicas,
                 metadata=metadata,
                 labels=labels,
                 template=template,
@@ -243,6 +259,8 @@ class ModelService(pulumi.ComponentResource):
         )
         if args.load_balancer is not None:
             self._ingress(name, args, args.load_balancer)
+        if args.autoscaling is not None:
+            self._autoscaler(name, args, args.autoscaling, metadata)
         if args.health is not None:
             aws.amp.RuleGroupNamespace(
                 f"{name}-alerts",
@@ -262,6 +280,7 @@ class ModelService(pulumi.ComponentResource):
         name: str,
         args: ModelServiceArgs,
         *,
+        replicas: int,
         metadata: k8s.meta.v1.ObjectMetaArgs,
         labels: Mapping[str, str],
         template: k8s.core.v1.PodTemplateSpecArgs,
@@ -301,7 +320,7 @@ class ModelService(pulumi.ComponentResource):
             kind="Rollout",
             metadata=metadata,
             spec={
-                "replicas": args.replicas,
+                "replicas": replicas,
                 "selector": {"matchLabels": dict(labels)},
                 "template": template,
                 "strategy": canary_strategy(name, args.port, args.canary),
@@ -309,6 +328,44 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(depends_on=[analysis, canary_service])
             ),
+        )
+
+    def _autoscaler(
+        self,
+        name: str,
+        args: ModelServiceArgs,
+        autoscaling: Autoscaling,
+        metadata: k8s.meta.v1.ObjectMetaArgs,
+    ) -> None:
+        assert args.health is not None
+        child = pulumi.ResourceOptions(parent=self)
+        authentication = k8s.apiextensions.CustomResource(
+            f"{name}-scaler-auth",
+            api_version="keda.sh/v1alpha1",
+            kind="TriggerAuthentication",
+            metadata=metadata,
+            spec=trigger_authentication_spec(),
+            opts=child,
+        )
+        target = (
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name}
+            if args.canary is not None
+            else {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-scaler",
+            api_version="keda.sh/v1alpha1",
+            kind="ScaledObject",
+            metadata=metadata,
+            spec=scaled_object_spec(
+                namespace=args.namespace,
+                service=name,
+                target=target,
+                autoscaling=autoscaling,
+                health=args.health,
+                authentication=name,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[authentication]),
         )
 
     def _ingress(self, name: str, args: ModelServiceArgs, balancer: LoadBalancer) -> None:
@@ -462,17 +519,28 @@ def _reads(prefix: str, bucket_arn: str, key_arn: str, server_arn: str | None) -
 
 
 def _problem(args: ModelServiceArgs) -> str | None:
-    if not re.fullmatch(r"([A-Za-z0-9_.=-]+/)+", args.artifacts.prefix):
-        return f"artifacts prefix {args.artifacts.prefix!r}: key segments ending in /"
+    """The first reason the service could not run safely, or None."""
     registered = args.registered
-    if registered is not None and not (
-        re.fullmatch(r"[A-Za-z0-9_.-]+", registered.name) and registered.version.isdigit()
-    ):
-        return f"registered model {registered.name}/{registered.version}: a name and a number"
-    if args.replicas < 2:
-        return "at least 2 replicas: with one, every drain or rollout is an outage"
-    if args.accelerators_per_replica < 1:
-        return "a replica takes at least one whole accelerator"
-    if args.canary is not None:
-        return canary_problem(args.canary, args.load_balancer, args.health)
-    return balancer_problem(args.load_balancer)
+    problems = [
+        (
+            not re.fullmatch(r"([A-Za-z0-9_.=-]+/)+", args.artifacts.prefix),
+            f"artifacts prefix {args.artifacts.prefix!r}: key segments ending in /",
+        ),
+        (
+            registered is not None
+            and not (
+                re.fullmatch(r"[A-Za-z0-9_.-]+", registered.name) and registered.version.isdigit()
+            ),
+            f"registered model {registered.name}/{registered.version}: a name and a number"
+            if registered is not None
+            else "",
+        ),
+        (args.replicas < 2, "at least 2 replicas: with one, every drain or rollout is an outage"),
+        (args.accelerators_per_replica < 1, "a replica takes at least one whole accelerator"),
+    ]
+    found = next((message for failed, message in problems if failed), None)
+    if found is None and args.autoscaling is not None:
+        found = autoscaling_problem(args.autoscaling, args.health)
+    if found is None and args.canary is not None:
+        found = canary_problem(args.canary, args.load_balancer, args.health)
+    return found or balancer_problem(args.load_balancer)

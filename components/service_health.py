@@ -30,8 +30,8 @@ class ServingMetrics:
     """The same counter's series, or another's, that count failed requests."""
     latency_buckets: str
     """A latency histogram in seconds (`_bucket` series)."""
-    in_flight: str
-    """Requests being served or queued now (gauges, summed)."""
+    in_flight: tuple[str, ...]
+    """Gauges whose sum is the requests being served or queued now."""
 
 
 # vLLM's OpenAI server: prometheus-fastapi-instrumentator's HTTP counter and vLLM's own
@@ -40,7 +40,7 @@ VLLM: Final = ServingMetrics(
     requests="http_requests_total",
     errors='http_requests_total{status="5xx"}',
     latency_buckets="vllm:e2e_request_latency_seconds_bucket",
-    in_flight="vllm:num_requests_running + vllm:num_requests_waiting",
+    in_flight=("vllm:num_requests_running", "vllm:num_requests_waiting"),
 )
 
 
@@ -85,6 +85,12 @@ def error_rate_query(metrics: ServingMetrics, labels: str, window: str = RATE_WI
 def p95_latency_query(metrics: ServingMetrics, labels: str, window: str = RATE_WINDOW) -> str:
     buckets = _with_labels(metrics.latency_buckets, labels)
     return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{window}]))) or vector(0)"
+
+
+def in_flight_query(metrics: ServingMetrics, labels: str) -> str:
+    """Requests being served or queued across the service's pods, 0 before it reports."""
+    summed = " + ".join(f"sum({_with_labels(gauge, labels)})" for gauge in metrics.in_flight)
+    return f"({summed}) or vector(0)"
 
 
 def rule_group_name(namespace: str, service: str) -> str:

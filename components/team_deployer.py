@@ -37,6 +37,7 @@ MANAGED: Final[Mapping[str, tuple[str, ...]]] = {
     "": ("configmaps", "serviceaccounts", "services"),
     "apps": ("deployments",),
     "argoproj.io": ("analysistemplates", "rollouts"),
+    "keda.sh": ("scaledobjects", "triggerauthentications"),
     "networking.k8s.io": ("ingresses",),
     "policy": ("poddisruptionbudgets",),
 }
@@ -45,6 +46,8 @@ OBSERVED: Final[Mapping[str, tuple[str, ...]]] = {
     "apps": ("replicasets",),
     # How a canary's analysis went, and the state of a rollout (its CLI and dashboard read these).
     "argoproj.io": ("analysisruns",),
+    # The HPA a ScaledObject drives: what it decided, and why.
+    "autoscaling": ("horizontalpodautoscalers",),
     "discovery.k8s.io": ("endpointslices",),
 }
 

@@ -1182,6 +1182,7 @@ CHARTS: Final = {
     "argo_rollouts": "argo-rollouts",
     "aws_load_balancer_controller": "aws-load-balancer-controller",
     "prometheus_agent": "prometheus",
+    "keda": "keda",
 }
 
 
@@ -1226,6 +1227,11 @@ class ChartVersions(ConfigModel):
         description="aws-load-balancer-controller chart (eks-charts): the ALBs whose weighted "
         "target groups split a canary's traffic, installed when a team serves models.",
     )
+    keda: ChartVersion = Field(
+        default="2.20.2",
+        description="keda chart (autoscaling model services on their load from the platform's "
+        "Prometheus), installed when a team serves models.",
+    )
     prometheus_agent: ChartVersion = Field(
         default="29.27.0",
         description="prometheus chart (prometheus-community), run as an agent: scrapes model "
@@ -1264,7 +1270,12 @@ class ChartVersions(ConfigModel):
         if gpu.pools:
             wanted.add("karpenter" if gpu.backend == "karpenter" else "cluster_autoscaler")
         if gpu.serves_models:
-            wanted |= {"argo_rollouts", "aws_load_balancer_controller", "prometheus_agent"}
+            wanted |= {
+                "argo_rollouts",
+                "aws_load_balancer_controller",
+                "keda",
+                "prometheus_agent",
+            }
         return [self.contract(name) for name in sorted(wanted)]
 
 

@@ -45,6 +45,8 @@ from components.gpu_software import NAMESPACE as GPU_SOFTWARE_NAMESPACE
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
+from components.keda import NAMESPACE as KEDA_NAMESPACE
+from components.keda import Keda, KedaArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.kubernetes_baseline import KubernetesBaseline, KubernetesBaselineArgs
 from components.load_balancer_controller import NAMESPACE as LOAD_BALANCER_CONTROLLER_NAMESPACE
@@ -719,7 +721,8 @@ class Platform:
         on_cluster: OnCluster,
     ) -> None:
         """What model services need once a team serves models: the agent that scrapes them,
-        the traffic router and the controller that moves a canary's traffic by it."""
+        the autoscaler that scales them on their load, the traffic router and the controller
+        that moves a canary's traffic by it."""
         if not self.config.gpu.serves_models:
             return
         charts = self.config.gpu.charts
@@ -740,6 +743,20 @@ class Platform:
                 chart=charts.contract("prometheus_agent"),
                 node_selector=SYSTEM_NODES,
                 install_after=on_cluster.install_after(METRICS_NAMESPACE),
+                tags=self.tags,
+            ),
+            opts=on_cluster.opts,
+        )
+        Keda(
+            "keda",
+            KedaArgs(
+                cluster_name=cluster.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                workspace_arn=metrics.workspace_arn,
+                chart=charts.contract("keda"),
+                node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(KEDA_NAMESPACE),
                 tags=self.tags,
             ),
             opts=on_cluster.opts,

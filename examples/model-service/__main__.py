@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.autoscaling import Autoscaling
 from components.canary import Canary, LoadBalancer
 from components.model_service import (
     InferencePool,
@@ -96,6 +97,20 @@ class CanaryConfig(Model):
         return self
 
 
+class AutoscalingConfig(Model):
+    """Replicas follow the requests in flight, between the bounds."""
+
+    min_replicas: int = Field(default=2, ge=2)
+    max_replicas: int = Field(ge=2)
+    in_flight_per_replica: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas {self.max_replicas} is below minReplicas")
+        return self
+
+
 class ServiceConfig(Model):
     name: KubernetesName
     team: KubernetesName = Field(description="The team namespace the platform gives you.")
@@ -110,11 +125,14 @@ class ServiceConfig(Model):
     load_balancer: LoadBalancerConfig | None = None
     health: HealthConfig | None = None
     canary: CanaryConfig | None = None
+    autoscaling: AutoscalingConfig | None = None
 
     @model_validator(mode="after")
     def _canary_is_routed_and_judged(self) -> ServiceConfig:
         if self.canary is not None and (self.load_balancer is None or self.health is None):
             raise ValueError("canary: needs loadBalancer (its weights) and health (its judge)")
+        if self.autoscaling is not None and self.health is None:
+            raise ValueError("autoscaling: needs health (where its load is read)")
         return self
 
 
@@ -234,6 +252,15 @@ def build(
             canary=(
                 Canary(steps=tuple(service.canary.steps), step_minutes=service.canary.step_minutes)
                 if service.canary is not None
+                else None
+            ),
+            autoscaling=(
+                Autoscaling(
+                    min_replicas=service.autoscaling.min_replicas,
+                    max_replicas=service.autoscaling.max_replicas,
+                    in_flight_per_replica=service.autoscaling.in_flight_per_replica,
+                )
+                if service.autoscaling is not None
                 else None
             ),
         ),

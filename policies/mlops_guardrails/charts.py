@@ -440,6 +440,47 @@ PROMETHEUS = ChartContract(
     ),
 )
 
+_KEDA_WHY: Final = (
+    "runAsNonRoot, drop ALL, RuntimeDefault seccomp, no privilege escalation, read-only root, "
+    "secret volumes only (values.yaml:467-525)"
+)
+KEDA = ChartContract(
+    chart="keda",
+    version="2.20.2",
+    repository="https://kedacore.github.io/charts",
+    source="github.com/kedacore/charts v2.20.2 (cbb9bb8), keda",
+    verified=True,
+    image="ghcr.io/kedacore/keda:2.20.2",
+    kubernetes=("1.33", "1.35"),
+    kubernetes_source="keda-docs content/docs/2.20/operate/cluster.md:19-23: KEDA 2.20 is "
+    "tested on Kubernetes 1.33 to 1.35 (N-2); the chart's kubeVersion is >=1.23",
+    workloads=tuple(
+        Workload(
+            role=role,
+            kind="Deployment",
+            pod_security="restricted",
+            why=_KEDA_WHY,
+            values_path=path,
+            # Every Deployment's template adds it before the values' selector.
+            node_selector={"kubernetes.io/os": "linux"},
+        )
+        for role, path in (
+            ("operator", "operator"),
+            ("metrics-apiserver", "metricsServer"),
+            ("admission-webhooks", "webhooks"),
+        )
+    ),
+    crds=(
+        "cloudeventsources.eventing.keda.sh",
+        "clustercloudeventsources.eventing.keda.sh",
+        "clustertriggerauthentications.keda.sh",
+        "scaledjobs.keda.sh",
+        "scaledobjects.keda.sh",
+        "triggerauthentications.keda.sh",
+    ),
+    crd_schemas="keda-2.20.2.json",
+)
+
 # The same in 6.3.0 and 8.4.0 (values.yaml securityContext and containerSecurityContext).
 _KUBE_STATE_METRICS_EXPORTER = Workload(
     role="exporter",
@@ -573,6 +614,7 @@ CONTRACTS: Final[dict[tuple[str, str], ChartContract]] = {
         ARGO_ROLLOUTS,
         AWS_LOAD_BALANCER_CONTROLLER,
         PROMETHEUS,
+        KEDA,
         KUBE_STATE_METRICS,
         KUBE_STATE_METRICS_6,
         EFA_DEVICE_PLUGIN,

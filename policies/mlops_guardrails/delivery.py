@@ -1,4 +1,5 @@
-"""Rules for how model services are reached and rolled out: ALB Ingresses and canary Rollouts."""
+"""Rules for how model services are reached, rolled out and scaled: ALB Ingresses, canary
+Rollouts and KEDA ScaledObjects."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from mlops_guardrails.rule import resource_rule
 
 INGRESS: Final = "kubernetes:networking.k8s.io/v1:Ingress"
 ROLLOUT: Final = "kubernetes:argoproj.io/v1alpha1:Rollout"
+SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+# Trigger metadata that would carry AWS credentials in the object itself.
+AWS_KEY_METADATA: Final = ("awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken")
 ALB: Final = "alb.ingress.kubernetes.io"
 # AWS Security Hub ELB.17's accepted HTTPS policies (elbv2-predefined-security-policy-ssl-check).
 TLS_POLICIES: Final = frozenset(
@@ -77,6 +81,19 @@ def _canary_analysed(props: Mapping[str, Any], _: ResourceValidationArgs) -> Ite
         yield "nothing analyses the canary: a bad version is promoted when its steps run out"
 
 
+def _scaling_bounded(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    spec = mapping(props.get("spec"))
+    if spec.get("maxReplicaCount") is None:
+        yield "no maxReplicaCount: KEDA's default lets a spike ask for 100 replicas"
+    if not mapping(spec.get("fallback")):
+        yield "no fallback: while its metrics cannot be read the workload is not scaled at all"
+    for trigger in items(spec.get("triggers")):
+        metadata = mapping(mapping(trigger).get("metadata"))
+        keys = sorted(k for k in AWS_KEY_METADATA if k in metadata)
+        if keys:
+            yield f"a trigger carries AWS credentials in its metadata ({', '.join(keys)})"
+
+
 RULES = [
     resource_rule(
         name="alb-ingress-hardened",
@@ -93,6 +110,20 @@ RULES = [
             "routing.http.drop_invalid_header_fields.enabled=true, no group.name, and for "
             'internet-facing listen-ports [{"HTTPS": 443}] with a certificate-arn and '
             "ssl-policy ELBSecurityPolicy-TLS13-1-2-Res-2021-06."
+        ),
+    ),
+    resource_rule(
+        name="keda-scaling-bounded",
+        description=(
+            "KEDA ScaledObjects state their most replicas and a fallback, and never carry AWS "
+            "credentials in trigger metadata."
+        ),
+        resource_types={SCALED_OBJECT},
+        check=_scaling_bounded,
+        severity=Severity.MEDIUM,
+        remediation=(
+            "Set maxReplicaCount and fallback (components.autoscaling.scaled_object_spec), and "
+            "authenticate through a TriggerAuthentication with podIdentity provider aws."
         ),
     ),
     resource_rule(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.autoscaling import Autoscaling
 from components.canary import Canary, LoadBalancer
 from components.common import ComponentArgsError
 from components.model_service import (
@@ -403,3 +404,91 @@ def test_its_alerts_page_on_errors_latency_and_a_rolled_back_canary(
 
 def test_without_health_there_are_no_alerts(from_s3: RenderedStack) -> None:
     assert from_s3.of_type("aws:amp/ruleGroupNamespace:RuleGroupNamespace") == []
+
+
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+SCALING = Autoscaling(min_replicas=2, max_replicas=4, in_flight_per_replica=8)
+
+
+@pytest.fixture(scope="module")
+def scaled() -> RenderedStack:
+    return model_service(
+        load_balancer=BALANCER, health=HEALTH, canary=canary(), autoscaling=SCALING
+    )
+
+
+def test_it_scales_its_rollout_on_requests_in_flight_per_replica_within_bounds(
+    scaled: RenderedStack,
+) -> None:
+    [scaler] = scaled.of_type(SCALED_OBJECT)
+    spec = scaler.inputs["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "name": "ranker",
+    }
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 4)
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    metadata = trigger["metadata"]
+    assert (metadata["serverAddress"], metadata["awsRegion"]) == (WORKSPACE_URL, REGION)
+    assert metadata["threshold"] == "8"
+    assert metadata["query"] == (
+        '(sum(vllm:num_requests_running{namespace="serving", model_service="ranker"}) + '
+        'sum(vllm:num_requests_waiting{namespace="serving", model_service="ranker"})) '
+        "or vector(0)"
+    )
+    # Signed with the KEDA operator's Pod Identity role.
+    [auth] = scaled.of_type("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert trigger["authenticationRef"] == {"name": auth.inputs["metadata"]["name"]}
+    assert auth.inputs["spec"] == {"podIdentity": {"provider": "aws"}}
+    # Unreadable metrics hold the replicas it has; scale-in is slow, one at a time.
+    assert spec["fallback"]["behavior"] == "currentReplicasIfHigher"
+    scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert scale_down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 300}]
+
+
+def test_pulumi_leaves_the_replica_count_to_the_autoscaler(scaled: RenderedStack) -> None:
+    made = rollout(scaled)
+    assert made.inputs["spec"]["replicas"] == 2
+    assert made.ignore_changes == ["spec.replicas"]
+    assert (
+        rollout(
+            model_service(load_balancer=BALANCER, health=HEALTH, canary=canary())
+        ).ignore_changes
+        == []
+    )
+
+
+def test_without_a_canary_it_scales_the_deployment() -> None:
+    rendered = model_service(health=HEALTH, autoscaling=SCALING)
+    [scaler] = rendered.of_type(SCALED_OBJECT)
+    assert scaler.inputs["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+
+
+def test_the_autoscaler_is_what_kedas_crds_accept(scaled: RenderedStack) -> None:
+    facts = charts.KEDA.crd_schemas
+    assert facts is not None
+    for made in (
+        *scaled.of_type(SCALED_OBJECT),
+        *scaled.of_type("kubernetes:keda.sh/v1alpha1:TriggerAuthentication"),
+    ):
+        assert crd_schema.problems(facts, made.type, made.inputs) == []
+    broken = json.loads(json.dumps(scaled.of_type(SCALED_OBJECT)[0].inputs))
+    broken["spec"]["triggers"][0]["metadata"]["threshold"] = 8
+    assert crd_schema.problems(facts, SCALED_OBJECT, broken)
+
+
+@pytest.mark.parametrize(
+    ("autoscaling", "health", "message"),
+    [
+        (SCALING, None, "autoscaling needs the service's health"),
+        (Autoscaling(3, 2, 8), HEALTH, "autoscaling max 2 is below min 3"),
+    ],
+    ids=["no-health", "max-below-min"],
+)
+def test_autoscaling_that_could_not_work_is_refused(
+    autoscaling: Autoscaling, health: ServiceHealth | None, message: str
+) -> None:
+    with pytest.raises(ComponentArgsError, match=message):
+        model_service(autoscaling=autoscaling, health=health)

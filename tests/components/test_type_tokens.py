@@ -34,6 +34,7 @@ RECORDED_TOKENS = {
     "GpuSoftware": "mlops:gpu_software:GpuSoftware",
     "Karpenter": "mlops:karpenter:Karpenter",
     "KarpenterNodePool": "mlops:karpenter:KarpenterNodePool",
+    "Keda": "mlops:keda:Keda",
     "KmsKey": "mlops:kms_key:KmsKey",
     "MetricsAgent": "mlops:metrics_agent:MetricsAgent",
     "LoadBalancerController": "mlops:load_balancer_controller:LoadBalancerController",

@@ -143,7 +143,7 @@ def public_subnet_cidrs(platform: RenderedStack) -> list[str]:
     ]
 
 
-def test_a_canary_fits_the_teams_gpu_quota_and_passes_argo_rollouts_crds(
+def test_a_canary_at_full_scale_fits_the_teams_gpu_quota_and_passes_the_crds(
     team: RenderedStack, platform: RenderedStack
 ) -> None:
     """The stable version scales down as the canary takes traffic: the rollout needs one
@@ -158,7 +158,9 @@ def test_a_canary_fits_the_teams_gpu_quota_and_passes_argo_rollouts_crds(
     [container] = spec["template"]["spec"]["containers"]
     per_replica = int(container["resources"]["requests"]["nvidia.com/gpu"])
     assert spec["strategy"]["canary"]["dynamicStableScale"] is True
-    assert (spec["replicas"] + 1) * per_replica <= held
+    # At its most: every replica the autoscaler may add, and the canary's one.
+    [scaler] = team.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert (scaler.inputs["spec"]["maxReplicaCount"] + 1) * per_replica <= held
     [release] = [
         r
         for r in platform.of_type("kubernetes:helm.sh/v3:Release")
@@ -168,6 +170,14 @@ def test_a_canary_fits_the_teams_gpu_quota_and_passes_argo_rollouts_crds(
     assert installed is not None and installed.crd_schemas is not None
     for made in (rollout(team), *team.of_type("kubernetes:argoproj.io/v1alpha1:AnalysisTemplate")):
         assert crd_schema.problems(installed.crd_schemas, made.type, made.inputs) == []
+    [keda] = [
+        r for r in platform.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "keda"
+    ]
+    scaling = contract("keda", keda.inputs["version"])
+    assert scaling is not None and scaling.crd_schemas is not None
+    for made in team.resources:
+        if made.type.startswith("kubernetes:keda.sh/"):
+            assert crd_schema.problems(scaling.crd_schemas, made.type, made.inputs) == []
 
 
 def test_its_analysis_and_alerts_read_the_platforms_workspace(
@@ -217,16 +227,16 @@ def test_a_change_to_the_teams_stack_file_is_reviewed_like_the_platforms(
     clone = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     stack_file = clone / "examples" / "model-service" / "Pulumi.dev.yaml"
-    stack_file.write_text(stack_file.read_text().replace("replicas: 2", "replicas: 3"))
+    stack_file.write_text(stack_file.read_text().replace("maxReplicas: 4", "maxReplicas: 3"))
     monkeypatch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
     project_dir = str(clone / "examples" / "model-service")
     assert main(["--project-dir", project_dir, "diff", "--stack", "dev", "--base", "HEAD"]) == 0
     report = capsys.readouterr().out
     assert report.startswith("Stack dev against HEAD: 0 to create, 1 to update, 0 to replace")
     assert (
-        "- update kubernetes:apps/v1:Deployment::ranker-deployment\n  - spec.replicas: 2 -> 3"
-        in (report)
-    )
+        "- update kubernetes:keda.sh/v1alpha1:ScaledObject::ranker-scaler\n"
+        "  - spec.maxReplicaCount: 4 -> 3"
+    ) in report
 
 
 def platform_and_team(root: Path, reference_in: str) -> tuple[Path, Path]:

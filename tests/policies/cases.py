@@ -1249,4 +1249,39 @@ CASES = [
         },
         "nothing analyses the canary",
     ),
+    RuleCase(
+        "keda-scaling-bounded",
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+        {
+            "metadata": {"name": "ranker", "namespace": "serving"},
+            "spec": {
+                "scaleTargetRef": {"name": "ranker"},
+                "minReplicaCount": 2,
+                "maxReplicaCount": 4,
+                "fallback": {"failureThreshold": 3, "replicas": 2},
+                "triggers": [
+                    {
+                        "type": "prometheus",
+                        "metadata": {"query": "sum(up)", "threshold": "8"},
+                        "authenticationRef": {"name": "ranker"},
+                    }
+                ],
+            },
+        },
+        {
+            "metadata": {"name": "ranker", "namespace": "serving"},
+            "spec": {
+                "scaleTargetRef": {"name": "ranker"},
+                "maxReplicaCount": 4,
+                "fallback": {"failureThreshold": 3, "replicas": 2},
+                "triggers": [
+                    {
+                        "type": "prometheus",
+                        "metadata": {"awsAccessKeyID": "AKIA0000", "threshold": "8"},
+                    }
+                ],
+            },
+        },
+        "a trigger carries AWS credentials in its metadata (awsAccessKeyID)",
+    ),
 ]
