@@ -164,6 +164,7 @@ CHART_CONFIG_KEYS = {
     "argo-rollouts": "argoRollouts",
     "aws-load-balancer-controller": "awsLoadBalancerController",
     "prometheus-agent": "prometheusAgent",
+    "keda": "keda",
 }
 
 
@@ -178,6 +179,7 @@ CHART_CONFIG_KEYS = {
                 "aws-load-balancer-controller",
                 "cluster-autoscaler",
                 "dcgm-exporter",
+                "keda",
                 "kube-state-metrics",
                 "neuron-device-plugin",
                 "nvidia-device-plugin",
