@@ -12,16 +12,14 @@ credentials, argoproj/argo-rollouts#4536): the controller's role is bound by IRS
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import pulumi
 
-from components.helm import chart_release
-from components.pod_role import IrsaBinding, PodRole, PodRoleArgs
+from components.helm import ControllerInstall, controller_release
+from components.pod_role import IrsaBinding
 from components.policy_documents import prometheus_query_policy
-from mlops_guardrails.charts import ChartContract
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "argo-rollouts"
@@ -43,17 +41,11 @@ TRAFFIC_ROUTERS: Final = (
 
 @dataclass(frozen=True)
 class ArgoRolloutsArgs:
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
+    install: ControllerInstall
     irsa: IrsaBinding
-    permissions_boundary_arn: pulumi.Input[str]
     workspace_arn: pulumi.Input[str]
     """The Prometheus workspace analyses query."""
     region: pulumi.Input[str]
-    chart: ChartContract
-    node_selector: Mapping[str, str]
-    install_after: Sequence[pulumi.Resource]
-    tags: Mapping[str, str]
 
 
 class ArgoRollouts(pulumi.ComponentResource):
@@ -63,29 +55,17 @@ class ArgoRollouts(pulumi.ComponentResource):
         self, name: str, args: ArgoRolloutsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
-        role = PodRole(
-            f"{name}-role",
-            PodRoleArgs(
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                permissions_boundary_arn=args.permissions_boundary_arn,
-                inline_policy=pulumi.Output.from_input(args.workspace_arn).apply(
-                    prometheus_query_policy
-                ),
-                irsa=args.irsa,
-                tags=args.tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        chart_release(
-            f"{name}-release",
-            args.chart,
+        controller_release(
+            name,
+            self,
+            args.install,
             namespace=NAMESPACE,
-            values={
+            service_account=SERVICE_ACCOUNT,
+            policy=pulumi.Output.from_input(args.workspace_arn).apply(prometheus_query_policy),
+            irsa=args.irsa,
+            values=lambda role_arn: {
                 "controller": {
-                    "nodeSelector": dict(args.node_selector),
+                    "nodeSelector": dict(args.install.node_selector),
                     # The SDK finds its region here, not in a flag (v1.9.0 has none).
                     "extraEnv": [{"name": "AWS_REGION", "value": args.region}],
                     "resources": {
@@ -98,7 +78,7 @@ class ArgoRollouts(pulumi.ComponentResource):
                 "serviceAccount": {
                     "create": True,
                     "name": SERVICE_ACCOUNT,
-                    "annotations": {"eks.amazonaws.com/role-arn": role.role_arn},
+                    "annotations": {"eks.amazonaws.com/role-arn": role_arn},
                 },
                 "providerRBAC": {
                     "enabled": True,
@@ -107,6 +87,5 @@ class ArgoRollouts(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({})

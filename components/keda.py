@@ -9,16 +9,13 @@ workload's own role would need IRSA (kedacore/keda#6418).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import pulumi
 
-from components.helm import chart_release
-from components.pod_role import PodRole, PodRoleArgs
+from components.helm import ControllerInstall, controller_release
 from components.policy_documents import prometheus_query_policy
-from mlops_guardrails.charts import ChartContract
 
 NAMESPACE: Final = "kube-system"
 OPERATOR_ACCOUNT: Final = "keda-operator"
@@ -26,15 +23,9 @@ OPERATOR_ACCOUNT: Final = "keda-operator"
 
 @dataclass(frozen=True)
 class KedaArgs:
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    permissions_boundary_arn: pulumi.Input[str]
+    install: ControllerInstall
     workspace_arn: pulumi.Input[str]
     """The Prometheus workspace scalers query."""
-    chart: ChartContract
-    node_selector: Mapping[str, str]
-    install_after: Sequence[pulumi.Resource]
-    tags: Mapping[str, str]
 
 
 class Keda(pulumi.ComponentResource):
@@ -44,33 +35,19 @@ class Keda(pulumi.ComponentResource):
         self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
-        role = PodRole(
-            f"{name}-role",
-            PodRoleArgs(
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
-                namespace=NAMESPACE,
-                service_account=OPERATOR_ACCOUNT,
-                permissions_boundary_arn=args.permissions_boundary_arn,
-                inline_policy=pulumi.Output.from_input(args.workspace_arn).apply(
-                    prometheus_query_policy
-                ),
-                tags=args.tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_system_nodes = {"nodeSelector": dict(args.node_selector)}
-        chart_release(
-            f"{name}-release",
-            args.chart,
+        on_system_nodes = {"nodeSelector": dict(args.install.node_selector)}
+        controller_release(
+            name,
+            self,
+            args.install,
             namespace=NAMESPACE,
-            values={
+            service_account=OPERATOR_ACCOUNT,
+            policy=pulumi.Output.from_input(args.workspace_arn).apply(prometheus_query_policy),
+            values=lambda _: {
                 "operator": on_system_nodes,
                 "metricsServer": on_system_nodes,
                 "webhooks": on_system_nodes,
                 "serviceAccount": {"operator": {"create": True, "name": OPERATOR_ACCOUNT}},
             },
-            # The operator's Pod Identity association must exist before it starts.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({})

@@ -12,17 +12,14 @@ so a team namespace admits them with `fromPublicSubnets` without admitting any p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import pulumi
 
 from components.common import account_context
-from components.helm import chart_release
-from components.pod_role import PodRole, PodRoleArgs
+from components.helm import ControllerInstall, controller_release
 from components.policy_documents import load_balancer_controller_policy
-from mlops_guardrails.charts import ChartContract
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "aws-load-balancer-controller"
@@ -31,14 +28,8 @@ INGRESS_CLASS: Final = "alb"
 
 @dataclass(frozen=True)
 class LoadBalancerControllerArgs:
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
+    install: ControllerInstall
     vpc_id: pulumi.Input[str]
-    permissions_boundary_arn: pulumi.Input[str]
-    chart: ChartContract
-    node_selector: Mapping[str, str]
-    install_after: Sequence[pulumi.Resource]
-    tags: Mapping[str, str]
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -52,36 +43,26 @@ class LoadBalancerController(pulumi.ComponentResource):
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
         account = account_context(self)
-        role = PodRole(
-            f"{name}-role",
-            PodRoleArgs(
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                permissions_boundary_arn=args.permissions_boundary_arn,
-                inline_policy=pulumi.Output.all(
-                    account.partition, account.account_id, account.region, args.vpc_id
-                ).apply(
-                    lambda v: load_balancer_controller_policy(
-                        partition=v[0], account_id=v[1], region=v[2], vpc_id=v[3]
-                    )
-                ),
-                tags=args.tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        chart_release(
-            f"{name}-release",
-            args.chart,
+        controller_release(
+            name,
+            self,
+            args.install,
             namespace=NAMESPACE,
-            values={
-                "clusterName": args.cluster_name,
+            service_account=SERVICE_ACCOUNT,
+            policy=pulumi.Output.all(
+                account.partition, account.account_id, account.region, args.vpc_id
+            ).apply(
+                lambda v: load_balancer_controller_policy(
+                    partition=v[0], account_id=v[1], region=v[2], vpc_id=v[3]
+                )
+            ),
+            values=lambda _: {
+                "clusterName": args.install.cluster_name,
                 # Nodes allow one metadata hop, so the pods cannot ask IMDS for either.
                 "region": account.region,
                 "vpcId": args.vpc_id,
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-                "nodeSelector": dict(args.node_selector),
+                "nodeSelector": dict(args.install.node_selector),
                 "defaultTargetType": "ip",
                 # Its Service webhook fails closed in every namespace: while the controller was
                 # down no Service could be created anywhere. The platform makes no NLBs.
@@ -103,7 +84,5 @@ class LoadBalancerController(pulumi.ComponentResource):
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
             },
-            # The Pod Identity association must exist before the pods start.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({})

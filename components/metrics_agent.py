@@ -11,16 +11,14 @@ keeps no local database: it relabels, buffers a write-ahead log and remote-write
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
 
-from components.helm import chart_release
-from components.pod_role import PodRole, PodRoleArgs
+from components.helm import ControllerInstall, controller_release
 from components.policy_documents import prometheus_remote_write_policy
-from mlops_guardrails.charts import ChartContract
 from mlops_guardrails.vocabulary import (
     MODEL_SERVER_LABELS,
     MODEL_SERVER_PORT_NAME,
@@ -85,9 +83,7 @@ def model_server_job(namespaces: Sequence[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MetricsAgentArgs:
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    permissions_boundary_arn: pulumi.Input[str]
+    install: ControllerInstall
     workspace_arn: pulumi.Input[str]
     workspace_url: pulumi.Input[str]
     """`https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>`."""
@@ -95,10 +91,6 @@ class MetricsAgentArgs:
     namespace: str
     """The metrics namespace, which team namespaces admit."""
     scraped_namespaces: Sequence[str]
-    chart: ChartContract
-    node_selector: Mapping[str, str]
-    install_after: Sequence[pulumi.Resource]
-    tags: Mapping[str, str]
 
 
 class MetricsAgent(pulumi.ComponentResource):
@@ -108,27 +100,17 @@ class MetricsAgent(pulumi.ComponentResource):
         self, name: str, args: MetricsAgentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(self.TYPE, name, None, opts)
-        role = PodRole(
-            f"{name}-role",
-            PodRoleArgs(
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
-                namespace=args.namespace,
-                service_account=SERVICE_ACCOUNT,
-                permissions_boundary_arn=args.permissions_boundary_arn,
-                inline_policy=pulumi.Output.from_input(args.workspace_arn).apply(
-                    prometheus_remote_write_policy
-                ),
-                tags=args.tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        chart_release(
-            f"{name}-release",
-            args.chart,
+        controller_release(
+            name,
+            self,
+            args.install,
             namespace=args.namespace,
+            service_account=SERVICE_ACCOUNT,
+            policy=pulumi.Output.from_input(args.workspace_arn).apply(
+                prometheus_remote_write_policy
+            ),
             release_name="prometheus-agent",
-            values={
+            values=lambda _: {
                 "alertmanager": {"enabled": False},
                 "kube-state-metrics": {"enabled": False},
                 "prometheus-node-exporter": {"enabled": False},
@@ -150,7 +132,7 @@ class MetricsAgent(pulumi.ComponentResource):
                             "sigv4": {"region": args.region},
                         }
                     ],
-                    "nodeSelector": dict(args.node_selector),
+                    "nodeSelector": dict(args.install.node_selector),
                     "resources": {
                         "requests": {"cpu": "100m", "memory": "256Mi"},
                         "limits": {"memory": "1Gi"},
@@ -174,7 +156,5 @@ class MetricsAgent(pulumi.ComponentResource):
                     "model-servers": model_server_job(args.scraped_namespaces),
                 },
             },
-            # The Pod Identity association must exist before the pods start.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *args.install_after]),
         )
         self.register_outputs({})

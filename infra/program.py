@@ -43,6 +43,7 @@ from components.gpu_monitoring import (
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.gpu_software import NAMESPACE as GPU_SOFTWARE_NAMESPACE
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
+from components.helm import ControllerInstall
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import Karpenter, KarpenterArgs, KarpenterNodePool, KarpenterNodePoolArgs
 from components.keda import NAMESPACE as KEDA_NAMESPACE
@@ -726,13 +727,23 @@ class Platform:
         if not self.config.gpu.serves_models:
             return
         charts = self.config.gpu.charts
+
+        def install(chart: str, namespace: str) -> ControllerInstall:
+            return ControllerInstall(
+                chart=charts.contract(chart),
+                cluster_name=cluster.cluster_name,
+                cluster_arn=cluster.cluster_arn,
+                permissions_boundary_arn=cluster.workload_boundary_arn,
+                node_selector=SYSTEM_NODES,
+                install_after=on_cluster.install_after(namespace),
+                tags=self.tags,
+            )
+
         region = aws.get_region_output().region
         MetricsAgent(
             "metrics-agent",
             MetricsAgentArgs(
-                cluster_name=cluster.cluster_name,
-                cluster_arn=cluster.cluster_arn,
-                permissions_boundary_arn=cluster.workload_boundary_arn,
+                install=install("prometheus_agent", METRICS_NAMESPACE),
                 workspace_arn=metrics.workspace_arn,
                 workspace_url=metrics.workspace_url,
                 region=region,
@@ -740,56 +751,31 @@ class Platform:
                 scraped_namespaces=sorted(
                     name for name, team in self.config.gpu.teams.items() if team.serves_models
                 ),
-                chart=charts.contract("prometheus_agent"),
-                node_selector=SYSTEM_NODES,
-                install_after=on_cluster.install_after(METRICS_NAMESPACE),
-                tags=self.tags,
             ),
             opts=on_cluster.opts,
         )
         Keda(
             "keda",
-            KedaArgs(
-                cluster_name=cluster.cluster_name,
-                cluster_arn=cluster.cluster_arn,
-                permissions_boundary_arn=cluster.workload_boundary_arn,
-                workspace_arn=metrics.workspace_arn,
-                chart=charts.contract("keda"),
-                node_selector=SYSTEM_NODES,
-                install_after=on_cluster.install_after(KEDA_NAMESPACE),
-                tags=self.tags,
-            ),
+            KedaArgs(install=install("keda", KEDA_NAMESPACE), workspace_arn=metrics.workspace_arn),
             opts=on_cluster.opts,
         )
         LoadBalancerController(
             "load-balancer-controller",
             LoadBalancerControllerArgs(
-                cluster_name=cluster.cluster_name,
-                cluster_arn=cluster.cluster_arn,
+                install=install("aws_load_balancer_controller", LOAD_BALANCER_CONTROLLER_NAMESPACE),
                 vpc_id=network.vpc_id,
-                permissions_boundary_arn=cluster.workload_boundary_arn,
-                chart=charts.contract("aws_load_balancer_controller"),
-                node_selector=SYSTEM_NODES,
-                install_after=on_cluster.install_after(LOAD_BALANCER_CONTROLLER_NAMESPACE),
-                tags=self.tags,
             ),
             opts=on_cluster.opts,
         )
         ArgoRollouts(
             "argo-rollouts",
             ArgoRolloutsArgs(
-                cluster_name=cluster.cluster_name,
-                cluster_arn=cluster.cluster_arn,
+                install=install("argo_rollouts", ARGO_ROLLOUTS_NAMESPACE),
                 irsa=IrsaBinding(
                     oidc_provider_arn=cluster.oidc_provider_arn, issuer=cluster.oidc_issuer_url
                 ),
-                permissions_boundary_arn=cluster.workload_boundary_arn,
                 workspace_arn=metrics.workspace_arn,
                 region=region,
-                chart=charts.contract("argo_rollouts"),
-                node_selector=SYSTEM_NODES,
-                install_after=on_cluster.install_after(ARGO_ROLLOUTS_NAMESPACE),
-                tags=self.tags,
             ),
             opts=on_cluster.opts,
         )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from components.helm import ControllerInstall
+from mlops_guardrails.charts import ChartContract
+from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.mock_cloud import MOCK_ACCOUNT_ID
 
 REGION: Final = "eu-west-1"
@@ -19,3 +22,16 @@ BOUNDARY_ARN: Final = f"arn:aws:iam::{ACCOUNT}:policy/workload-boundary"
 BUCKET_NAME: Final = "feature-data"
 BUCKET_ARN: Final = f"arn:aws:s3:::{BUCKET_NAME}"
 TAGS: Final = {"owner": "ml-platform"}
+
+
+def controller_install(chart: ChartContract) -> ControllerInstall:
+    """A platform controller's chart on the fixture cluster, on its system nodes."""
+    return ControllerInstall(
+        chart=chart,
+        cluster_name=CLUSTER_NAME,
+        cluster_arn=CLUSTER_ARN,
+        permissions_boundary_arn=BOUNDARY_ARN,
+        node_selector={POOL_LABEL: "system"},
+        install_after=(),
+        tags=TAGS,
+    )

@@ -13,7 +13,7 @@ from components.pod_role import IrsaBinding
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.rendered import RenderedStack
-from tests.components.data_fixtures import ACCOUNT, BOUNDARY_ARN, CLUSTER_ARN, CLUSTER_NAME, TAGS
+from tests.components.data_fixtures import ACCOUNT, controller_install
 from tests.conftest import run_component
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
@@ -26,16 +26,10 @@ def rendered() -> RenderedStack:
         lambda: ArgoRollouts(
             "rollouts",
             ArgoRolloutsArgs(
-                cluster_name=CLUSTER_NAME,
-                cluster_arn=CLUSTER_ARN,
+                install=controller_install(charts.ARGO_ROLLOUTS),
                 irsa=IrsaBinding(f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}", ISSUER),
-                permissions_boundary_arn=BOUNDARY_ARN,
                 workspace_arn=WORKSPACE_ARN,
                 region="eu-west-1",
-                chart=charts.ARGO_ROLLOUTS,
-                node_selector={POOL_LABEL: "system"},
-                install_after=(),
-                tags=TAGS,
             ),
         )
     )

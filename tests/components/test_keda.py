@@ -11,14 +11,7 @@ from components.keda import Keda, KedaArgs
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.rendered import RenderedStack
-from tests.components.data_fixtures import (
-    ACCOUNT,
-    BOUNDARY_ARN,
-    CLUSTER_ARN,
-    CLUSTER_NAME,
-    REGION,
-    TAGS,
-)
+from tests.components.data_fixtures import ACCOUNT, REGION, controller_install
 from tests.conftest import run_component
 
 WORKSPACE_ARN = f"arn:aws:aps:{REGION}:{ACCOUNT}:workspace/ws-0123"
@@ -29,16 +22,7 @@ def rendered() -> RenderedStack:
     return run_component(
         lambda: Keda(
             "keda",
-            KedaArgs(
-                cluster_name=CLUSTER_NAME,
-                cluster_arn=CLUSTER_ARN,
-                permissions_boundary_arn=BOUNDARY_ARN,
-                workspace_arn=WORKSPACE_ARN,
-                chart=charts.KEDA,
-                node_selector={POOL_LABEL: "system"},
-                install_after=(),
-                tags=TAGS,
-            ),
+            KedaArgs(install=controller_install(charts.KEDA), workspace_arn=WORKSPACE_ARN),
         )
     )
 

@@ -12,14 +12,7 @@ from components.load_balancer_controller import LoadBalancerController, LoadBala
 from mlops_guardrails import charts
 from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.rendered import RenderedStack
-from tests.components.data_fixtures import (
-    ACCOUNT,
-    BOUNDARY_ARN,
-    CLUSTER_ARN,
-    CLUSTER_NAME,
-    REGION,
-    TAGS,
-)
+from tests.components.data_fixtures import ACCOUNT, CLUSTER_NAME, REGION, controller_install
 from tests.conftest import run_component
 from tests.iam_evaluation import decide
 
@@ -34,14 +27,7 @@ def rendered() -> RenderedStack:
         lambda: LoadBalancerController(
             "lbc",
             LoadBalancerControllerArgs(
-                cluster_name=CLUSTER_NAME,
-                cluster_arn=CLUSTER_ARN,
-                vpc_id=VPC,
-                permissions_boundary_arn=BOUNDARY_ARN,
-                chart=charts.AWS_LOAD_BALANCER_CONTROLLER,
-                node_selector={POOL_LABEL: "system"},
-                install_after=(),
-                tags=TAGS,
+                install=controller_install(charts.AWS_LOAD_BALANCER_CONTROLLER), vpc_id=VPC
             ),
         )
     )

@@ -11,16 +11,8 @@ import pytest
 
 from components.metrics_agent import MetricsAgent, MetricsAgentArgs
 from mlops_guardrails import charts
-from mlops_guardrails.vocabulary import POOL_LABEL
 from mlops_platform.rendered import RenderedStack
-from tests.components.data_fixtures import (
-    ACCOUNT,
-    BOUNDARY_ARN,
-    CLUSTER_ARN,
-    CLUSTER_NAME,
-    REGION,
-    TAGS,
-)
+from tests.components.data_fixtures import ACCOUNT, REGION, controller_install
 from tests.conftest import run_component
 
 WORKSPACE_ARN = f"arn:aws:aps:{REGION}:{ACCOUNT}:workspace/ws-0123"
@@ -33,18 +25,12 @@ def rendered() -> RenderedStack:
         lambda: MetricsAgent(
             "agent",
             MetricsAgentArgs(
-                cluster_name=CLUSTER_NAME,
-                cluster_arn=CLUSTER_ARN,
-                permissions_boundary_arn=BOUNDARY_ARN,
+                install=controller_install(charts.PROMETHEUS),
                 workspace_arn=WORKSPACE_ARN,
                 workspace_url=WORKSPACE_URL,
                 region=REGION,
                 namespace="monitoring",
                 scraped_namespaces=("serving", "ads"),
-                chart=charts.PROMETHEUS,
-                node_selector={POOL_LABEL: "system"},
-                install_after=(),
-                tags=TAGS,
             ),
         )
     )
