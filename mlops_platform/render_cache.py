@@ -126,15 +126,28 @@ def revision_sources(
     }
     wanted = {*SOURCE_PACKAGES.values(), *project_files.values()}
     listing = subprocess.run(
-        ["git", "-C", str(root), "ls-tree", "-r", "--full-tree", commit, "--", *sorted(wanted)],
+        # NUL-terminated: git quotes a path with unusual characters otherwise.
+        [
+            "git",
+            "-C",
+            str(root),
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-tree",
+            commit,
+            "--",
+            *sorted(wanted),
+        ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     blobs = {}
-    for line in listing.splitlines():
-        meta, path = line.split("\t", 1)
-        blobs[path] = meta.split()[2]
+    for entry in listing.split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            blobs[path] = meta.split()[2]
     if project_files["stack"] not in blobs or project_files["Pulumi.yaml"] not in blobs:
         return None
     sources = {}

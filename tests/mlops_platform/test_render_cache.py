@@ -20,6 +20,7 @@ from mlops_platform.render_cache import (
     blob_id,
     render_key,
     render_stacks,
+    revision_sources,
     source_paths,
     working_tree_sources,
 )
@@ -221,3 +222,21 @@ def test_entries_are_readable_by_others_sharing_the_cache(
 ) -> None:
     RenderCache(tmp_path).put("key", rendered_stacks["dev"])
     assert (tmp_path / "key.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_revision_is_read_whatever_characters_its_project_path_holds(tmp_path: Path) -> None:
+    """git quotes a path with non-ASCII characters in ls-tree's text output; the NUL-separated
+    form is read as is, so a project in such a directory still has a base to diff against."""
+    project_dir = "équipe serving/"
+    root = tmp_path / "repo"
+    (root / project_dir).mkdir(parents=True)
+    (root / project_dir / "Pulumi.yaml").write_text("name: team\nruntime: python\n")
+    (root / project_dir / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (root / project_dir / "__main__.py").write_text("")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "team"], check=True)
+    sources = revision_sources(root, "HEAD", "dev", "__main__.py", project_dir)
+    assert sources is not None
+    assert {"Pulumi.yaml", "main", "stack"} <= set(sources)
