@@ -19,11 +19,13 @@ from components.service_health import (
     ServiceHealth,
     error_rate_query,
     p95_latency_query,
+    request_count_query,
     service_labels,
 )
 from mlops_guardrails.vocabulary import ROLLOUT_HASH_METRIC_LABEL
 
 CANARY_HASH_ARG: Final = "canary-hash"
+INCONCLUSIVE_LIMIT: Final = 2
 USE_ANNOTATION: Final = "use-annotation"
 """The port an ALB Ingress backend names to forward by its `actions.<service>` annotation."""
 ALB: Final = "alb.ingress.kubernetes.io"
@@ -53,9 +55,11 @@ class LoadBalancer:
 
 
 def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) -> dict[str, Any]:
-    """Every minute while the canary runs: its error rate and p95 latency against the
-    service's thresholds. Two failed measurements, or four failed queries in a row, fail the
-    analysis and abort the rollout."""
+    """Every minute while the canary runs: did it serve traffic, and were its error rate and
+    p95 latency within the service's thresholds? A second failed measurement, or a fifth failed
+    query in a row, fails the analysis and aborts the rollout. No answer (no canary traffic in
+    the window, or no series at all: the agent down, a label lost) is inconclusive, never a
+    pass: after three the rollout pauses for a person to promote or abort."""
     labels = (
         service_labels(namespace, service)
         + f', {ROLLOUT_HASH_METRIC_LABEL}="{{{{args.{CANARY_HASH_ARG}}}}}"'
@@ -64,15 +68,17 @@ def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) 
         "address": health.workspace_url,
         "authentication": {"sigv4": {"region": health.region}},
     }
-    queries = {
+    limits = {
         "error-rate": (
             error_rate_query(health.metrics, labels),
-            health.thresholds.error_rate_percent / 100,
+            f"<= {health.thresholds.error_rate_percent / 100:g}",
         ),
         "p95-latency": (
             p95_latency_query(health.metrics, labels),
-            health.thresholds.p95_latency_seconds,
+            f"<= {health.thresholds.p95_latency_seconds:g}",
         ),
+        # Judged at all: the canary took requests in the window.
+        "canary-traffic": (request_count_query(health.metrics, labels, RATE_WINDOW), "> 0"),
     }
     return {
         "args": [{"name": CANARY_HASH_ARG}],
@@ -83,10 +89,15 @@ def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) 
                 # Rates need a window of the canary's own traffic first.
                 "initialDelay": RATE_WINDOW,
                 "failureLimit": 1,
-                "successCondition": f"result[0] <= {limit:g}",
+                "inconclusiveLimit": INCONCLUSIVE_LIMIT,
+                # Neither holds for no result or NaN (every comparison with NaN is false).
+                "successCondition": f"len(result) > 0 && result[0] {within}",
+                "failureCondition": (
+                    f"len(result) > 0 && !isNaN(result[0]) && !(result[0] {within})"
+                ),
                 "provider": {"prometheus": {**provider, "query": query}},
             }
-            for name, (query, limit) in queries.items()
+            for name, (query, within) in limits.items()
         ],
     }
 

@@ -60,6 +60,7 @@ REGISTRY_SCHEME: Final = "models:/"
 SCRATCH: Final = "/tmp"
 """The one writable path: the root filesystem is read-only."""
 STARTUP_PERIOD_SECONDS: Final = 10
+NODE_PROVISIONING_SECONDS: Final = 600
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,14 @@ class ModelService(pulumi.ComponentResource):
         if registry is not None:
             environment.append(k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=registry))
         template = _pod_template(name, args, labels, environment)
+        # A new replica may wait for a GPU node, then load its model for startup_seconds; the
+        # default 600 s would call a healthy rollout failed.
+        progress_deadline = args.startup_seconds + NODE_PROVISIONING_SECONDS
+        # Argo Rollouts adds the version's hash to its Services' selectors, an atomic map: a
+        # later apply of Pulumi's selector would conflict with it (or, forced, mix versions).
+        selected_by_argo = pulumi.ResourceOptions(
+            parent=self, ignore_changes=["spec.selector"] if args.canary is not None else None
+        )
         workload_opts = pulumi.ResourceOptions(
             parent=self,
             depends_on=[role, account],
@@ -210,6 +219,7 @@ class ModelService(pulumi.ComponentResource):
                 metadata=metadata,
                 spec=k8s.apps.v1.DeploymentSpecArgs(
                     replicas=replicas,
+                    progress_deadline_seconds=progress_deadline,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                     # One replica at a time is replaced in place: a surge replica would need an
                     # accelerator beyond the team's quota, which a team sized for its replicas
@@ -230,10 +240,12 @@ class ModelService(pulumi.ComponentResource):
                 name,
                 args,
                 replicas=replicas,
+                progress_deadline=progress_deadline,
                 metadata=metadata,
                 labels=labels,
                 template=template,
                 opts=workload_opts,
+                selected_by_argo=selected_by_argo,
             )
         k8s.core.v1.Service(
             f"{name}-service",
@@ -244,7 +256,7 @@ class ModelService(pulumi.ComponentResource):
                     k8s.core.v1.ServicePortArgs(name="http", port=args.port, target_port="http")
                 ],
             ),
-            opts=child,
+            opts=selected_by_argo,
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
@@ -281,10 +293,12 @@ class ModelService(pulumi.ComponentResource):
         args: ModelServiceArgs,
         *,
         replicas: int,
+        progress_deadline: int,
         metadata: k8s.meta.v1.ObjectMetaArgs,
         labels: Mapping[str, str],
         template: k8s.core.v1.PodTemplateSpecArgs,
         opts: pulumi.ResourceOptions,
+        selected_by_argo: pulumi.ResourceOptions,
     ) -> None:
         """A Rollout in place of the Deployment, the canary's own Service, and the analysis."""
         assert args.canary is not None and args.health is not None
@@ -312,7 +326,7 @@ class ModelService(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=child,
+            opts=selected_by_argo,
         )
         k8s.apiextensions.CustomResource(
             f"{name}-rollout",
@@ -321,6 +335,7 @@ class ModelService(pulumi.ComponentResource):
             metadata=metadata,
             spec={
                 "replicas": replicas,
+                "progressDeadlineSeconds": progress_deadline,
                 "selector": {"matchLabels": dict(labels)},
                 "template": template,
                 "strategy": canary_strategy(name, args.port, args.canary),

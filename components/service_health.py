@@ -4,9 +4,9 @@ does not (or when a canary of it was rolled back).
 
 The platform's metrics agent scrapes every model-server pod with its namespace, service and
 rollout hash as labels (`mlops_guardrails.vocabulary.SERVICE_METRIC_LABEL`,
-`ROLLOUT_HASH_METRIC_LABEL`); Argo Rollouts' own metrics (`rollout_info`) reach the workspace
-through the platform's managed scraper. The workspace's alert manager sends every alert to the
-platform's alert topic.
+`ROLLOUT_HASH_METRIC_LABEL`); Argo Rollouts' own metrics (`rollout_events_total`) reach the
+workspace through the platform's managed scraper. The workspace's alert manager sends every
+alert to the platform's alert topic.
 """
 
 from __future__ import annotations
@@ -76,15 +76,22 @@ def _with_labels(series: str, labels: str) -> str:
 
 
 def error_rate_query(metrics: ServingMetrics, labels: str, window: str = RATE_WINDOW) -> str:
-    """Failed requests as a share of all, 0 while there are none."""
+    """Failed requests as a share of all. A server that has never failed has no error series
+    yet: that counts as none failed. No requests at all is no answer (empty or NaN), never 0."""
     errors = _with_labels(metrics.errors, labels)
     requests = _with_labels(metrics.requests, labels)
-    return f"(sum(rate({errors}[{window}])) / sum(rate({requests}[{window}]))) or vector(0)"
+    return f"(sum(rate({errors}[{window}])) or vector(0)) / sum(rate({requests}[{window}]))"
 
 
 def p95_latency_query(metrics: ServingMetrics, labels: str, window: str = RATE_WINDOW) -> str:
+    """No requests in the window is no answer (NaN), never 0."""
     buckets = _with_labels(metrics.latency_buckets, labels)
-    return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{window}]))) or vector(0)"
+    return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{window}])))"
+
+
+def request_count_query(metrics: ServingMetrics, labels: str, window: str) -> str:
+    """Requests served in the window; no series at all is no answer, never 0."""
+    return f"sum(increase({_with_labels(metrics.requests, labels)}[{window}]))"
 
 
 def in_flight_query(metrics: ServingMetrics, labels: str) -> str:
@@ -95,8 +102,9 @@ def in_flight_query(metrics: ServingMetrics, labels: str) -> str:
 
 def rule_group_name(namespace: str, service: str) -> str:
     """The service's rule group in the shared workspace: under its team's prefix, the only
-    one the team's deployer may write."""
-    return f"{namespace}-{service}"
+    one the team's deployer may write. `_` appears in no Kubernetes name, so no team's prefix
+    is another's (`a_*` never matches team `a-b`'s groups)."""
+    return f"{namespace}_{service}"
 
 
 def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str, Any]:
@@ -108,8 +116,9 @@ def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str
     rules = [
         {
             "alert": "ModelServiceErrorRate",
+            # Comparisons bind tighter than `or`: the query is parenthesised whole.
             "expr": (
-                f"{error_rate_query(health.metrics, labels, ALERT_WINDOW)} "
+                f"({error_rate_query(health.metrics, labels, ALERT_WINDOW)}) "
                 f"> {thresholds.error_rate_percent / 100:g}"
             ),
             "for": "10m",
@@ -123,7 +132,7 @@ def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str
         {
             "alert": "ModelServiceLatency",
             "expr": (
-                f"{p95_latency_query(health.metrics, labels, ALERT_WINDOW)} "
+                f"({p95_latency_query(health.metrics, labels, ALERT_WINDOW)}) "
                 f"> {thresholds.p95_latency_seconds:g}"
             ),
             "for": "10m",
@@ -136,10 +145,10 @@ def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str
             },
         },
         {
-            # Argo Rollouts reports an aborted canary as phase Abort until the next rollout.
+            # Once per abort (its event), not while the phase stays Abort until the next rollout.
             "alert": "ModelServiceCanaryRolledBack",
-            "expr": f'max(rollout_info{{namespace="{namespace}", name="{service}", '
-            'phase="Abort"}) == 1',
+            "expr": f'sum(increase(rollout_events_total{{namespace="{namespace}", '
+            f'name="{service}", reason="RolloutAborted"}}[15m])) > 0',
             "labels": {**about, "severity": "warning"},
             "annotations": {
                 "summary": f"a canary of {namespace}/{service} was rolled back",

@@ -32,7 +32,9 @@ ALL_VERBS: Final = ("get", "list", "watch", "create", "update", "patch", "delete
 READ_VERBS: Final = ("get", "list", "watch")
 
 # What a model service is made of, by API group, and what Pulumi watches while it waits for
-# them to become ready (a Deployment's ReplicaSets and pods, a Service's endpoints).
+# them to become ready (a Deployment's ReplicaSets, pods and claims, a Service's endpoints).
+# Not `rollouts/status`: promoting or aborting by hand would let a team skip its own analysis;
+# a rollout paused for want of data is resumed by a platform operator.
 MANAGED: Final[Mapping[str, tuple[str, ...]]] = {
     "": ("configmaps", "serviceaccounts", "services"),
     "apps": ("deployments",),
@@ -42,7 +44,9 @@ MANAGED: Final[Mapping[str, tuple[str, ...]]] = {
     "policy": ("poddisruptionbudgets",),
 }
 OBSERVED: Final[Mapping[str, tuple[str, ...]]] = {
-    "": ("endpoints", "events", "pods", "pods/log"),
+    # Pulumi's Deployment awaiter lists and watches claims too, and without them waits forever
+    # (pulumi/pulumi-kubernetes#4580).
+    "": ("endpoints", "events", "persistentvolumeclaims", "pods", "pods/log"),
     "apps": ("replicasets",),
     # How a canary's analysis went, and the state of a rollout (its CLI and dashboard read these).
     "argoproj.io": ("analysisruns",),

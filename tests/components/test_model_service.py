@@ -285,8 +285,10 @@ def test_the_canary_is_judged_on_its_own_error_rate_and_latency_from_its_first_s
     ]
     [template] = canaried.of_type(ANALYSIS)
     metrics = {m["name"]: m for m in template.inputs["spec"]["metrics"]}
-    assert metrics["error-rate"]["successCondition"] == "result[0] <= 0.01"
-    assert metrics["p95-latency"]["successCondition"] == "result[0] <= 2.5"
+    assert metrics["error-rate"]["successCondition"] == "len(result) > 0 && result[0] <= 0.01"
+    assert metrics["p95-latency"]["successCondition"] == "len(result) > 0 && result[0] <= 2.5"
+    # Judged at all: no canary traffic, or no series, is no pass.
+    assert metrics["canary-traffic"]["successCondition"] == "len(result) > 0 && result[0] > 0"
     for metric in metrics.values():
         prometheus = metric["provider"]["prometheus"]
         assert prometheus["address"] == WORKSPACE_URL
@@ -296,12 +298,17 @@ def test_the_canary_is_judged_on_its_own_error_rate_and_latency_from_its_first_s
             'namespace="serving", model_service="ranker", '
             'rollouts_pod_template_hash="{{args.canary-hash}}"'
         ) in prometheus["query"]
-        # A second failed measurement fails the run, and the rollout aborts.
+        # A second failed measurement fails the run, and the rollout aborts; no answer (empty
+        # or NaN) is neither success nor failure, and three of them pause it for a person.
         assert metric["failureLimit"] == 1
-    assert (
-        'http_requests_total{status="5xx", namespace="serving"'
-        in (metrics["error-rate"]["provider"]["prometheus"]["query"])
-    )
+        assert metric["inconclusiveLimit"] == 2
+        assert metric["failureCondition"].startswith("len(result) > 0 && !isNaN(result[0]) && !(")
+    error_query = metrics["error-rate"]["provider"]["prometheus"]["query"]
+    # A server with no error series yet has failed nothing; a canary with no requests has no
+    # error rate at all (0/0), rather than a perfect one.
+    assert error_query.startswith('(sum(rate(http_requests_total{status="5xx", namespace="serving"')
+    assert ") or vector(0)) / sum(rate(http_requests_total{" in error_query
+    assert "vector(0)" not in metrics["p95-latency"]["provider"]["prometheus"]["query"]
 
 
 def test_the_rollout_and_its_analysis_are_what_the_argo_rollouts_crds_accept(
@@ -379,7 +386,7 @@ def test_its_alerts_page_on_errors_latency_and_a_rolled_back_canary(
 ) -> None:
     [group] = canaried.of_type("aws:amp/ruleGroupNamespace:RuleGroupNamespace")
     # Under the team's prefix: the only rule groups its deployer may write.
-    assert (group.inputs["name"], group.inputs["workspaceId"]) == ("serving-ranker", "ws-0123")
+    assert (group.inputs["name"], group.inputs["workspaceId"]) == ("serving_ranker", "ws-0123")
     [rules] = yaml.safe_load(group.inputs["data"])["groups"]
     alerts = {rule["alert"]: rule for rule in rules["rules"]}
     assert set(alerts) == {
@@ -387,12 +394,16 @@ def test_its_alerts_page_on_errors_latency_and_a_rolled_back_canary(
         "ModelServiceLatency",
         "ModelServiceCanaryRolledBack",
     }
-    errors = alerts["ModelServiceErrorRate"]
-    assert errors["expr"].endswith("> 0.01")
-    assert 'namespace="serving", model_service="ranker"' in errors["expr"]
-    assert alerts["ModelServiceLatency"]["expr"].endswith("> 2.5")
+    # Each threshold compares the whole query: `>` binds tighter than `or`.
+    errors = alerts["ModelServiceErrorRate"]["expr"]
+    assert errors.startswith("((sum(rate(") and errors.endswith(")) > 0.01")
+    assert 'namespace="serving", model_service="ranker"' in errors
+    latency = alerts["ModelServiceLatency"]["expr"]
+    assert latency.startswith("(histogram_quantile(0.95,") and latency.endswith(")) > 2.5")
+    # Once per abort, from the event Argo Rollouts counts.
     assert alerts["ModelServiceCanaryRolledBack"]["expr"] == (
-        'max(rollout_info{namespace="serving", name="ranker", phase="Abort"}) == 1'
+        'sum(increase(rollout_events_total{namespace="serving", name="ranker", '
+        'reason="RolloutAborted"}[15m])) > 0'
     )
     # The platform's alert manager groups by these labels and sends every alert to its topic.
     for alert in alerts.values():
@@ -492,3 +503,19 @@ def test_autoscaling_that_could_not_work_is_refused(
 ) -> None:
     with pytest.raises(ComponentArgsError, match=message):
         model_service(autoscaling=autoscaling, health=health)
+
+
+def test_pulumi_leaves_argos_selector_on_the_canarys_services(canaried: RenderedStack) -> None:
+    """Argo Rollouts adds each version's hash to both Services' selectors (an atomic map): a
+    later apply of Pulumi's own would conflict, or, forced, send traffic to both versions."""
+    services = canaried.of_type("kubernetes:core/v1:Service")
+    assert [s.ignore_changes for s in services] == [["spec.selector"]] * 2
+
+
+def test_a_replica_has_time_to_get_a_node_and_load_its_model_before_the_rollout_fails(
+    canaried: RenderedStack, from_s3: RenderedStack
+) -> None:
+    # Twenty minutes to load (startup_seconds), ten to get a GPU node.
+    assert rollout(canaried).inputs["spec"]["progressDeadlineSeconds"] == 1800
+    assert deployment(from_s3).inputs["spec"]["progressDeadlineSeconds"] == 1800
+    assert [s.ignore_changes for s in from_s3.of_type("kubernetes:core/v1:Service")] == [[]]

@@ -130,9 +130,11 @@ def test_it_keeps_alert_rules_only_under_its_teams_prefix_in_the_platforms_works
     document = policy(rendered)
     groups = f"arn:aws:aps:{REGION}:{ACCOUNT}:rulegroupsnamespace"
     for action in ("aps:CreateRuleGroupsNamespace", "aps:PutRuleGroupsNamespace"):
-        assert decide([document], action, f"{groups}/ws-0123/serving-ranker") == "allow"
-        assert decide([document], action, f"{groups}/ws-0123/research-x") == "implicit-deny"
-        assert decide([document], action, f"{groups}/ws-other/serving-x") == "implicit-deny"
+        assert decide([document], action, f"{groups}/ws-0123/serving_ranker") == "allow"
+        assert decide([document], action, f"{groups}/ws-0123/research_x") == "implicit-deny"
+        # Team `serving-b`'s groups are not under `serving`'s prefix.
+        assert decide([document], action, f"{groups}/ws-0123/serving-b_x") == "implicit-deny"
+        assert decide([document], action, f"{groups}/ws-other/serving_x") == "implicit-deny"
 
 
 def test_in_the_cluster_it_is_one_group_bound_in_the_teams_namespace_only(
@@ -183,3 +185,29 @@ def test_the_github_provider_is_made_once_or_looked_up_by_its_issuer(create: boo
     assert arns == [PROVIDER_ARN]
     made = rendered.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert [p.inputs["clientIdLists"] for p in made] == ([["sts.amazonaws.com"]] if create else [])
+
+
+# What pulumi-kubernetes' awaiters list and watch before they time anything out (provider/pkg/
+# await: deployment.go subscribes to deployments, replicasets, pods and claims; service.go and
+# ingress.go to services, endpoints and ingresses). A kind it may not list hangs `pulumi up`.
+AWAITED = {
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("", "pods"),
+    ("", "persistentvolumeclaims"),
+    ("", "services"),
+    ("", "endpoints"),
+    ("networking.k8s.io", "ingresses"),
+}
+
+
+def test_it_may_watch_everything_pulumis_awaiters_wait_on(rendered: RenderedStack) -> None:
+    [role] = rendered.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    watchable = {
+        (group, resource)
+        for rule in role.inputs["rules"]
+        if {"get", "list", "watch"} <= set(rule["verbs"])
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert watchable >= AWAITED
