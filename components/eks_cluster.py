@@ -296,6 +296,11 @@ class EksCluster(pulumi.ComponentResource):
                 *[resource.urn for resource in admin_access],
             ).apply(lambda v: kubeconfig(v[0], v[1], v[2], v[3], role_arn=v[4] or None))
         )
+        # For whoever holds an access entry of their own (a team's deployer): it assumes no
+        # role, and holds no credential, so it need not be secret.
+        self.caller_kubeconfig = pulumi.Output.all(
+            cluster.name, cluster.endpoint, cluster.certificate_authority.data, account.region
+        ).apply(lambda v: kubeconfig(v[0], v[1], v[2], v[3]))
         self.register_outputs(
             {
                 "clusterName": self.cluster_name,

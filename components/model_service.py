@@ -46,7 +46,7 @@ from components.canary import (
 from components.common import ComponentArgsError
 from components.load_balancer_controller import INGRESS_CLASS
 from components.pod_role import PodRole, PodRoleArgs
-from components.policy_documents import BucketGrant, TrackingGrant, workload_policy
+from components.policy_documents import TEAM_TAG, BucketGrant, TrackingGrant, workload_policy
 from components.service_health import ServiceHealth, alert_rules, rule_group_name
 from components.team_deployer import team_role_path
 from components.team_namespaces import INFERENCE_PRIORITY
@@ -177,7 +177,8 @@ class ModelService(pulumi.ComponentResource):
                 service_account=name,
                 permissions_boundary_arn=args.identity.permissions_boundary_arn,
                 inline_policy=grants,
-                tags={**args.tags, "mlops:model-service": name},
+                # The team's mark: its deployer may change associations that carry it, only.
+                tags={**args.tags, "mlops:model-service": name, TEAM_TAG: args.namespace},
                 # The team's deployer may make roles nowhere else.
                 path=team_role_path(args.namespace),
             ),

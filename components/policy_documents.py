@@ -1451,13 +1451,13 @@ TEAM_ROLE_ACTIONS: Final = (
     "iam:UpdateRole",
     "iam:UpdateRoleDescription",
 )
-POD_IDENTITY_ASSOCIATION_ACTIONS: Final = (
+POD_IDENTITY_ASSOCIATION_CHANGES: Final = (
     "eks:DeletePodIdentityAssociation",
-    "eks:DescribePodIdentityAssociation",
-    "eks:TagResource",
     "eks:UntagResource",
     "eks:UpdatePodIdentityAssociation",
 )
+TEAM_TAG: Final = "mlops:team"
+"""Marks what a team's deployer made, so it changes nothing else of the same kind."""
 
 
 ALERT_RULE_ACTIONS: Final = (
@@ -1473,6 +1473,7 @@ ALERT_RULE_ACTIONS: Final = (
 
 def team_deployer_policy(
     *,
+    team: str,
     partition: str,
     account_id: str,
     region: str,
@@ -1524,18 +1525,30 @@ def team_deployer_policy(
             {
                 "Sid": "SeeTheCluster",
                 "Effect": "Allow",
-                "Action": [
-                    "eks:CreatePodIdentityAssociation",
-                    "eks:DescribeCluster",
-                    "eks:ListPodIdentityAssociations",
-                ],
+                "Action": ["eks:DescribeCluster", "eks:ListPodIdentityAssociations"],
                 "Resource": cluster_arn,
             },
             {
-                "Sid": "ManagePodIdentityAssociations",
+                "Sid": "SeePodIdentityAssociations",
                 "Effect": "Allow",
-                "Action": list(POD_IDENTITY_ASSOCIATION_ACTIONS),
+                "Action": "eks:DescribePodIdentityAssociation",
                 "Resource": associations,
+            },
+            {
+                # Only associations marked as the team's: not the platform's controllers', nor
+                # another team's.
+                "Sid": "CreateTeamAssociations",
+                "Effect": "Allow",
+                "Action": ["eks:CreatePodIdentityAssociation", "eks:TagResource"],
+                "Resource": [cluster_arn, associations],
+                "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
+            },
+            {
+                "Sid": "ChangeTeamAssociations",
+                "Effect": "Allow",
+                "Action": list(POD_IDENTITY_ASSOCIATION_CHANGES),
+                "Resource": associations,
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": team}},
             },
             {
                 # Its services' alert rules, in the platform's workspace under its prefix.
@@ -1792,3 +1805,56 @@ def prometheus_remote_write_policy(workspace_arn: str) -> PolicyDocument:
             }
         ],
     }
+
+
+def team_workload_boundary(
+    *,
+    team: str,
+    cluster_arn: str,
+    region: str,
+    bucket_arns: Sequence[str],
+    key_arn: str,
+    tracking_server_arn: str | None,
+) -> PolicyDocument:
+    """The most a role a team makes may ever do: read the platform's artifact buckets (models,
+    registry versions) through their key, and read the MLflow registry. Every grant holds only
+    for a Pod Identity session of the team's namespace in the platform's cluster (the session
+    tags EKS sets), so a role the team trusted to anything else could do nothing with it."""
+    from_team_pods = {
+        "StringEquals": {
+            "aws:PrincipalTag/kubernetes-namespace": team,
+            "aws:PrincipalTag/eks-cluster-arn": cluster_arn,
+        }
+    }
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadArtifacts",
+            "Effect": "Allow",
+            "Action": [*S3_READ, "s3:GetBucketLocation", "s3:ListBucket"],
+            "Resource": sorted([*bucket_arns, *(f"{arn}/*" for arn in bucket_arns)]),
+            "Condition": from_team_pods,
+        },
+        {
+            "Sid": "DecryptArtifactsThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": key_arn,
+            "Condition": {
+                "StringEquals": {
+                    **from_team_pods["StringEquals"],
+                    "kms:ViaService": f"s3.{region}.amazonaws.com",
+                }
+            },
+        },
+    ]
+    if tracking_server_arn is not None:
+        statements.append(
+            {
+                "Sid": "ReadTheModelRegistry",
+                "Effect": "Allow",
+                "Action": sorted(MLFLOW_READ),
+                "Resource": tracking_server_arn,
+                "Condition": from_team_pods,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -2,8 +2,13 @@
 
 Its jobs assume it by GitHub OIDC, only from the team's repository and only in the GitHub
 environments named (whose protection rules decide who deploys). In AWS it may make roles only
-under the team's path and capped by the workload boundary, and bind them to the team's service
-accounts with EKS Pod Identity. In the cluster, its access entry puts it in one Kubernetes
+under the team's path and capped by the team's own boundary, and bind them to the team's
+service accounts with EKS Pod Identity. That boundary lets a team role read models and the
+registry and nothing else, and only from a Pod Identity session of the team's namespace: what
+a team writes into its roles' policies or trust cannot reach further. (A trust that also lets
+another principal tag its session could forge those tags; an organization's resource control
+policy denying `sts:AssumeRole` on `role/teams/*` to all but pods.eks.amazonaws.com closes
+that, and the README gives it.) In the cluster, its access entry puts it in one Kubernetes
 group that a RoleBinding in the team's namespace grants what a model service is made of, and
 nothing that holds the namespace's isolation: not its network policies, quota, limits or
 RBAC. EKS's access policies are not used for this because AmazonEKSEditPolicy includes network
@@ -25,6 +30,7 @@ from components.policy_documents import (
     GITHUB_ACTIONS_ISSUER,
     github_actions_trust,
     team_deployer_policy,
+    team_workload_boundary,
 )
 from components.service_health import rule_group_name
 
@@ -92,6 +98,16 @@ class GitHubEnvironments:
 
 
 @dataclass(frozen=True)
+class TeamReads:
+    """What the team's roles may read, and nothing more: the platform's artifact buckets
+    through their key, and its MLflow registry."""
+
+    bucket_arns: pulumi.Input[Sequence[str]]
+    key_arn: pulumi.Input[str]
+    tracking_server_arn: pulumi.Input[str] | None
+
+
+@dataclass(frozen=True)
 class TeamDeployerArgs:
     team: str
     """The team's namespace, which is also its name."""
@@ -100,7 +116,7 @@ class TeamDeployerArgs:
     """The account's IAM OIDC provider for GitHub Actions."""
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
-    workload_boundary_arn: pulumi.Input[str]
+    reads: TeamReads
     workspace_arn: pulumi.Input[str]
     """The platform's Prometheus workspace, where the team's services keep their alert rules."""
     tags: Mapping[str, str]
@@ -131,6 +147,8 @@ class TeamDeployer(pulumi.ComponentResource):
     TYPE = "mlops:team_deployer:TeamDeployer"
 
     role_arn: pulumi.Output[str]
+    boundary_arn: pulumi.Output[str]
+    """The permissions boundary every role of the team carries (model services' included)."""
 
     def __init__(
         self, name: str, args: TeamDeployerArgs, opts: pulumi.ResourceOptions | None = None
@@ -154,6 +172,30 @@ class TeamDeployer(pulumi.ComponentResource):
             tags={**args.tags, "mlops:team": args.team},
             opts=child,
         )
+        boundary = aws.iam.Policy(
+            f"{name}-boundary",
+            description=f"The most a role of team {args.team} may do: read models, from its pods",
+            policy=pulumi.Output.json_dumps(
+                pulumi.Output.all(
+                    args.cluster_arn,
+                    account.region,
+                    args.reads.bucket_arns,
+                    args.reads.key_arn,
+                    args.reads.tracking_server_arn or "",
+                ).apply(
+                    lambda values: team_workload_boundary(
+                        team=args.team,
+                        cluster_arn=values[0],
+                        region=values[1],
+                        bucket_arns=values[2],
+                        key_arn=values[3],
+                        tracking_server_arn=values[4] or None,
+                    )
+                )
+            ),
+            tags={**args.tags, "mlops:team": args.team},
+            opts=child,
+        )
         aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -162,12 +204,13 @@ class TeamDeployer(pulumi.ComponentResource):
                     account.partition,
                     account.account_id,
                     account.region,
-                    args.workload_boundary_arn,
+                    boundary.arn,
                     args.cluster_name,
                     args.cluster_arn,
                     args.workspace_arn,
                 ).apply(
                     lambda values: team_deployer_policy(
+                        team=args.team,
                         partition=values[0],
                         account_id=values[1],
                         region=values[2],
@@ -217,4 +260,5 @@ class TeamDeployer(pulumi.ComponentResource):
             opts=in_namespace,
         )
         self.role_arn = role.arn
-        self.register_outputs({"roleArn": self.role_arn})
+        self.boundary_arn = boundary.arn
+        self.register_outputs({"roleArn": self.role_arn, "boundaryArn": self.boundary_arn})

@@ -75,6 +75,7 @@ from components.team_deployer import (
     GitHubEnvironments,
     TeamDeployer,
     TeamDeployerArgs,
+    TeamReads,
     github_actions_provider_arn,
 )
 from components.team_namespaces import (
@@ -551,10 +552,24 @@ class Platform:
         runner = self.config.eks.endpoint.deploy_runner
         if runner is None:
             return
-        deploy_runner = DeployRunner(
-            "deploy-runner",
+        deploy_runner = self.runner("deploy-runner", runner.repository, network, cluster, logs_key)
+        pulumi.export("deployRunnerProject", deploy_runner.project_name)
+
+    def runner(
+        self,
+        name: str,
+        repository: str,
+        network: NetworkRef,
+        cluster: EksCluster,
+        logs_key: KmsKey,
+    ) -> DeployRunner:
+        """An in-VPC runner for one repository's jobs, as the stack's deployRunner sets."""
+        runner = self.config.eks.endpoint.deploy_runner
+        assert runner is not None
+        return DeployRunner(
+            name,
             DeployRunnerArgs(
-                repository=runner.repository,
+                repository=repository,
                 connection_name=runner.connection_name,
                 network=network,
                 cluster_security_group_id=cluster.security_group_id,
@@ -566,7 +581,6 @@ class Platform:
                 protect=self.protect,
             ),
         )
-        pulumi.export("deployRunnerProject", deploy_runner.project_name)
 
     def kubernetes(self, cluster: EksCluster, ebs_key: KmsKey) -> OnCluster:
         """The baseline, and how further Kubernetes resources go on the cluster."""
@@ -680,14 +694,25 @@ class Platform:
     def team_deployers(
         self,
         cluster: EksCluster,
+        *,
         metrics: GpuMonitoring,
         namespaces: TeamNamespaces | None,
         on_cluster: OnCluster,
+        reach: tuple[NetworkRef, KmsKey],
+        grantable: Grantable,
     ) -> None:
         teams = self.config.gpu.teams
         deploying = {name: team.deployer for name, team in teams.items() if team.deployer}
         if not deploying:
             return
+        storage, artifacts_key = grantable.artifacts
+        reads = TeamReads(
+            bucket_arns=pulumi.Output.all(*storage.bucket_arns.values()).apply(sorted),
+            key_arn=artifacts_key.arn,
+            tracking_server_arn=(
+                grantable.tracking.server_arn if grantable.tracking is not None else None
+            ),
+        )
         provider_arn = github_actions_provider_arn(
             create=self.config.github_oidc_provider == "create", tags=self.tags
         )
@@ -703,7 +728,7 @@ class Platform:
                     oidc_provider_arn=provider_arn,
                     cluster_name=cluster.cluster_name,
                     cluster_arn=cluster.cluster_arn,
-                    workload_boundary_arn=cluster.workload_boundary_arn,
+                    reads=reads,
                     workspace_arn=metrics.workspace_arn,
                     tags=self.tags,
                     namespace_ready=[namespaces] if namespaces is not None else [],
@@ -713,6 +738,20 @@ class Platform:
             for name, deployer in sorted(deploying.items())
         }
         pulumi.export("teamDeployerRoleArns", {name: d.role_arn for name, d in deployers.items()})
+        pulumi.export("teamBoundaryArns", {name: d.boundary_arn for name, d in deployers.items()})
+        if self.config.eks.endpoint.deploy_runner is not None:
+            # A private API is reached from inside the VPC only: each team's jobs get a runner
+            # of their own there, as the platform's have.
+            network, logs_key = reach
+            runners = {
+                name: self.runner(
+                    f"team-runner-{name}", deployer.repository, network, cluster, logs_key
+                )
+                for name, deployer in sorted(deploying.items())
+            }
+            pulumi.export(
+                "teamDeployRunnerProjects", {name: r.project_name for name, r in runners.items()}
+            )
 
     def model_serving(
         self,
@@ -1089,9 +1128,8 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     features = platform.feature_stores(cluster)
     tracking = platform.experiment_tracking((storage, artifacts_key))
     events = platform.artifact_events(storage)
-    workload_roles = platform.workload_roles(
-        cluster, Grantable((storage, artifacts_key), registry, features, tracking, events)
-    )
+    grantable = Grantable((storage, artifacts_key), registry, features, tracking, events)
+    workload_roles = platform.workload_roles(cluster, grantable)
     if workload_roles:
         pulumi.export("workloadRoleArns", workload_roles)
     monitoring_key = platform.key(
@@ -1104,7 +1142,14 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     metrics = gpu_monitoring(platform, cluster, network, (monitoring_key, topic), on_cluster)
     pulumi.export("alertTopicArn", topic.arn)
     platform.model_serving(cluster, network, metrics, on_cluster)
-    platform.team_deployers(cluster, metrics, namespaces, on_cluster)
+    platform.team_deployers(
+        cluster,
+        metrics=metrics,
+        namespaces=namespaces,
+        on_cluster=on_cluster,
+        reach=(network, logs_key),
+        grantable=grantable,
+    )
 
     pulumi.export("environment", config.environment)
     pulumi.export("artifactKeyArn", artifacts_key.arn)
@@ -1125,6 +1170,7 @@ def build_platform(config: PlatformConfig, *, stack: str, project: str) -> None:
     pulumi.export("workloadBoundaryArn", cluster.workload_boundary_arn)
     pulumi.export("ebsKeyArn", ebs_key.arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("teamKubeconfig", cluster.caller_kubeconfig)
     if registry is not None:
         pulumi.export("repositoryUrls", registry[0].repository_urls)
 

@@ -193,7 +193,9 @@ def build(
         "mlops:project": pulumi.get_project(),
         "mlops:stack": pulumi.get_stack(),
     }
-    cluster = k8s.Provider("platform-cluster", kubeconfig=output("kubeconfig"))
+    # Authenticates as the caller (the team's deployer, through its access entry): the
+    # platform's own kubeconfig assumes the platform's deployer, which a team may not.
+    cluster = k8s.Provider("platform-cluster", kubeconfig=output("teamKubeconfig"))
     return ModelService(
         service.name,
         ModelServiceArgs(
@@ -219,7 +221,8 @@ def build(
             identity=ServiceIdentity(
                 cluster_name=output("clusterName"),
                 cluster_arn=output("clusterArn"),
-                permissions_boundary_arn=output("workloadBoundaryArn"),
+                # The team's own boundary: read models, from the team's pods, nothing else.
+                permissions_boundary_arn=output("teamBoundaryArns")[service.team],
                 region=output("region"),
             ),
             tags=tags,

@@ -13,16 +13,18 @@ from components.team_deployer import (
     GitHubEnvironments,
     TeamDeployer,
     TeamDeployerArgs,
+    TeamReads,
     deployer_group,
     github_actions_provider_arn,
 )
 from mlops_platform.policy_check import PolicyPackServer
-from mlops_platform.rendered import RenderedStack
+from mlops_platform.rendered import RecordedResource, RenderedStack
 from tests.components.data_fixtures import (
     ACCOUNT,
     BOUNDARY_ARN,
     CLUSTER_ARN,
     CLUSTER_NAME,
+    KEY_ARN,
     REGION,
     TAGS,
 )
@@ -33,6 +35,9 @@ from tests.policies.conftest import check, environment_config
 
 TEAM_ROLES = f"arn:aws:iam::{ACCOUNT}:role/teams/serving"
 WORKSPACE_ARN = f"arn:aws:aps:{REGION}:{ACCOUNT}:workspace/ws-0123"
+MODELS = "arn:aws:s3:::ml-models"
+EXPERIMENTS = "arn:aws:s3:::ml-experiments"
+SERVER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:mlflow-tracking-server/ml-mlflow"
 PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 
 
@@ -46,7 +51,9 @@ def deployer(tags: dict[str, str] = TAGS) -> RenderedStack:
                 oidc_provider_arn=PROVIDER_ARN,
                 cluster_name=CLUSTER_NAME,
                 cluster_arn=CLUSTER_ARN,
-                workload_boundary_arn=BOUNDARY_ARN,
+                reads=TeamReads(
+                    bucket_arns=[MODELS, EXPERIMENTS], key_arn=KEY_ARN, tracking_server_arn=SERVER
+                ),
                 workspace_arn=WORKSPACE_ARN,
                 tags=tags,
             ),
@@ -82,23 +89,74 @@ def test_only_the_teams_jobs_in_its_named_environments_assume_it(rendered: Rende
     assert role.inputs["path"] == "/team-deployers/"
 
 
+TEAM_BOUNDARY = "the team's boundary"
+
+
 @pytest.mark.parametrize(
     ("resource", "boundary", "expected"),
     [
-        (f"{TEAM_ROLES}/ranker-1a2b", BOUNDARY_ARN, "allow"),
+        (f"{TEAM_ROLES}/ranker-1a2b", TEAM_BOUNDARY, "allow"),
         (f"{TEAM_ROLES}/ranker-1a2b", None, "implicit-deny"),
+        # Not even the platform's workload boundary: controllers need far more than a model.
+        (f"{TEAM_ROLES}/ranker-1a2b", BOUNDARY_ARN, "implicit-deny"),
         (f"{TEAM_ROLES}/ranker-1a2b", f"arn:aws:iam::{ACCOUNT}:policy/wide-open", "implicit-deny"),
-        (f"arn:aws:iam::{ACCOUNT}:role/teams/research/x", BOUNDARY_ARN, "implicit-deny"),
-        (f"arn:aws:iam::{ACCOUNT}:role/team-deployers/x", BOUNDARY_ARN, "implicit-deny"),
-        (f"arn:aws:iam::{ACCOUNT}:role/eks-node-role", BOUNDARY_ARN, "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/teams/research/x", TEAM_BOUNDARY, "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/team-deployers/x", TEAM_BOUNDARY, "implicit-deny"),
+        (f"arn:aws:iam::{ACCOUNT}:role/eks-node-role", TEAM_BOUNDARY, "implicit-deny"),
     ],
 )
-def test_it_makes_roles_only_under_the_teams_path_and_the_workload_boundary(
+def test_it_makes_roles_only_under_the_teams_path_and_the_teams_boundary(
     rendered: RenderedStack, resource: str, boundary: str | None, expected: str
 ) -> None:
+    if boundary == TEAM_BOUNDARY:
+        boundary = team_boundary(rendered).outputs["arn"]
     context = {} if boundary is None else {"iam:PermissionsBoundary": boundary}
     for action in ("iam:CreateRole", "iam:PutRolePolicy"):
         assert decide([policy(rendered)], action, resource, context) == expected
+
+
+def team_boundary(rendered: RenderedStack) -> RecordedResource:
+    [boundary] = rendered.of_type("aws:iam/policy:Policy")
+    return boundary
+
+
+def test_whatever_a_team_grants_its_roles_they_read_models_from_its_pods_and_nothing_else(
+    rendered: RenderedStack,
+) -> None:
+    document = json.loads(team_boundary(rendered).inputs["policy"])
+    from_pods = {
+        "aws:PrincipalTag/kubernetes-namespace": "serving",
+        "aws:PrincipalTag/eks-cluster-arn": CLUSTER_ARN,
+    }
+    model = f"{MODELS}/ranker/v7/model.safetensors"
+    assert decide([document], "s3:GetObject", model, from_pods) == "allow"
+    assert decide([document], "sagemaker-mlflow:GetModelVersion", SERVER, from_pods) == "allow"
+    via_s3 = {**from_pods, "kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    assert decide([document], "kms:Decrypt", KEY_ARN, via_s3) == "allow"
+    # Not written, not decrypted directly, no other bucket.
+    assert decide([document], "s3:PutObject", model, from_pods) == "implicit-deny"
+    assert decide([document], "kms:Decrypt", KEY_ARN, from_pods) == "implicit-deny"
+    assert decide([document], "s3:GetObject", "arn:aws:s3:::state/x", from_pods) == "implicit-deny"
+    # A session of another namespace, or of anything but the cluster's Pod Identity, gets none.
+    elsewhere = {**from_pods, "aws:PrincipalTag/kubernetes-namespace": "research"}
+    assert decide([document], "s3:GetObject", model, elsewhere) == "implicit-deny"
+    assert decide([document], "s3:GetObject", model) == "implicit-deny"
+
+
+def test_it_changes_only_the_pod_identity_associations_it_marked(rendered: RenderedStack) -> None:
+    document = policy(rendered)
+    association = f"arn:aws:eks:{REGION}:{ACCOUNT}:podidentityassociation/{CLUSTER_NAME}/a-1"
+    ours = {"aws:ResourceTag/mlops:team": "serving"}
+    for action in ("eks:DeletePodIdentityAssociation", "eks:UpdatePodIdentityAssociation"):
+        assert decide([document], action, association, ours) == "allow"
+        # A platform controller's (unmarked) or another team's.
+        assert decide([document], action, association) == "implicit-deny"
+        theirs = {"aws:ResourceTag/mlops:team": "research"}
+        assert decide([document], action, association, theirs) == "implicit-deny"
+    marking = {"aws:RequestTag/mlops:team": "serving"}
+    create = "eks:CreatePodIdentityAssociation"
+    assert decide([document], create, CLUSTER_ARN, marking) == "allow"
+    assert decide([document], create, CLUSTER_ARN) == "implicit-deny"
 
 
 def test_a_team_role_never_sheds_its_boundary_nor_goes_to_anything_but_pod_identity(
@@ -115,13 +173,16 @@ def test_a_team_role_never_sheds_its_boundary_nor_goes_to_anything_but_pod_ident
 
 def test_it_binds_roles_in_the_platforms_cluster_only(rendered: RenderedStack) -> None:
     document = policy(rendered)
+    marking = {"aws:RequestTag/mlops:team": "serving"}
     other = CLUSTER_ARN.replace(CLUSTER_NAME, "other")
-    assert decide([document], "eks:CreatePodIdentityAssociation", CLUSTER_ARN) == "allow"
-    assert decide([document], "eks:CreatePodIdentityAssociation", other) == "implicit-deny"
+    create = "eks:CreatePodIdentityAssociation"
+    assert decide([document], create, CLUSTER_ARN, marking) == "allow"
+    assert decide([document], create, other, marking) == "implicit-deny"
     association = f"arn:aws:eks:{REGION}:{ACCOUNT}:podidentityassociation/{CLUSTER_NAME}/a-1"
-    assert decide([document], "eks:DeletePodIdentityAssociation", association) == "allow"
+    ours = {"aws:ResourceTag/mlops:team": "serving"}
     elsewhere = association.replace(f"/{CLUSTER_NAME}/", "/other/")
-    assert decide([document], "eks:DeletePodIdentityAssociation", elsewhere) == "implicit-deny"
+    delete = "eks:DeletePodIdentityAssociation"
+    assert decide([document], delete, elsewhere, ours) == "implicit-deny"
 
 
 def test_it_keeps_alert_rules_only_under_its_teams_prefix_in_the_platforms_workspace(
@@ -211,3 +272,26 @@ def test_it_may_watch_everything_pulumis_awaiters_wait_on(rendered: RenderedStac
         for resource in rule["resources"]
     }
     assert watchable >= AWAITED
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_where_the_api_is_private_each_teams_jobs_have_a_runner_inside_the_vpc(
+    rendered_stacks: dict[str, RenderedStack], stack: str
+) -> None:
+    """GitHub's own runners cannot reach a private endpoint: a team whose deployer trusts its
+    repository gets a runner for that repository in the VPC, as the platform's jobs have."""
+    rendered = rendered_stacks[stack]
+    trusted = set()
+    for role in rendered.of_type("aws:iam/role:Role"):
+        if role.inputs.get("path") == "/team-deployers/":
+            [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+            subjects = trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+            trusted |= {subject.split(":")[1] for subject in subjects}
+    runners = {
+        project.inputs["source"]["location"]
+        .removeprefix("https://github.com/")
+        .removesuffix(".git")
+        for project in rendered.of_type("aws:codebuild/project:Project")
+    }
+    assert trusted and trusted <= runners
+    assert set(rendered.outputs["teamDeployRunnerProjects"]) == {"serving"}

@@ -76,7 +76,7 @@ def test_the_service_is_built_from_the_platform_stacks_outputs(
     assert env["MLFLOW_TRACKING_URI"] == exports["mlflowTrackingServerArn"]
     assert env["MODEL_URI"] == "models:/ranker/7"
     [role] = team.of_type("aws:iam/role:Role")
-    assert role.inputs["permissionsBoundary"] == exports["workloadBoundaryArn"]
+    assert role.inputs["permissionsBoundary"] == exports["teamBoundaryArns"]["serving"]
     [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == exports["clusterArn"]
     assert team.references["organization/mlops-platform/dev"]["stack"] == "dev"
@@ -346,7 +346,9 @@ def test_the_teams_deployer_may_make_everything_the_project_makes_and_only_in_it
             assert decide([grants], "iam:PutRolePolicy", role.outputs["arn"], context) == "allow"
         elif made.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
             cluster = exports["clusterArn"]
-            assert decide([grants], "eks:CreatePodIdentityAssociation", cluster) == "allow"
+            marked = {"aws:RequestTag/mlops:team": made.inputs["tags"]["mlops:team"]}
+            create = "eks:CreatePodIdentityAssociation"
+            assert decide([grants], create, cluster, marked) == "allow"
             passed = {"iam:PassedToService": "pods.eks.amazonaws.com"}
             assert decide([grants], "iam:PassRole", made.inputs["roleArn"], passed) == "allow"
         elif made.type == "aws:amp/ruleGroupNamespace:RuleGroupNamespace":
@@ -355,3 +357,51 @@ def test_the_teams_deployer_may_make_everything_the_project_makes_and_only_in_it
             assert decide([grants], "aps:TagResource", arn) == "allow"
         else:
             pytest.fail(f"no deployer grant is checked for {made.type}")
+
+
+def test_it_reaches_the_cluster_as_its_caller_never_as_the_platforms_deployer(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    """The team's `pulumi up` runs as its deployer role, which the cluster knows by its access
+    entry; the platform's kubeconfig would assume the platform's deployer (cluster-admin)."""
+    [provider] = team.of_type("pulumi:providers:kubernetes")
+    config = json.loads(provider.inputs["kubeconfig"])
+    [user] = config["users"]
+    arguments = user["user"]["exec"]["args"]
+    assert "--role-arn" not in arguments
+    assert arguments[arguments.index("--cluster-name") + 1] == platform.outputs["clusterName"]
+    # The platform's own, a secret in its state, assumes a role.
+    platform_config = json.loads(json.loads(platform.outputs["kubeconfig"]["plaintext"]))
+    assert "--role-arn" in platform_config["users"][0]["user"]["exec"]["args"]
+
+
+def test_the_services_own_grants_fit_inside_its_teams_boundary(
+    team: RenderedStack, platform: RenderedStack
+) -> None:
+    """Its role's grants hold in full for its pods: each allowed action on each resource is
+    also allowed by the team's boundary, for a Pod Identity session of the team's namespace."""
+    [boundary] = [
+        p
+        for p in platform.of_type("aws:iam/policy:Policy")
+        if p.outputs["arn"] == platform.outputs["teamBoundaryArns"]["serving"]
+    ]
+    ceiling = json.loads(boundary.inputs["policy"])
+    [inline] = team.of_type("aws:iam/rolePolicy:RolePolicy")
+    session = {
+        "aws:PrincipalTag/kubernetes-namespace": "serving",
+        "aws:PrincipalTag/eks-cluster-arn": platform.outputs["clusterArn"],
+        "kms:ViaService": f"s3.{platform.outputs['region']}.amazonaws.com",
+    }
+    for statement in json.loads(inline.inputs["policy"])["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        for action in actions:
+            for resource in resources:
+                example = resource.replace("*", "ranker/7/model.bin")
+                assert decide([ceiling], action, example, session) == "allow", (action, example)

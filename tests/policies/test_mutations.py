@@ -48,8 +48,10 @@ def break_with_case(case: RuleCase) -> Callable[[Resources], Resources]:
     return mutate
 
 
-def dropping(name: str) -> Callable[[Resources], Resources]:
-    return lambda resources: [r for r in resources if not r["urn"].endswith(f"::{name}")]
+def dropping(*names: str) -> Callable[[Resources], Resources]:
+    return lambda resources: [
+        r for r in resources if not any(r["urn"].endswith(f"::{name}") for name in names)
+    ]
 
 
 def editing_release(
@@ -73,8 +75,11 @@ def not_waiting(name: str) -> Callable[[Resources], Resources]:
 STACK_MUTATIONS: dict[str, Callable[[Resources], Resources]] = {
     "s3-bucket-guards": dropping("artifacts-models-public-access-block"),
     "vpc-flow-logs": dropping("network-flow-logs"),
-    # The runner's HTTPS rule gone: prod's private endpoint has no path left.
-    "eks-private-api-reachable": dropping("deploy-runner-cluster-api"),
+    # The runners' HTTPS rules gone (the platform's and the serving team's): prod's private
+    # endpoint has no path left.
+    "eks-private-api-reachable": dropping(
+        "deploy-runner-cluster-api", "team-runner-serving-cluster-api"
+    ),
     "vpc-default-security-group-closed": dropping("network-default-security-group"),
     # Registry-wide scanning covers every repository: remove it and add one not scanned on push.
     "ecr-image-scanning": lambda resources: [
