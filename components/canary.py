@@ -144,6 +144,9 @@ def ingress_annotations(
         f"{ALB}/subnets": subnets,
         f"{ALB}/healthcheck-path": readiness_path,
         f"{ALB}/load-balancer-attributes": "routing.http.drop_invalid_header_fields.enabled=true",
+        # Below the pods' termination grace (60 s), above their preStop drain (15 s): a target
+        # is gone from the ALB before its server stops, without five minutes' default wait.
+        f"{ALB}/target-group-attributes": "deregistration_delay.timeout_seconds=30",
     }
     if balancer.certificate_arn is None:
         annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'

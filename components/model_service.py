@@ -61,6 +61,8 @@ SCRATCH: Final = "/tmp"
 """The one writable path: the root filesystem is read-only."""
 STARTUP_PERIOD_SECONDS: Final = 10
 NODE_PROVISIONING_SECONDS: Final = 600
+DRAIN_SECONDS: Final = 15
+TERMINATION_GRACE_SECONDS: Final = 60
 
 
 @dataclass(frozen=True)
@@ -439,6 +441,7 @@ def _pod_template(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=name,
+            termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
             priority_class_name=INFERENCE_PRIORITY,
             node_selector={POOL_LABEL: args.pool.name},
             tolerations=[
@@ -492,6 +495,13 @@ def _pod_template(
                         http_get=probe,
                         period_seconds=STARTUP_PERIOD_SECONDS,
                         failure_threshold=args.startup_seconds // STARTUP_PERIOD_SECONDS,
+                    ),
+                    # Out of the load balancer's targets and the Service's endpoints before the
+                    # server stops taking requests.
+                    lifecycle=k8s.core.v1.LifecycleArgs(
+                        pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                            sleep=k8s.core.v1.SleepActionArgs(seconds=DRAIN_SECONDS)
+                        )
                     ),
                     readiness_probe=k8s.core.v1.ProbeArgs(
                         http_get=probe, period_seconds=5, failure_threshold=3

@@ -19,6 +19,9 @@ from mlops_guardrails.vocabulary import (
 )
 
 AwsBinding = Literal["pod-identity", "irsa"]
+READINESS_GATE_LABEL: Final = "elbv2.k8s.aws/pod-readiness-gate-inject"
+"""The AWS Load Balancer Controller adds target-health readiness gates to pods of namespaces so
+labelled (its pod webhook, failing open)."""
 
 INFERENCE_PRIORITY: Final = "gpu-inference"
 # Inference serves users and wins over training, which can checkpoint and resume.
@@ -120,6 +123,9 @@ class TeamNamespaces(pulumi.ComponentResource):
                     TEAM_LABEL: team_name,
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "pod-security.kubernetes.io/warn": "restricted",
+                    # Model servers behind ALBs: a pod is ready only once its target is healthy
+                    # in the ALB, so a rollout never removes the last healthy target first.
+                    **({READINESS_GATE_LABEL: "enabled"} if team.scraped_ports else {}),
                 },
                 annotations={INGRESS_ANNOTATION: _declared(team.ingress)},
             ),

@@ -689,6 +689,16 @@ class Platform:
             opts=on_cluster.opts,
         )
         pulumi.export("teamNamespaces", sorted(teams))
+        # What a serving team's model services may answer on: its namespace admits its callers,
+        # load balancers and the metrics agent there, and only there.
+        pulumi.export(
+            "teamServingPorts",
+            {
+                name: sorted({port for rule in team.ingress for port in rule.ports})
+                for name, team in teams.items()
+                if team.serves_models
+            },
+        )
         return namespaces
 
     def team_deployers(

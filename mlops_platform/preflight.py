@@ -36,6 +36,13 @@ ClientFactory = Callable[[str], Any]
 Status = Literal["ok", "blocker", "unchecked"]
 AUTOSCALING_ROLE: Final = "AWSServiceRoleForAutoScaling"
 SPOT_ROLE: Final = "AWSServiceRoleForEC2Spot"
+LOAD_BALANCING_ROLE: Final = "AWSServiceRoleForElasticLoadBalancing"
+SERVICE_LINKED_ROLE_NEEDS: Final = {
+    AUTOSCALING_ROLE: "missing: the EBS key's policy names it",
+    SPOT_ROLE: "missing: spot capacity needs it",
+    # Its controller may not create it (the workload boundary holds no IAM).
+    LOAD_BALANCING_ROLE: "missing: the first ALB of a model service needs it",
+}
 EXAMPLE_OWNER: Final = "example-org/"
 """The owner in the checked-in stack files' repository, which every user must replace."""
 # A GPU pool's instance family to the words EC2's vCPU quota names use for its group.
@@ -112,6 +119,8 @@ class Checker:
         needed = {AUTOSCALING_ROLE: "autoscaling.amazonaws.com"}
         if any(pool.capacity.type == "spot" for pool in self.config.gpu.pools.values()):
             needed[SPOT_ROLE] = "spot.amazonaws.com"
+        if self.config.gpu.serves_models:
+            needed[LOAD_BALANCING_ROLE] = "elasticloadbalancing.amazonaws.com"
         iam = self.client("iam")
         for role, service in needed.items():
             with self._reading(f"service-linked role {role}"):
@@ -123,9 +132,7 @@ class Checker:
                     self._add(
                         f"service-linked role {role}",
                         "blocker",
-                        "missing: the EBS key's policy names it"
-                        if role == AUTOSCALING_ROLE
-                        else "missing: spot capacity needs it",
+                        SERVICE_LINKED_ROLE_NEEDS[role],
                         f"aws iam create-service-linked-role --aws-service-name {service}",
                     )
                 else:

@@ -7,6 +7,7 @@ only what the team decides.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 import pulumi
@@ -164,21 +165,37 @@ def pool(service: ServiceConfig, pools: dict[str, Any]) -> InferencePool:
     )
 
 
+@dataclass(frozen=True)
+class PlatformFacts:
+    """The platform's outputs the service's shape depends on, known before it is made."""
+
+    pools: dict[str, Any]
+    environment: str
+    region: str
+    serving_ports: dict[str, list[int]]
+
+
 def build(
-    service: ServiceConfig,
-    platform: pulumi.StackReference,
-    pools: dict[str, Any],
-    environment: str,
-    region: str,
+    service: ServiceConfig, platform: pulumi.StackReference, facts: PlatformFacts
 ) -> ModelService:
     # The role's Pod Identity association goes to the cluster through this project's AWS
     # provider: it must be the platform's region.
     own_region = pulumi.Config("aws").require("region")
-    if own_region != region:
+    if own_region != facts.region:
         raise pulumi.RunError(
-            f"aws:region: {own_region}, but the platform stack is in {region}; set aws:region: "
-            f"{region}"
+            f"aws:region: {own_region}, but the platform stack is in {facts.region}; set "
+            f"aws:region: {facts.region}"
         )
+    # Callers, the load balancer and the metrics agent are admitted on the team's declared
+    # ports only: on any other the service would be cut off without a word.
+    ports = facts.serving_ports.get(service.team, [])
+    if service.port not in ports:
+        raise pulumi.RunError(
+            f"{pulumi.get_project()}:service.port: {service.port} is not a port the platform "
+            f"admits for team {service.team} ({ports or 'none: the team serves no models'}); "
+            "use one, or have the platform declare it (gpu.teams.<team>.ingress)"
+        )
+    pools, environment = facts.pools, facts.environment
 
     def output(name: str) -> pulumi.Output[Any]:
         return platform.require_output(name)
@@ -282,7 +299,8 @@ def main() -> None:
         platform.require_output("gpuPools"),
         platform.require_output("environment"),
         platform.require_output("region"),
-    ).apply(lambda v: build(service, platform, v[0], v[1], v[2]))
+        platform.require_output("teamServingPorts"),
+    ).apply(lambda v: build(service, platform, PlatformFacts(*v)))
     pulumi.export("environment", platform.require_output("environment"))
     pulumi.export("roleArn", deployed.apply(lambda d: d.role_arn))
     pulumi.export(

@@ -519,3 +519,18 @@ def test_a_replica_has_time_to_get_a_node_and_load_its_model_before_the_rollout_
     assert rollout(canaried).inputs["spec"]["progressDeadlineSeconds"] == 1800
     assert deployment(from_s3).inputs["spec"]["progressDeadlineSeconds"] == 1800
     assert [s.ignore_changes for s in from_s3.of_type("kubernetes:core/v1:Service")] == [[]]
+
+
+def test_a_stopping_replica_leaves_the_load_balancer_before_it_stops_serving(
+    canaried: RenderedStack,
+) -> None:
+    spec = rollout(canaried).inputs["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    [ingress] = canaried.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    attributes = ingress.inputs["metadata"]["annotations"][
+        "alb.ingress.kubernetes.io/target-group-attributes"
+    ]
+    deregistration = int(attributes.removeprefix("deregistration_delay.timeout_seconds="))
+    # Drained before the ALB lets go of it, and let go of before Kubernetes kills it.
+    assert drain < deregistration < spec["terminationGracePeriodSeconds"]

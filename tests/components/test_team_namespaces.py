@@ -171,6 +171,17 @@ def test_the_metrics_agent_reaches_model_servers_on_their_serving_ports_only(
     assert all("allow-metrics-agent" not in policies_of(teams, t) for t in ("research", "spark"))
 
 
+def test_model_servers_are_ready_only_once_their_load_balancer_target_is_healthy(
+    teams: RenderedStack,
+) -> None:
+    labels = {
+        n.inputs["metadata"]["name"]: n.inputs["metadata"]["labels"]
+        for n in teams.of_type("kubernetes:core/v1:Namespace")
+    }
+    assert labels["serving"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels["research"]
+
+
 def test_a_calling_team_may_send_to_exactly_the_ports_it_is_admitted_on(
     teams: RenderedStack,
 ) -> None:

@@ -405,3 +405,23 @@ def test_the_services_own_grants_fit_inside_its_teams_boundary(
             for resource in resources:
                 example = resource.replace("*", "ranker/7/model.bin")
                 assert decide([ceiling], action, example, session) == "allow", (action, example)
+
+
+def test_a_service_on_a_port_its_namespace_does_not_admit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its callers, its load balancer and the metrics agent are admitted on the team's declared
+    ports only (vLLM's own default, 8000, is not serving's)."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    example = clone / "examples" / "model-service"
+    text = (example / "Pulumi.dev.yaml").read_text()
+    (example / "Pulumi.other-port.yaml").write_text(
+        text.replace("    pool: inference\n", "    pool: inference\n    port: 8000\n", 1)
+    )
+    monkeypatch.setenv(CACHE_ENV, str(REPO_ROOT / ".cache" / "renders"))
+    assert main(["--project-dir", str(example), "plan", "--stack", "other-port"]) == 2
+    assert (
+        "model-service:service.port: 8000 is not a port the platform admits for team serving "
+        "([8080])"
+    ) in capsys.readouterr().err

@@ -352,3 +352,35 @@ def test_a_deploy_runner_without_an_authorised_connection_blocks(
         account.connections = connections
     [blocker] = run(account, with_runner(**runner)).blockers
     assert blocker.check == RUNNER_CHECK and detail in blocker.detail and blocker.fix
+
+
+def test_a_platform_that_serves_models_needs_the_load_balancing_role(account: Fakes) -> None:
+    """Its load balancer controller may not create the role (no IAM under the workload
+    boundary): an account that never had a load balancer lacks it."""
+    serving = profile(
+        "prod",
+        gpu={
+            "pools": {"train": TRAIN},
+            "teams": {
+                "serving": {
+                    "servesModels": True,
+                    "ingress": [{"ports": [8080], "fromPublicSubnets": True}],
+                }
+            },
+        },
+    )
+    [blocker] = run(account, serving).blockers
+    assert blocker.check == "service-linked role AWSServiceRoleForElasticLoadBalancing"
+    assert blocker.fix.endswith("--aws-service-name elasticloadbalancing.amazonaws.com")
+    iam = boto3.client("iam")
+    # As AWS names it (IAM User Guide, "Services that work with IAM": Elastic Load Balancing);
+    # moto's create_service_linked_role would name it AWSServiceRoleForelasticloadbalancing.
+    iam.create_role(
+        RoleName="AWSServiceRoleForElasticLoadBalancing",
+        Path="/aws-service-role/elasticloadbalancing.amazonaws.com/",
+        AssumeRolePolicyDocument=json.dumps(TRUST),
+    )
+    try:
+        assert run(account, serving).blockers == []
+    finally:
+        iam.delete_role(RoleName="AWSServiceRoleForElasticLoadBalancing")
