@@ -188,7 +188,8 @@ def build(
         )
     # Callers, the load balancer and the metrics agent are admitted on the team's declared
     # ports only: on any other the service would be cut off without a word.
-    ports = facts.serving_ports.get(service.team, [])
+    # Numbers come out of a stack's outputs as floats.
+    ports = [int(port) for port in facts.serving_ports.get(service.team, [])]
     if service.port not in ports:
         raise pulumi.RunError(
             f"{pulumi.get_project()}:service.port: {service.port} is not a port the platform "
