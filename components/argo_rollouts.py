@@ -3,7 +3,8 @@
 It moves the canary's share of traffic in the steps a Rollout names (through the ALB's weighted
 target groups: see components/load_balancer_controller.py), runs the Rollout's analysis against
 the platform's Prometheus workspace while it does, and on a failed analysis aborts: the traffic
-returns to the stable version, which stayed fully scaled, and the canary is scaled down.
+returns to the stable version as it scales back up (model services scale it down as it gives up
+traffic: components/canary.py), and the canary is scaled down.
 
 Its analysis queries the workspace signed with SigV4 by AWS SDK for Go v1.44 (v1.9.0's
 prometheus/common sigv4), which predates EKS Pod Identity (v1.47.11 is the first that reads its
