@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_guardrails.vocabulary import (
+    ELB_TLS_POLICIES,
     INGRESS_ANNOTATION,
     MODEL_SERVER_LABELS,
     POD_IDENTITY_AGENT_CIDR,
@@ -28,6 +29,58 @@ INFERENCE_PRIORITY: Final = "gpu-inference"
 PRIORITY_CLASSES: Final = {
     INFERENCE_PRIORITY: (100000, "Latency-bound model serving; may preempt training."),
     "gpu-training": (50000, "Batch and distributed training; resumable from checkpoints."),
+}
+
+
+ALB_ANNOTATION: Final = "alb.ingress.kubernetes.io"
+
+
+def _annotation(key: str, default: str) -> str:
+    """CEL for an object's annotation, or a default when it has none."""
+    full = f"{ALB_ANNOTATION}/{key}"
+    return (
+        f"(has(object.metadata.annotations) && '{full}' in object.metadata.annotations ? "
+        f"object.metadata.annotations['{full}'] : '{default}')"
+    )
+
+
+# What the API server refuses in a team namespace, whoever asks (a team's deployer included):
+# the ways out of the namespace's isolation a Service or an Ingress could open, which the pack
+# judges only where a team's CI runs it. (CEL, Kubernetes ValidatingAdmissionPolicy.)
+ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str], tuple[tuple[str, str], ...]]]] = {
+    "services": (
+        ("", "services"),
+        (
+            (
+                "!has(object.spec.type) || object.spec.type == 'ClusterIP'",
+                "a team's Services are ClusterIP: load balancers come through an ALB Ingress",
+            ),
+        ),
+    ),
+    "ingresses": (
+        ("networking.k8s.io", "ingresses"),
+        (
+            (
+                "has(object.spec.ingressClassName) && object.spec.ingressClassName == 'alb'",
+                "a team's Ingresses are the platform's ALBs (ingressClassName: alb)",
+            ),
+            (
+                f"{_annotation('group.name', '')} == ''",
+                "an ALB is not shared with other Ingresses (group.name)",
+            ),
+            (
+                f"{_annotation('load-balancer-attributes', '')}"
+                ".contains('routing.http.drop_invalid_header_fields.enabled=true')",
+                "the ALB drops invalid header fields (load-balancer-attributes)",
+            ),
+            (
+                f"{_annotation('scheme', 'internal')} != 'internet-facing' || "
+                f"({_annotation('listen-ports', '')} == '[{{\"HTTPS\": 443}}]' && "
+                f"{_annotation('ssl-policy', '')} in {sorted(ELB_TLS_POLICIES)})",
+                "an internet-facing ALB listens on HTTPS 443 only, with a TLS 1.3 policy",
+            ),
+        ),
+    ),
 }
 
 
@@ -104,7 +157,51 @@ class TeamNamespaces(pulumi.ComponentResource):
             )
         for team_name, team in sorted(args.teams.items()):
             self._team(name, team_name, team, args, labels)
+        self._admission(name, labels)
         self.register_outputs({})
+
+    def _admission(self, name: str, labels: Mapping[str, str]) -> None:
+        """The API server's own refusals in every team namespace (ADMISSION_RULES)."""
+        child = pulumi.ResourceOptions(parent=self)
+        in_team_namespaces = k8s.meta.v1.LabelSelectorArgs(
+            match_expressions=[
+                k8s.meta.v1.LabelSelectorRequirementArgs(key=TEAM_LABEL, operator="Exists")
+            ]
+        )
+        for kind, ((group, resource), rules) in ADMISSION_RULES.items():
+            policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"{name}-{kind}-admission",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"team-{kind}", labels=labels),
+                spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs(
+                    failure_policy="Fail",
+                    match_constraints=k8s.admissionregistration.v1.MatchResourcesArgs(
+                        namespace_selector=in_team_namespaces,
+                        resource_rules=[
+                            k8s.admissionregistration.v1.NamedRuleWithOperationsArgs(
+                                api_groups=[group],
+                                api_versions=["v1"],
+                                operations=["CREATE", "UPDATE"],
+                                resources=[resource],
+                            )
+                        ],
+                    ),
+                    validations=[
+                        k8s.admissionregistration.v1.ValidationArgs(
+                            expression=expression, message=message
+                        )
+                        for expression, message in rules
+                    ],
+                ),
+                opts=child,
+            )
+            k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{name}-{kind}-admission",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"team-{kind}", labels=labels),
+                spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+                    policy_name=policy.metadata.name, validation_actions=["Deny"]
+                ),
+                opts=child,
+            )
 
     def _team(
         self,

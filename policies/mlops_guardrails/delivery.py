@@ -12,6 +12,7 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from mlops_guardrails.frameworks import aws_fsbp
 from mlops_guardrails.props import items, mapping
 from mlops_guardrails.rule import resource_rule
+from mlops_guardrails.vocabulary import ELB_TLS_POLICIES
 
 INGRESS: Final = "kubernetes:networking.k8s.io/v1:Ingress"
 ROLLOUT: Final = "kubernetes:argoproj.io/v1alpha1:Rollout"
@@ -19,19 +20,6 @@ SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 # Trigger metadata that would carry AWS credentials in the object itself.
 AWS_KEY_METADATA: Final = ("awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken")
 ALB: Final = "alb.ingress.kubernetes.io"
-# AWS Security Hub ELB.17's accepted HTTPS policies (elbv2-predefined-security-policy-ssl-check).
-TLS_POLICIES: Final = frozenset(
-    {
-        "ELBSecurityPolicy-TLS13-1-3-2021-06",
-        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
-        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
-        "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
-    }
-)
 
 
 def _is_alb(props: Mapping[str, Any]) -> bool:
@@ -65,7 +53,7 @@ def _alb_hardened(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterat
         protocols = _listen_protocols(annotations)
         if protocols != {"HTTPS"}:
             yield f"an internet-facing ALB listens on {sorted(protocols)}, not HTTPS only"
-        elif annotations.get(f"{ALB}/ssl-policy") not in TLS_POLICIES:
+        elif annotations.get(f"{ALB}/ssl-policy") not in ELB_TLS_POLICIES:
             policy = annotations.get(f"{ALB}/ssl-policy", "the controller's default")
             yield f"its HTTPS listener uses {policy}, not a TLS 1.3 policy"
 

@@ -144,6 +144,22 @@ def _rbac_keeps_isolation(props: Mapping[str, Any], _: ResourceValidationArgs) -
             )
 
 
+ADMISSION_POLICY: Final = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING: Final = (
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+)
+
+
+def _admission_enforced(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    spec = mapping(props.get("spec"))
+    if args.resource_type == ADMISSION_POLICY:
+        if spec.get("failurePolicy", "Fail") != "Fail":
+            yield "its rules are skipped whenever they cannot be evaluated (failurePolicy Ignore)"
+    elif "Deny" not in as_strings(spec.get("validationActions")):
+        actions = " and ".join(as_strings(spec.get("validationActions"))) or "names"
+        yield f"it only {actions} what its policy refuses: nothing is denied"
+
+
 def _namespace_pod_security(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     labels = mapping(mapping(props.get("metadata")).get("labels"))
     level = labels.get("pod-security.kubernetes.io/enforce")
@@ -208,6 +224,17 @@ RULES = [
             "Grant the kinds the workload is made of (components.team_deployer.MANAGED); the "
             "platform owns each namespace's isolation."
         ),
+    ),
+    resource_rule(
+        name="k8s-admission-policy-enforced",
+        description=(
+            "Admission policies the stack sets refuse what they judge: bindings Deny, and "
+            "policies fail closed."
+        ),
+        resource_types={ADMISSION_POLICY, ADMISSION_BINDING},
+        check=_admission_enforced,
+        severity=Severity.HIGH,
+        remediation="Set validationActions: [Deny] on the binding and failurePolicy: Fail.",
     ),
     resource_rule(
         name="k8s-namespace-pod-security",

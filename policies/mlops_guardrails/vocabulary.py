@@ -128,3 +128,18 @@ SERVICE_METRIC_LABEL: Final = "model_service"
 ROLLOUT_HASH_METRIC_LABEL: Final = "rollouts_pod_template_hash"
 """The label telling a canary's series from the stable version's: the hash Argo Rollouts gives
 each version's pods."""
+
+ELB_TLS_POLICIES: Final = frozenset(
+    {
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
+    }
+)
+"""HTTPS listener policies AWS Security Hub ELB.17 accepts (Config rule
+elbv2-predefined-security-policy-ssl-check): TLS 1.3, and 1.2 only with strong ciphers."""

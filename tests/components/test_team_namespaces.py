@@ -9,8 +9,11 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_strings
 
 from components.team_namespaces import (
+    ADMISSION_RULES,
     IngressRule,
     Team,
     TeamNamespaces,
@@ -316,3 +319,90 @@ def test_a_team_that_serves_models_from_its_own_project_may_reach_aws() -> None:
     platform = gpu_platform("managed-node-groups")
     assert policies_of(platform, "serving").get("allow-aws-apis") is not None
     assert policies_of(platform, "research").get("allow-aws-apis") is None
+
+
+def _admits(kind: str, obj: dict[str, Any]) -> list[str]:
+    """The messages of the team-namespace admission rules the object fails, evaluated as the
+    API server evaluates a ValidatingAdmissionPolicy's CEL (an error counts as a failure)."""
+    environment = cel.NewEnv(
+        variables={"object": cel.Type.DYN}, extensions=[ext_strings.ExtStrings()]
+    )
+    _, rules = ADMISSION_RULES[kind]
+    failed = []
+    for expression, message in rules:
+        result = environment.compile(expression).eval(data={"object": obj})
+        if result.type() == cel.Type.ERROR or result.value() is not True:
+            failed.append(message)
+    return failed
+
+
+GOOD_INGRESS = {
+    "metadata": {
+        "name": "ranker",
+        "annotations": {
+            "alb.ingress.kubernetes.io/scheme": "internal",
+            "alb.ingress.kubernetes.io/load-balancer-attributes": (
+                "routing.http.drop_invalid_header_fields.enabled=true"
+            ),
+        },
+    },
+    "spec": {"ingressClassName": "alb"},
+}
+
+
+def with_annotations(**changes: str) -> dict[str, Any]:
+    """GOOD_INGRESS with ALB annotations set, by their names with `_` for `-` and `__` for `.`."""
+    changed = json.loads(json.dumps(GOOD_INGRESS))
+    changed["metadata"]["annotations"].update(
+        {
+            f"alb.ingress.kubernetes.io/{k.replace('__', '.').replace('_', '-')}": v
+            for k, v in changes.items()
+        }
+    )
+    return changed
+
+
+def test_the_api_server_refuses_services_and_ingresses_that_would_open_a_team_namespace(
+    teams: RenderedStack,
+) -> None:
+    """Whoever creates them, the team's deployer included: the pack judges a team's project only
+    where its CI runs it."""
+    assert _admits("services", {"metadata": {"name": "ranker"}, "spec": {}}) == []
+    assert _admits("services", {"spec": {"type": "ClusterIP"}}) == []
+    assert _admits("services", {"spec": {"type": "LoadBalancer"}})
+    assert _admits("services", {"spec": {"type": "NodePort"}})
+    assert _admits("ingresses", GOOD_INGRESS) == []
+    assert _admits("ingresses", {**GOOD_INGRESS, "spec": {"ingressClassName": "nginx"}})
+    assert _admits("ingresses", with_annotations(group__name="shared")) == [
+        "an ALB is not shared with other Ingresses (group.name)"
+    ]
+    public = {"scheme": "internet-facing", "listen_ports": '[{"HTTPS": 443}]'}
+    assert (
+        _admits(
+            "ingresses",
+            with_annotations(**public, ssl_policy="ELBSecurityPolicy-TLS13-1-2-Res-2021-06"),
+        )
+        == []
+    )
+    assert _admits("ingresses", with_annotations(**public, ssl_policy="ELBSecurityPolicy-2016-08"))
+    assert _admits(
+        "ingresses",
+        with_annotations(scheme="internet-facing", listen_ports='[{"HTTP": 80}]'),
+    )
+    no_annotations = {"metadata": {"name": "x"}, "spec": {"ingressClassName": "alb"}}
+    assert _admits("ingresses", no_annotations) == [
+        "the ALB drops invalid header fields (load-balancer-attributes)"
+    ]
+    # Bound to every team namespace, refusing (not warning).
+    bindings = teams.of_type(
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+    )
+    assert {b.inputs["spec"]["validationActions"][0] for b in bindings} == {"Deny"}
+    for policy in teams.of_type(
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+    ):
+        selector = policy.inputs["spec"]["matchConstraints"]["namespaceSelector"]
+        assert selector == {
+            "matchExpressions": [{"key": "mlops.platform/team", "operator": "Exists"}]
+        }
+        assert policy.inputs["spec"]["failurePolicy"] == "Fail"

@@ -1284,4 +1284,24 @@ CASES = [
         },
         "a trigger carries AWS credentials in its metadata (awsAccessKeyID)",
     ),
+    RuleCase(
+        "k8s-admission-policy-enforced",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+        {
+            "metadata": {"name": "team-services"},
+            "spec": {"policyName": "team-services", "validationActions": ["Deny"]},
+        },
+        {
+            "metadata": {"name": "team-services"},
+            "spec": {"policyName": "team-services", "validationActions": ["Warn"]},
+        },
+        "it only Warn what its policy refuses",
+    ),
+    RuleCase(
+        "k8s-admission-policy-enforced",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+        {"metadata": {"name": "team-services"}, "spec": {"failurePolicy": "Fail"}},
+        {"metadata": {"name": "team-services"}, "spec": {"failurePolicy": "Ignore"}},
+        "failurePolicy Ignore",
+    ),
 ]
