@@ -20,7 +20,7 @@ import pulumi
 
 from components.helm import ControllerInstall, controller_release
 from components.pod_role import IrsaBinding
-from components.policy_documents import prometheus_query_policy
+from components.policy_documents import rollouts_controller_policy
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "argo-rollouts"
@@ -62,7 +62,7 @@ class ArgoRollouts(pulumi.ComponentResource):
             args.install,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.workspace_arn).apply(prometheus_query_policy),
+            policy=pulumi.Output.from_input(args.workspace_arn).apply(rollouts_controller_policy),
             irsa=args.irsa,
             values=lambda role_arn: {
                 "controller": {
@@ -75,6 +75,10 @@ class ArgoRollouts(pulumi.ComponentResource):
                     },
                     # Rollback alerts read rollout_info from this Service.
                     "metrics": {"enabled": True},
+                    # Pods get the load balancer controller's readiness gates only if a target
+                    # group selects them at creation, which a canary's do not: before either
+                    # version scales down, Argo checks the other's targets are registered.
+                    "awsVerifyTargetGroup": True,
                 },
                 "serviceAccount": {
                     "create": True,

@@ -26,6 +26,7 @@ from mlops_guardrails.vocabulary import ROLLOUT_HASH_METRIC_LABEL
 
 CANARY_HASH_ARG: Final = "canary-hash"
 INCONCLUSIVE_LIMIT: Final = 2
+TRAFFIC_METRIC: Final = "canary-traffic"
 USE_ANNOTATION: Final = "use-annotation"
 """The port an ALB Ingress backend names to forward by its `actions.<service>` annotation."""
 ALB: Final = "alb.ingress.kubernetes.io"
@@ -77,8 +78,9 @@ def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) 
             p95_latency_query(health.metrics, labels),
             f"<= {health.thresholds.p95_latency_seconds:g}",
         ),
-        # Judged at all: the canary took requests in the window.
-        "canary-traffic": (request_count_query(health.metrics, labels, RATE_WINDOW), "> 0"),
+        # Judged at all: the canary took requests in the window (never a failure: a canary
+        # nobody called is held, not rolled back).
+        TRAFFIC_METRIC: (request_count_query(health.metrics, labels, RATE_WINDOW), "> 0"),
     }
     return {
         "args": [{"name": CANARY_HASH_ARG}],
@@ -93,7 +95,9 @@ def analysis_template_spec(namespace: str, service: str, health: ServiceHealth) 
                 # Neither holds for no result or NaN (every comparison with NaN is false).
                 "successCondition": f"len(result) > 0 && result[0] {within}",
                 "failureCondition": (
-                    f"len(result) > 0 && !isNaN(result[0]) && !(result[0] {within})"
+                    "false"
+                    if name == TRAFFIC_METRIC
+                    else f"len(result) > 0 && !isNaN(result[0]) && !(result[0] {within})"
                 ),
                 "provider": {"prometheus": {**provider, "query": query}},
             }
@@ -144,9 +148,9 @@ def ingress_annotations(
         f"{ALB}/subnets": subnets,
         f"{ALB}/healthcheck-path": readiness_path,
         f"{ALB}/load-balancer-attributes": "routing.http.drop_invalid_header_fields.enabled=true",
-        # Below the pods' termination grace (60 s), above their preStop drain (15 s): a target
-        # is gone from the ALB before its server stops, without five minutes' default wait.
-        f"{ALB}/target-group-attributes": "deregistration_delay.timeout_seconds=30",
+        # How long the ALB lets a leaving target's requests finish: within the pods' grace
+        # (120 s), so it never waits on a server already killed (the default is 300 s).
+        f"{ALB}/target-group-attributes": "deregistration_delay.timeout_seconds=90",
     }
     if balancer.certificate_arn is None:
         annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'

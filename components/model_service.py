@@ -62,7 +62,8 @@ SCRATCH: Final = "/tmp"
 STARTUP_PERIOD_SECONDS: Final = 10
 NODE_PROVISIONING_SECONDS: Final = 600
 DRAIN_SECONDS: Final = 15
-TERMINATION_GRACE_SECONDS: Final = 60
+TERMINATION_GRACE_SECONDS: Final = 120
+"""Room for a long generation to finish after the server is told to stop."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import account_context
-from components.policy_documents import irsa_trust, pod_identity_trust
+from components.policy_documents import (
+    PLATFORM_TEAM,
+    TEAM_TAG,
+    irsa_trust,
+    pod_identity_trust,
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,9 @@ class PodRole(pulumi.ComponentResource):
                     namespace=args.namespace,
                     service_account=args.service_account,
                     role_arn=role.arn,
-                    tags=dict(args.tags),
+                    # The platform's unless a team's says otherwise: a team's deployer may
+                    # change only associations marked as its team's.
+                    tags={TEAM_TAG: PLATFORM_TEAM, **args.tags},
                     opts=child,
                 )
             )

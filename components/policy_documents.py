@@ -1457,7 +1457,12 @@ POD_IDENTITY_ASSOCIATION_CHANGES: Final = (
     "eks:UpdatePodIdentityAssociation",
 )
 TEAM_TAG: Final = "mlops:team"
-"""Marks what a team's deployer made, so it changes nothing else of the same kind."""
+"""Marks what a team's deployer made (its team) or the platform made (`platform`), so a
+deployer changes nothing but its own of a kind."""
+PLATFORM_TEAM: Final = "platform"
+POD_IDENTITY_SESSION_TAGS: Final = ("eks-cluster-*", "kubernetes-*")
+"""The session tags EKS Pod Identity sets (eks-cluster-arn, eks-cluster-name,
+kubernetes-namespace, kubernetes-service-account, kubernetes-pod-name, kubernetes-pod-uid)."""
 
 
 ALERT_RULE_ACTIONS: Final = (
@@ -1535,13 +1540,27 @@ def team_deployer_policy(
                 "Resource": associations,
             },
             {
-                # Only associations marked as the team's: not the platform's controllers', nor
-                # another team's.
+                # Only associations marked as the team's: not the platform's (marked as the
+                # platform's), nor another team's.
                 "Sid": "CreateTeamAssociations",
                 "Effect": "Allow",
-                "Action": ["eks:CreatePodIdentityAssociation", "eks:TagResource"],
+                "Action": "eks:CreatePodIdentityAssociation",
                 "Resource": [cluster_arn, associations],
                 "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
+            },
+            {
+                # Its own (or one being created), keeping or giving the team's mark; a tag
+                # change that leaves the mark out of the request keeps it.
+                "Sid": "TagTeamAssociations",
+                "Effect": "Allow",
+                "Action": "eks:TagResource",
+                "Resource": associations,
+                "Condition": {
+                    "StringEqualsIfExists": {
+                        f"aws:ResourceTag/{TEAM_TAG}": team,
+                        f"aws:RequestTag/{TEAM_TAG}": team,
+                    }
+                },
             },
             {
                 "Sid": "ChangeTeamAssociations",
@@ -1549,6 +1568,24 @@ def team_deployer_policy(
                 "Action": list(POD_IDENTITY_ASSOCIATION_CHANGES),
                 "Resource": associations,
                 "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": team}},
+            },
+            {
+                "Sid": "KeepTheTeamsMark",
+                "Effect": "Deny",
+                "Action": "eks:UntagResource",
+                "Resource": associations,
+                "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": [TEAM_TAG]}},
+            },
+            {
+                # Pod Identity sets these as session tags, and the team's boundary trusts them;
+                # as a role's own tags they would pass for a pod's session.
+                "Sid": "NoPodIdentityTagsOnRoles",
+                "Effect": "Deny",
+                "Action": ["iam:CreateRole", "iam:TagRole"],
+                "Resource": team_roles,
+                "Condition": {
+                    "ForAnyValue:StringLike": {"aws:TagKeys": list(POD_IDENTITY_SESSION_TAGS)}
+                },
             },
             {
                 # Its services' alert rules, in the platform's workspace under its prefix.
@@ -1559,6 +1596,33 @@ def team_deployer_policy(
             },
         ],
     }
+
+
+TARGET_GROUP_READS: Final = (
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
+
+
+def rollouts_controller_policy(workspace_arn: str) -> PolicyDocument:
+    """Argo Rollouts: its analyses' queries, and (`--aws-verify-target-group`) reading the
+    ALB's target groups, so a version's pods are registered healthy before the other version
+    scales down (argo-rollouts docs/features/traffic-management/alb.md, v1.9.0)."""
+    document = prometheus_query_policy(workspace_arn)
+    document["Statement"].append(
+        {
+            # Describe calls take no resource-level scoping.
+            "Sid": "VerifyTargetGroups",
+            "Effect": "Allow",
+            "Action": list(TARGET_GROUP_READS),
+            "Resource": "*",
+        }
+    )
+    return document
 
 
 def prometheus_query_policy(workspace_arn: str) -> PolicyDocument:

@@ -4,7 +4,7 @@ does not (or when a canary of it was rolled back).
 
 The platform's metrics agent scrapes every model-server pod with its namespace, service and
 rollout hash as labels (`mlops_guardrails.vocabulary.SERVICE_METRIC_LABEL`,
-`ROLLOUT_HASH_METRIC_LABEL`); Argo Rollouts' own metrics (`rollout_events_total`) reach the
+`ROLLOUT_HASH_METRIC_LABEL`); Argo Rollouts' own metrics (`rollout_info`) reach the
 workspace through the platform's managed scraper. The workspace's alert manager sends every
 alert to the platform's alert topic.
 """
@@ -145,10 +145,11 @@ def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str
             },
         },
         {
-            # Once per abort (its event), not while the phase stays Abort until the next rollout.
+            # While the last rollout stands aborted: an event counter's series is born at the
+            # abort itself, so increase() would miss the first one.
             "alert": "ModelServiceCanaryRolledBack",
-            "expr": f'sum(increase(rollout_events_total{{namespace="{namespace}", '
-            f'name="{service}", reason="RolloutAborted"}}[15m])) > 0',
+            "expr": f'max(rollout_info{{namespace="{namespace}", name="{service}", '
+            'phase="Abort"}) == 1',
             "labels": {**about, "severity": "warning"},
             "annotations": {
                 "summary": f"a canary of {namespace}/{service} was rolled back",

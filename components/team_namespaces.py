@@ -55,6 +55,11 @@ ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str], tuple[tuple[str, str]
                 "!has(object.spec.type) || object.spec.type == 'ClusterIP'",
                 "a team's Services are ClusterIP: load balancers come through an ALB Ingress",
             ),
+            (
+                # An external IP captures every pod's traffic to that address (CVE-2020-8554).
+                "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+                "a team's Services claim no external IPs",
+            ),
         ),
     ),
     "ingresses": (

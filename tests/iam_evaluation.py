@@ -1,6 +1,7 @@
 """IAM's decision for one request against identity policies, for tests: an explicit Deny wins,
-then any Allow, else the implicit deny. Actions and resources match with `*` and `?`;
-the condition operators the platform's policies use are evaluated, others refuse to guess."""
+then any Allow, else the implicit deny. Actions and resources match with `*` and `?`; the
+condition operators the platform's policies use (String/Arn Equals and Like, their IfExists
+forms, ForAnyValue, Null) are evaluated, others refuse to guess."""
 
 from __future__ import annotations
 
@@ -24,33 +25,40 @@ def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
     )
 
 
-def _condition_holds(conditions: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+def _condition_holds(conditions: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """Every operator's every key holds. Context values are strings, or lists of strings for
+    multivalued keys (aws:TagKeys), which only the ForAnyValue operators read."""
     known = {key.lower(): value for key, value in context.items()}
     for operator, tests in conditions.items():
         for key, expected in tests.items():
             actual = known.get(key.lower())
-            if operator == "Null":
-                if (actual is None) != (expected == "true"):
-                    return False
-                continue
-            if actual is None:
+            if not _holds(operator, expected, actual):
                 return False
-            if operator in ("StringEquals", "ArnEquals"):
-                if actual not in _strings(expected):
-                    return False
-            elif operator in ("StringLike", "ArnLike"):
-                if not _matches(expected, actual, case_sensitive=True):
-                    return False
-            else:
-                raise NotImplementedError(f"condition operator {operator}")
     return True
+
+
+def _holds(operator: str, expected: Any, actual: Any) -> bool:
+    if operator == "Null":
+        return (actual is None) == (expected == "true")
+    if operator.startswith("ForAnyValue:"):
+        single = operator.removeprefix("ForAnyValue:")
+        return any(_holds(single, expected, value) for value in actual or [])
+    if operator.endswith("IfExists"):
+        return actual is None or _holds(operator.removesuffix("IfExists"), expected, actual)
+    if actual is None:
+        return False
+    if operator in ("StringEquals", "ArnEquals"):
+        return bool(actual in _strings(expected))
+    if operator in ("StringLike", "ArnLike"):
+        return _matches(expected, actual, case_sensitive=True)
+    raise NotImplementedError(f"condition operator {operator}")
 
 
 def decide(
     documents: Iterable[Mapping[str, Any]],
     action: str,
     resource: str,
-    context: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Decision:
     applicable = [
         statement

@@ -35,16 +35,25 @@ def rendered() -> RenderedStack:
     )
 
 
-def test_analyses_query_the_platforms_workspace_and_nothing_else(rendered: RenderedStack) -> None:
+def test_analyses_query_the_platforms_workspace_and_it_reads_target_groups_only(
+    rendered: RenderedStack,
+) -> None:
     [policy] = rendered.of_type("aws:iam/rolePolicy:RolePolicy")
-    [statement] = json.loads(policy.inputs["policy"])["Statement"]
-    assert statement["Resource"] == WORKSPACE_ARN
-    assert sorted(statement["Action"]) == [
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    query = statements["QueryThePlatformsWorkspace"]
+    assert query["Resource"] == WORKSPACE_ARN
+    assert sorted(query["Action"]) == [
         "aps:GetLabels",
         "aps:GetMetricMetadata",
         "aps:GetSeries",
         "aps:QueryMetrics",
     ]
+    # Before a version scales down, the other's targets are checked registered in the ALB.
+    verify = statements["VerifyTargetGroups"]
+    assert all(a.startswith("elasticloadbalancing:Describe") for a in verify["Action"])
+    [release] = rendered.of_type("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["values"]["controller"]["awsVerifyTargetGroup"] is True
+    assert set(statements) == {"QueryThePlatformsWorkspace", "VerifyTargetGroups"}
 
 
 def test_the_controllers_service_account_holds_the_role_by_irsa(rendered: RenderedStack) -> None:

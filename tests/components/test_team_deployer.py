@@ -157,6 +157,30 @@ def test_it_changes_only_the_pod_identity_associations_it_marked(rendered: Rende
     create = "eks:CreatePodIdentityAssociation"
     assert decide([document], create, CLUSTER_ARN, marking) == "allow"
     assert decide([document], create, CLUSTER_ARN) == "implicit-deny"
+    tag = "eks:TagResource"
+    # Marking a platform's (or another team's) association as its own, to delete it after.
+    platform = {"aws:ResourceTag/mlops:team": "platform", **marking}
+    assert decide([document], tag, association, platform) == "implicit-deny"
+    # Its own: a changed owner tag (the mark not in the request) passes; moving it does not.
+    assert decide([document], tag, association, {**ours, "aws:TagKeys": ["owner"]}) == "allow"
+    moved = {**ours, "aws:RequestTag/mlops:team": "research"}
+    assert decide([document], tag, association, moved) == "implicit-deny"
+    unmark = {**ours, "aws:TagKeys": ["mlops:team"]}
+    assert decide([document], "eks:UntagResource", association, unmark) == "deny"
+
+
+@pytest.mark.parametrize("key", ["kubernetes-namespace", "eks-cluster-arn"])
+def test_its_roles_cannot_carry_the_tags_pod_identity_sessions_are_trusted_by(
+    rendered: RenderedStack, key: str
+) -> None:
+    """A role's own tags are principal tags too: as one it would pass the team boundary's
+    conditions outside any pod."""
+    document = policy(rendered)
+    role = f"{TEAM_ROLES}/ranker-1a2b"
+    bounded = {"iam:PermissionsBoundary": team_boundary(rendered).outputs["arn"]}
+    assert decide([document], "iam:CreateRole", role, {**bounded, "aws:TagKeys": [key]}) == "deny"
+    assert decide([document], "iam:TagRole", role, {"aws:TagKeys": [key]}) == "deny"
+    assert decide([document], "iam:TagRole", role, {"aws:TagKeys": ["owner"]}) == "allow"
 
 
 def test_a_team_role_never_sheds_its_boundary_nor_goes_to_anything_but_pod_identity(
@@ -295,3 +319,14 @@ def test_where_the_api_is_private_each_teams_jobs_have_a_runner_inside_the_vpc(
     }
     assert trusted and trusted <= runners
     assert set(rendered.outputs["teamDeployRunnerProjects"]) == {"serving"}
+
+
+def test_the_platforms_own_pod_identity_associations_are_marked_as_the_platforms(
+    rendered_stacks: dict[str, RenderedStack],
+) -> None:
+    """A deployer may tag an association only where it carries no mark or its team's: the
+    platform's controllers' must carry one."""
+    for rendered in rendered_stacks.values():
+        associations = rendered.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        assert associations
+        assert {a.inputs["tags"]["mlops:team"] for a in associations} == {"platform"}

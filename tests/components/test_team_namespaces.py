@@ -371,6 +371,7 @@ def test_the_api_server_refuses_services_and_ingresses_that_would_open_a_team_na
     assert _admits("services", {"spec": {"type": "ClusterIP"}}) == []
     assert _admits("services", {"spec": {"type": "LoadBalancer"}})
     assert _admits("services", {"spec": {"type": "NodePort"}})
+    assert _admits("services", {"spec": {"type": "ClusterIP", "externalIPs": ["10.0.0.5"]}})
     assert _admits("ingresses", GOOD_INGRESS) == []
     assert _admits("ingresses", {**GOOD_INGRESS, "spec": {"ingressClassName": "nginx"}})
     assert _admits("ingresses", with_annotations(group__name="shared")) == [
