@@ -10,6 +10,7 @@ from typing import Final, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.load_balancer_controller import INGRESS_CLASS
 from mlops_guardrails.vocabulary import (
     ELB_TLS_POLICIES,
     INGRESS_ANNOTATION,
@@ -47,9 +48,9 @@ def _annotation(key: str, default: str) -> str:
 # What the API server refuses in a team namespace, whoever asks (a team's deployer included):
 # the ways out of the namespace's isolation a Service or an Ingress could open, which the pack
 # judges only where a team's CI runs it. (CEL, Kubernetes ValidatingAdmissionPolicy.)
-ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str], tuple[tuple[str, str], ...]]]] = {
+ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str, str], tuple[tuple[str, str], ...]]]] = {
     "services": (
-        ("", "services"),
+        ("", "v1", "services"),
         (
             (
                 "!has(object.spec.type) || object.spec.type == 'ClusterIP'",
@@ -63,11 +64,12 @@ ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str], tuple[tuple[str, str]
         ),
     ),
     "ingresses": (
-        ("networking.k8s.io", "ingresses"),
+        ("networking.k8s.io", "v1", "ingresses"),
         (
             (
-                "has(object.spec.ingressClassName) && object.spec.ingressClassName == 'alb'",
-                "a team's Ingresses are the platform's ALBs (ingressClassName: alb)",
+                "has(object.spec.ingressClassName) && "
+                f"object.spec.ingressClassName == '{INGRESS_CLASS}'",
+                f"a team's Ingresses are the platform's ALBs (ingressClassName: {INGRESS_CLASS})",
             ),
             (
                 f"{_annotation('group.name', '')} == ''",
@@ -83,6 +85,19 @@ ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str], tuple[tuple[str, str]
                 f"({_annotation('listen-ports', '')} == '[{{\"HTTPS\": 443}}]' && "
                 f"{_annotation('ssl-policy', '')} in {sorted(ELB_TLS_POLICIES)})",
                 "an internet-facing ALB listens on HTTPS 443 only, with a TLS 1.3 policy",
+            ),
+        ),
+    ),
+    # A new version goes out judged: editing the analysis out of a Rollout would skip it.
+    "rollouts": (
+        ("argoproj.io", "v1alpha1", "rollouts"),
+        (
+            (
+                "has(object.spec.strategy) && has(object.spec.strategy.canary) && "
+                "has(object.spec.strategy.canary.trafficRouting) && "
+                "has(object.spec.strategy.canary.analysis)",
+                "a team's Rollouts are canaries moved by a traffic router and judged by an "
+                "analysis",
             ),
         ),
     ),
@@ -173,7 +188,7 @@ class TeamNamespaces(pulumi.ComponentResource):
                 k8s.meta.v1.LabelSelectorRequirementArgs(key=TEAM_LABEL, operator="Exists")
             ]
         )
-        for kind, ((group, resource), rules) in ADMISSION_RULES.items():
+        for kind, ((group, version, resource), rules) in ADMISSION_RULES.items():
             policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
                 f"{name}-{kind}-admission",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"team-{kind}", labels=labels),
@@ -184,7 +199,7 @@ class TeamNamespaces(pulumi.ComponentResource):
                         resource_rules=[
                             k8s.admissionregistration.v1.NamedRuleWithOperationsArgs(
                                 api_groups=[group],
-                                api_versions=["v1"],
+                                api_versions=[version],
                                 operations=["CREATE", "UPDATE"],
                                 resources=[resource],
                             )

@@ -390,6 +390,10 @@ def test_the_api_server_refuses_services_and_ingresses_that_would_open_a_team_na
         "ingresses",
         with_annotations(scheme="internet-facing", listen_ports='[{"HTTP": 80}]'),
     )
+    canary = {"canary": {"trafficRouting": {"alb": {"servicePort": 8080}}, "analysis": {}}}
+    assert _admits("rollouts", {"spec": {"strategy": canary}}) == []
+    assert _admits("rollouts", {"spec": {"strategy": {"canary": {"steps": []}}}})
+    assert _admits("rollouts", {"spec": {"strategy": {"blueGreen": {}}}})
     no_annotations = {"metadata": {"name": "x"}, "spec": {"ingressClassName": "alb"}}
     assert _admits("ingresses", no_annotations) == [
         "the ALB drops invalid header fields (load-balancer-attributes)"
