@@ -261,6 +261,15 @@ def render_program(
             with _quiescence_in_one_pass():
                 loop.run_until_complete(run_in_stack(program))
         finally:
+            # A program that failed leaves outputs pending; cancelled and awaited here (as
+            # asyncio.run does), they are not destroyed pending when the loop goes, and the
+            # SDK's record of them goes with this loop rather than into the next render's.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            with SETTINGS.lock:
+                SETTINGS.outputs.clear()
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()
