@@ -73,11 +73,12 @@ class ArgoRollouts(pulumi.ComponentResource):
                         "requests": {"cpu": "100m", "memory": "256Mi"},
                         "limits": {"memory": "512Mi"},
                     },
-                    # Rollback alerts read rollout_info from this Service.
+                    # Its pods' metrics port (the platform's scraper reads rollout_info there).
                     "metrics": {"enabled": True},
-                    # Pods get the load balancer controller's readiness gates only if a target
-                    # group selects them at creation, which a canary's do not: before either
-                    # version scales down, Argo checks the other's targets are registered.
+                    # Each weight step completes only once the ALB carries that weight, and an
+                    # old version scales down only once the new one's targets are registered.
+                    # (A canary's pods get no readiness gates: no target group selects them at
+                    # creation.)
                     "awsVerifyTargetGroup": True,
                 },
                 "serviceAccount": {

@@ -283,7 +283,17 @@ class ModelService(pulumi.ComponentResource):
                 name=rule_group_name(args.namespace, name),
                 workspace_id=args.health.workspace_id,
                 data=yaml.safe_dump(
-                    alert_rules(args.namespace, name, args.health), sort_keys=False
+                    alert_rules(
+                        args.namespace,
+                        name,
+                        args.health,
+                        canary_minutes=(
+                            len(args.canary.steps) * args.canary.step_minutes
+                            if args.canary is not None
+                            else None
+                        ),
+                    ),
+                    sort_keys=False,
                 ),
                 tags={**args.tags, "mlops:model-service": name},
                 opts=child,

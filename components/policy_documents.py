@@ -1460,9 +1460,16 @@ TEAM_TAG: Final = "mlops:team"
 """Marks what a team's deployer made (its team) or the platform made (`platform`), so a
 deployer changes nothing but its own of a kind."""
 PLATFORM_TEAM: Final = "platform"
-POD_IDENTITY_SESSION_TAGS: Final = ("eks-cluster-*", "kubernetes-*")
-"""The session tags EKS Pod Identity sets (eks-cluster-arn, eks-cluster-name,
-kubernetes-namespace, kubernetes-service-account, kubernetes-pod-name, kubernetes-pod-uid)."""
+POD_IDENTITY_SESSION_TAGS: Final = (
+    "eks-cluster-arn",
+    "eks-cluster-name",
+    "kubernetes-namespace",
+    "kubernetes-pod-name",
+    "kubernetes-pod-uid",
+    "kubernetes-service-account",
+)
+"""The session tags EKS Pod Identity sets. Tag keys match whatever their case (STS: "not case
+sensitive, but case is preserved"), so they are refused ignoring it."""
 
 
 ALERT_RULE_ACTIONS: Final = (
@@ -1584,7 +1591,9 @@ def team_deployer_policy(
                 "Action": ["iam:CreateRole", "iam:TagRole"],
                 "Resource": team_roles,
                 "Condition": {
-                    "ForAnyValue:StringLike": {"aws:TagKeys": list(POD_IDENTITY_SESSION_TAGS)}
+                    "ForAnyValue:StringEqualsIgnoreCase": {
+                        "aws:TagKeys": list(POD_IDENTITY_SESSION_TAGS)
+                    }
                 },
             },
             {

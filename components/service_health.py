@@ -18,6 +18,7 @@ from mlops_guardrails.vocabulary import SERVICE_METRIC_LABEL
 
 RATE_WINDOW: Final = "2m"
 ALERT_WINDOW: Final = "5m"
+STALL_MARGIN_MINUTES: Final = 10
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,12 @@ def rule_group_name(namespace: str, service: str) -> str:
     return f"{namespace}_{service}"
 
 
-def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str, Any]:
-    """Alerts for one model service: errors or latency above its bounds for ten minutes, and
-    a canary of it rolled back."""
+def alert_rules(
+    namespace: str, service: str, health: ServiceHealth, canary_minutes: int | None = None
+) -> dict[str, Any]:
+    """Alerts for one model service: errors or latency above its bounds for ten minutes, a
+    canary of it rolled back, and (rolled out as canaries that take `canary_minutes`) a
+    rollout paused or stuck for longer than a whole canary takes, which waits for a person."""
     labels = service_labels(namespace, service)
     thresholds = health.thresholds
     about = {"severity": "critical", "namespace": namespace, SERVICE_METRIC_LABEL: service}
@@ -158,4 +162,23 @@ def alert_rules(namespace: str, service: str, health: ServiceHealth) -> dict[str
             },
         },
     ]
+    if canary_minutes is not None:
+        rules.append(
+            {
+                # Paused (an inconclusive analysis holds it) or Timeout (it never became
+                # ready): no one resumes it but an operator. A canary's own timed pauses
+                # end within canary_minutes.
+                "alert": "ModelServiceRolloutStalled",
+                "expr": f'max(rollout_info{{namespace="{namespace}", name="{service}", '
+                'phase=~"Paused|Timeout"}) == 1',
+                "for": f"{canary_minutes + STALL_MARGIN_MINUTES}m",
+                "labels": {**about, "severity": "warning"},
+                "annotations": {
+                    "summary": f"the rollout of {namespace}/{service} is stalled",
+                    "description": "Paused or timed out for longer than its canary takes: "
+                    "an analysis without data holds it, or its pods never became ready. "
+                    "Promote or abort it (kubectl argo rollouts).",
+                },
+            }
+        )
     return {"groups": [{"name": rule_group_name(namespace, service), "rules": rules}]}

@@ -99,6 +99,13 @@ ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str, str], tuple[tuple[str,
                 "a team's Rollouts are canaries moved by a traffic router and judged by an "
                 "analysis",
             ),
+            (
+                "!has(object.spec.strategy.canary.analysis) || "
+                "(has(object.spec.strategy.canary.analysis.templates) && "
+                "size(object.spec.strategy.canary.analysis.templates) > 0 && "
+                "!has(object.spec.strategy.canary.analysis.dryRun))",
+                "a Rollout's analysis names its templates and is not a dry run",
+            ),
         ),
     ),
 }

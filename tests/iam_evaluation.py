@@ -1,7 +1,7 @@
 """IAM's decision for one request against identity policies, for tests: an explicit Deny wins,
 then any Allow, else the implicit deny. Actions and resources match with `*` and `?`; the
-condition operators the platform's policies use (String/Arn Equals and Like, their IfExists
-forms, ForAnyValue, Null) are evaluated, others refuse to guess."""
+condition operators the platform's policies use (String/Arn Equals and Like, StringEquals
+ignoring case, their IfExists forms, ForAnyValue, Null) are evaluated, others refuse to guess."""
 
 from __future__ import annotations
 
@@ -37,6 +37,18 @@ def _condition_holds(conditions: Mapping[str, Any], context: Mapping[str, Any]) 
     return True
 
 
+# Single-valued operators, on a present value.
+_OPERATORS: dict[str, Any] = {
+    "StringEquals": lambda expected, actual: actual in _strings(expected),
+    "ArnEquals": lambda expected, actual: actual in _strings(expected),
+    "StringEqualsIgnoreCase": lambda expected, actual: (
+        actual.lower() in {value.lower() for value in _strings(expected)}
+    ),
+    "StringLike": lambda expected, actual: _matches(expected, actual, case_sensitive=True),
+    "ArnLike": lambda expected, actual: _matches(expected, actual, case_sensitive=True),
+}
+
+
 def _holds(operator: str, expected: Any, actual: Any) -> bool:
     if operator == "Null":
         return (actual is None) == (expected == "true")
@@ -45,13 +57,9 @@ def _holds(operator: str, expected: Any, actual: Any) -> bool:
         return any(_holds(single, expected, value) for value in actual or [])
     if operator.endswith("IfExists"):
         return actual is None or _holds(operator.removesuffix("IfExists"), expected, actual)
-    if actual is None:
-        return False
-    if operator in ("StringEquals", "ArnEquals"):
-        return bool(actual in _strings(expected))
-    if operator in ("StringLike", "ArnLike"):
-        return _matches(expected, actual, case_sensitive=True)
-    raise NotImplementedError(f"condition operator {operator}")
+    if operator not in _OPERATORS:
+        raise NotImplementedError(f"condition operator {operator}")
+    return actual is not None and bool(_OPERATORS[operator](expected, actual))
 
 
 def decide(

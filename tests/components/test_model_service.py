@@ -398,7 +398,12 @@ def test_its_alerts_page_on_errors_latency_and_a_rolled_back_canary(
         "ModelServiceErrorRate",
         "ModelServiceLatency",
         "ModelServiceCanaryRolledBack",
+        "ModelServiceRolloutStalled",
     }
+    # Held (an analysis without data) or stuck for longer than its three ten-minute steps take.
+    stalled = alerts["ModelServiceRolloutStalled"]
+    assert 'phase=~"Paused|Timeout"' in stalled["expr"]
+    assert stalled["for"] == "40m"
     # Each threshold compares the whole query: `>` binds tighter than `or`.
     errors = alerts["ModelServiceErrorRate"]["expr"]
     assert errors.startswith("((sum(rate(") and errors.endswith(")) > 0.01")

@@ -169,7 +169,9 @@ def test_it_changes_only_the_pod_identity_associations_it_marked(rendered: Rende
     assert decide([document], "eks:UntagResource", association, unmark) == "deny"
 
 
-@pytest.mark.parametrize("key", ["kubernetes-namespace", "eks-cluster-arn"])
+@pytest.mark.parametrize(
+    "key", ["kubernetes-namespace", "eks-cluster-arn", "Kubernetes-Namespace", "EKS-Cluster-Arn"]
+)
 def test_its_roles_cannot_carry_the_tags_pod_identity_sessions_are_trusted_by(
     rendered: RenderedStack, key: str
 ) -> None:

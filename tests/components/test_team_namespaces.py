@@ -390,8 +390,15 @@ def test_the_api_server_refuses_services_and_ingresses_that_would_open_a_team_na
         "ingresses",
         with_annotations(scheme="internet-facing", listen_ports='[{"HTTP": 80}]'),
     )
-    canary = {"canary": {"trafficRouting": {"alb": {"servicePort": 8080}}, "analysis": {}}}
+    routed = {"trafficRouting": {"alb": {"servicePort": 8080}}}
+    judged = {"templates": [{"templateName": "ranker"}]}
+    canary = {"canary": {**routed, "analysis": judged}}
     assert _admits("rollouts", {"spec": {"strategy": canary}}) == []
+    dry = {"canary": {**routed, "analysis": {**judged, "dryRun": [{"metricName": ".*"}]}}}
+    assert _admits("rollouts", {"spec": {"strategy": dry}}) == [
+        "a Rollout's analysis names its templates and is not a dry run"
+    ]
+    assert _admits("rollouts", {"spec": {"strategy": {"canary": {**routed, "analysis": {}}}}})
     assert _admits("rollouts", {"spec": {"strategy": {"canary": {"steps": []}}}})
     assert _admits("rollouts", {"spec": {"strategy": {"blueGreen": {}}}})
     no_annotations = {"metadata": {"name": "x"}, "spec": {"ingressClassName": "alb"}}
