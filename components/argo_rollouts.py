@@ -24,7 +24,6 @@ from components.policy_documents import rollouts_controller_policy
 
 NAMESPACE: Final = "kube-system"
 SERVICE_ACCOUNT: Final = "argo-rollouts"
-METRICS_PORT: Final = 8090
 # Only the routers the platform installs: the chart grants every provider's resources otherwise.
 TRAFFIC_ROUTERS: Final = (
     "ambassador",

@@ -22,14 +22,17 @@ from components.service_health import (
     request_count_query,
     service_labels,
 )
-from mlops_guardrails.vocabulary import ROLLOUT_HASH_METRIC_LABEL
+from mlops_guardrails.vocabulary import (
+    ALB_ANNOTATIONS,
+    DROP_INVALID_HEADERS,
+    ROLLOUT_HASH_METRIC_LABEL,
+)
 
 CANARY_HASH_ARG: Final = "canary-hash"
 INCONCLUSIVE_LIMIT: Final = 2
 TRAFFIC_METRIC: Final = "canary-traffic"
 USE_ANNOTATION: Final = "use-annotation"
 """The port an ALB Ingress backend names to forward by its `actions.<service>` annotation."""
-ALB: Final = "alb.ingress.kubernetes.io"
 # AWS Security Hub ELB.17: an HTTPS listener uses one of the TLS 1.3 "Res" policies.
 TLS_POLICY: Final = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 
@@ -143,21 +146,21 @@ def ingress_annotations(
     a TLS 1.3 policy when it has a certificate (ELB.17). No deletion protection: the ALB holds
     no state, and the controller could not delete it with its Ingress."""
     annotations = {
-        f"{ALB}/scheme": balancer.scheme,
-        f"{ALB}/target-type": "ip",
-        f"{ALB}/subnets": subnets,
-        f"{ALB}/healthcheck-path": readiness_path,
-        f"{ALB}/load-balancer-attributes": "routing.http.drop_invalid_header_fields.enabled=true",
+        f"{ALB_ANNOTATIONS}/scheme": balancer.scheme,
+        f"{ALB_ANNOTATIONS}/target-type": "ip",
+        f"{ALB_ANNOTATIONS}/subnets": subnets,
+        f"{ALB_ANNOTATIONS}/healthcheck-path": readiness_path,
+        f"{ALB_ANNOTATIONS}/load-balancer-attributes": DROP_INVALID_HEADERS,
         # How long the ALB lets a leaving target's requests finish: within the pods' grace
         # (120 s), so it never waits on a server already killed (the default is 300 s).
-        f"{ALB}/target-group-attributes": "deregistration_delay.timeout_seconds=90",
+        f"{ALB_ANNOTATIONS}/target-group-attributes": "deregistration_delay.timeout_seconds=90",
     }
     if balancer.certificate_arn is None:
-        annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'
+        annotations[f"{ALB_ANNOTATIONS}/listen-ports"] = '[{"HTTP": 80}]'
     else:
-        annotations[f"{ALB}/listen-ports"] = '[{"HTTPS": 443}]'
-        annotations[f"{ALB}/certificate-arn"] = balancer.certificate_arn
-        annotations[f"{ALB}/ssl-policy"] = TLS_POLICY
+        annotations[f"{ALB_ANNOTATIONS}/listen-ports"] = '[{"HTTPS": 443}]'
+        annotations[f"{ALB_ANNOTATIONS}/certificate-arn"] = balancer.certificate_arn
+        annotations[f"{ALB_ANNOTATIONS}/ssl-policy"] = TLS_POLICY
     return annotations
 
 

@@ -51,6 +51,7 @@ from components.service_health import ServiceHealth, alert_rules, rule_group_nam
 from components.team_deployer import team_role_path
 from components.team_namespaces import INFERENCE_PRIORITY
 from mlops_guardrails.vocabulary import (
+    MODEL_SERVER_LABELS,
     MODEL_SERVER_PORT_NAME,
     POOL_LABEL,
     Taint,
@@ -156,7 +157,7 @@ class ModelService(pulumi.ComponentResource):
         if problem is not None:
             raise ComponentArgsError(self.TYPE, name, problem)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server"}
+        labels = {"app.kubernetes.io/name": name, **MODEL_SERVER_LABELS}
         metadata = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels)
         account = k8s.core.v1.ServiceAccount(f"{name}-account", metadata=metadata, opts=child)
         registry = args.registered.tracking_server_arn if args.registered is not None else None
@@ -251,17 +252,7 @@ class ModelService(pulumi.ComponentResource):
                 opts=workload_opts,
                 selected_by_argo=selected_by_argo,
             )
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=metadata,
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=labels,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(name="http", port=args.port, target_port="http")
-                ],
-            ),
-            opts=selected_by_argo,
-        )
+        _service(f"{name}-service", name, args, labels, selected_by_argo)
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
             metadata=metadata,
@@ -325,22 +316,8 @@ class ModelService(pulumi.ComponentResource):
             spec=analysis_template_spec(args.namespace, name, args.health),
             opts=child,
         )
-        canary_service = k8s.core.v1.Service(
-            f"{name}-canary-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=canary_service_name(name), namespace=args.namespace, labels=dict(labels)
-            ),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=dict(labels),
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name=MODEL_SERVER_PORT_NAME,
-                        port=args.port,
-                        target_port=MODEL_SERVER_PORT_NAME,
-                    )
-                ],
-            ),
-            opts=selected_by_argo,
+        canary_service = _service(
+            f"{name}-canary-service", canary_service_name(name), args, labels, selected_by_argo
         )
         k8s.apiextensions.CustomResource(
             f"{name}-rollout",
@@ -480,7 +457,11 @@ def _pod_template(
                 k8s.core.v1.ContainerArgs(
                     name="server",
                     image=args.image,
-                    ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=args.port)],
+                    ports=[
+                        k8s.core.v1.ContainerPortArgs(
+                            name=MODEL_SERVER_PORT_NAME, container_port=args.port
+                        )
+                    ],
                     env=environment,
                     # Limits state the CPU too: the team namespace's defaults
                     # would otherwise cap it below the request, which Kubernetes
@@ -555,6 +536,31 @@ def _reads(prefix: str, bucket_arn: str, key_arn: str, server_arn: str | None) -
     return {"tracking": TrackingGrant(server_arn, grant)}
 
 
+def _service(
+    resource_name: str,
+    service_name: str,
+    args: ModelServiceArgs,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Service:
+    """A Service of the server's pods on its port (the stable one, or a canary's)."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=service_name, namespace=args.namespace, labels=dict(labels)
+        ),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            selector=dict(labels),
+            ports=[
+                k8s.core.v1.ServicePortArgs(
+                    name=MODEL_SERVER_PORT_NAME, port=args.port, target_port=MODEL_SERVER_PORT_NAME
+                )
+            ],
+        ),
+        opts=opts,
+    )
+
+
 def _problem(args: ModelServiceArgs) -> str | None:
     """The first reason the service could not run safely, or None."""
     registered = args.registered
@@ -563,18 +569,18 @@ def _problem(args: ModelServiceArgs) -> str | None:
             not re.fullmatch(r"([A-Za-z0-9_.=-]+/)+", args.artifacts.prefix),
             f"artifacts prefix {args.artifacts.prefix!r}: key segments ending in /",
         ),
-        (
-            registered is not None
-            and not (
-                re.fullmatch(r"[A-Za-z0-9_.-]+", registered.name) and registered.version.isdigit()
-            ),
-            f"registered model {registered.name}/{registered.version}: a name and a number"
-            if registered is not None
-            else "",
-        ),
         (args.replicas < 2, "at least 2 replicas: with one, every drain or rollout is an outage"),
         (args.accelerators_per_replica < 1, "a replica takes at least one whole accelerator"),
     ]
+    if registered is not None:
+        named = re.fullmatch(r"[A-Za-z0-9_.-]+", registered.name) is not None
+        problems.insert(
+            1,
+            (
+                not (named and registered.version.isdigit()),
+                f"registered model {registered.name}/{registered.version}: a name and a number",
+            ),
+        )
     found = next((message for failed, message in problems if failed), None)
     if found is None and args.autoscaling is not None:
         found = autoscaling_problem(args.autoscaling, args.health)

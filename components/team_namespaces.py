@@ -12,6 +12,8 @@ import pulumi_kubernetes as k8s
 
 from components.load_balancer_controller import INGRESS_CLASS
 from mlops_guardrails.vocabulary import (
+    ALB_ANNOTATIONS,
+    DROP_INVALID_HEADERS,
     ELB_TLS_POLICIES,
     INGRESS_ANNOTATION,
     MODEL_SERVER_LABELS,
@@ -33,12 +35,9 @@ PRIORITY_CLASSES: Final = {
 }
 
 
-ALB_ANNOTATION: Final = "alb.ingress.kubernetes.io"
-
-
 def _annotation(key: str, default: str) -> str:
     """CEL for an object's annotation, or a default when it has none."""
-    full = f"{ALB_ANNOTATION}/{key}"
+    full = f"{ALB_ANNOTATIONS}/{key}"
     return (
         f"(has(object.metadata.annotations) && '{full}' in object.metadata.annotations ? "
         f"object.metadata.annotations['{full}'] : '{default}')"
@@ -76,8 +75,7 @@ ADMISSION_RULES: Final[Mapping[str, tuple[tuple[str, str, str], tuple[tuple[str,
                 "an ALB is not shared with other Ingresses (group.name)",
             ),
             (
-                f"{_annotation('load-balancer-attributes', '')}"
-                ".contains('routing.http.drop_invalid_header_fields.enabled=true')",
+                f"{_annotation('load-balancer-attributes', '')}.contains('{DROP_INVALID_HEADERS}')",
                 "the ALB drops invalid header fields (load-balancer-attributes)",
             ),
             (

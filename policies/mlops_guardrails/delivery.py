@@ -12,14 +12,13 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from mlops_guardrails.frameworks import aws_fsbp
 from mlops_guardrails.props import items, mapping
 from mlops_guardrails.rule import resource_rule
-from mlops_guardrails.vocabulary import ELB_TLS_POLICIES
+from mlops_guardrails.vocabulary import ALB_ANNOTATIONS, DROP_INVALID_HEADERS, ELB_TLS_POLICIES
 
 INGRESS: Final = "kubernetes:networking.k8s.io/v1:Ingress"
 ROLLOUT: Final = "kubernetes:argoproj.io/v1alpha1:Rollout"
 SCALED_OBJECT: Final = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 # Trigger metadata that would carry AWS credentials in the object itself.
 AWS_KEY_METADATA: Final = ("awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken")
-ALB: Final = "alb.ingress.kubernetes.io"
 
 
 def _is_alb(props: Mapping[str, Any]) -> bool:
@@ -33,7 +32,9 @@ def _is_alb(props: Mapping[str, Any]) -> bool:
 
 def _listen_protocols(annotations: Mapping[str, Any]) -> set[str]:
     try:
-        ports = json.loads(str(annotations.get(f"{ALB}/listen-ports", '[{"HTTP": 80}]')))
+        ports = json.loads(
+            str(annotations.get(f"{ALB_ANNOTATIONS}/listen-ports", '[{"HTTP": 80}]'))
+        )
     except json.JSONDecodeError:
         return {"unreadable"}
     return {protocol for port in ports for protocol in mapping(port)}
@@ -43,18 +44,18 @@ def _alb_hardened(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterat
     if not _is_alb(props):
         return
     annotations = mapping(mapping(props.get("metadata")).get("annotations"))
-    attributes = str(annotations.get(f"{ALB}/load-balancer-attributes", ""))
-    if "routing.http.drop_invalid_header_fields.enabled=true" not in attributes:
+    attributes = str(annotations.get(f"{ALB_ANNOTATIONS}/load-balancer-attributes", ""))
+    if DROP_INVALID_HEADERS not in attributes:
         yield "the ALB keeps HTTP headers that are not valid (set drop_invalid_header_fields)"
-    if f"{ALB}/group.name" in annotations:
+    if f"{ALB_ANNOTATIONS}/group.name" in annotations:
         # Anyone who may edit an Ingress of the group may add rules to the shared ALB.
         yield "the ALB is shared with other Ingresses (group.name)"
-    if annotations.get(f"{ALB}/scheme") == "internet-facing":
+    if annotations.get(f"{ALB_ANNOTATIONS}/scheme") == "internet-facing":
         protocols = _listen_protocols(annotations)
         if protocols != {"HTTPS"}:
             yield f"an internet-facing ALB listens on {sorted(protocols)}, not HTTPS only"
-        elif annotations.get(f"{ALB}/ssl-policy") not in ELB_TLS_POLICIES:
-            policy = annotations.get(f"{ALB}/ssl-policy", "the controller's default")
+        elif annotations.get(f"{ALB_ANNOTATIONS}/ssl-policy") not in ELB_TLS_POLICIES:
+            policy = annotations.get(f"{ALB_ANNOTATIONS}/ssl-policy", "the controller's default")
             yield f"its HTTPS listener uses {policy}, not a TLS 1.3 policy"
 
 

@@ -143,3 +143,8 @@ ELB_TLS_POLICIES: Final = frozenset(
 )
 """HTTPS listener policies AWS Security Hub ELB.17 accepts (Config rule
 elbv2-predefined-security-policy-ssl-check): TLS 1.3, and 1.2 only with strong ciphers."""
+
+ALB_ANNOTATIONS: Final = "alb.ingress.kubernetes.io"
+"""The prefix of the AWS Load Balancer Controller's Ingress annotations."""
+DROP_INVALID_HEADERS: Final = "routing.http.drop_invalid_header_fields.enabled=true"
+"""The ALB attribute that drops malformed header fields (AWS Security Hub ELB.4)."""
